@@ -1,0 +1,134 @@
+"""Reading untrusted uploads into RGB images, the way a user expects them to look.
+
+- Formats: those in ``ACCEPTED_FORMATS`` only; anything else is InvalidImage.
+- Decompression bombs are refused from the header, before pixels are allocated: Pillow's
+  bomb warning is an error, and ``MAX_INPUT_PIXELS`` is a cap of our own.
+- EXIF orientation is applied; animations give their first frame; palette, grayscale,
+  CMYK, 16-bit and float images become 8-bit RGB; alpha is composited onto
+  ``ALPHA_BACKGROUND`` (white, as most viewers show transparent areas on light pages).
+- Images over ``max_pixels`` are downscaled (aspect kept) before encoding.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import IO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImage
+from .limits import MAX_INPUT_PIXELS
+
+ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], Image.Image]
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the file header says, read without decoding pixels."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    formats = [f for f in ACCEPTED_FORMATS if f in Image.registered_extensions().values()]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=formats)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InvalidImage("the image has too many pixels") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(
+            f"not an image in a supported format ({', '.join(ACCEPTED_FORMATS)})"
+        ) from exc
+    except FileNotFoundError as exc:
+        raise InvalidImage(f"no such file: {source}") from exc
+    except Exception as exc:  # truncated headers raise assorted errors inside Pillow
+        raise InvalidImage("the image file is unreadable") from exc
+    _check_pixels(image.width, image.height)
+    return image
+
+
+def _check_pixels(width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise InvalidImage("the image is empty")
+    if width * height > MAX_INPUT_PIXELS:
+        raise InvalidImage(
+            f"the image has {width * height:,} pixels; the limit is {MAX_INPUT_PIXELS:,}"
+        )
+
+
+def probe_image(source: ImageSource) -> ImageFacts:
+    """Format and size from the header only; InvalidImage for anything unacceptable."""
+    image = _open(source)
+    return ImageFacts(format=image.format or "unknown", width=image.width, height=image.height)
+
+
+def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
+    """Decode an upload into an 8-bit RGB image of at most ``max_pixels`` pixels."""
+    image = _open(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if getattr(image, "is_animated", False):
+                image.seek(0)
+            if image.format == "JPEG":
+                image.draft("RGB", _target_size(image.size, max_pixels))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(image)
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InvalidImage("the image has too many pixels") from exc
+    except Exception as exc:  # corrupt or truncated pixel data
+        raise InvalidImage("the image data is corrupt or truncated") from exc
+    target = _target_size(rgb.size, max_pixels)
+    if target != rgb.size:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return rgb
+
+
+def _target_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
+    width, height = size
+    if width * height <= max_pixels:
+        return size
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(np.rint(array / peak * 255), 0, 255).astype(np.uint8), "L")
+    elif mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        peak = 1.0 if array.max(initial=0) <= 1.0 else 255.0
+        image = Image.fromarray(np.clip(np.rint(array / peak * 255), 0, 255).astype(np.uint8), "L")
+    elif mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")

@@ -1,0 +1,61 @@
+"""Model registry entries. ``registry`` holds the machinery; this module names the models."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import configure_torch, device
+from .registry import ModelSpec, available_models, get_spec, load, register, spec_for_code
+from .weights import WeightFile, resolve
+
+_TAESD_COMMIT = "5cccb12dc72074a4be35680c3b108548a7c69978"
+_TAESD_RAW = f"https://raw.githubusercontent.com/madebyollin/taesd/{_TAESD_COMMIT}"
+
+
+def _build_taef2(spec: ModelSpec):
+    from .taef2 import TAEF2, build_decoder, build_encoder
+
+    configure_torch()
+    encoder, decoder = build_encoder(), build_decoder()
+    for module, file in zip((encoder, decoder), spec.files):
+        state = torch.load(resolve(spec.name, file), map_location="cpu", weights_only=True)
+        module.load_state_dict(state, strict=True)
+    return TAEF2(_freeze(encoder), _freeze(decoder))
+
+
+def _freeze(module: torch.nn.Module) -> torch.nn.Module:
+    module.eval().requires_grad_(False)
+    return module.to(device())
+
+
+def _diffusers_builder(kind: str, repo_id: str, revision: str):
+    def build(spec: ModelSpec):
+        from .diffusers_vae import DiffusersVAE, load_vae
+
+        configure_torch()
+        return DiffusersVAE(_freeze(load_vae(kind, spec.name, repo_id, revision, spec.files)))
+
+    return build
+
+
+TAEF2_SPEC = register(
+    ModelSpec(
+        name="taef2",
+        code=1,
+        latent_space="flux2",
+        latent_channels=32,
+        downscale=8,
+        build=_build_taef2,
+        files=(
+            WeightFile("taef2_encoder.pth", "10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6", f"{_TAESD_RAW}/taef2_encoder.pth"),
+            WeightFile("taef2_decoder.pth", "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5", f"{_TAESD_RAW}/taef2_decoder.pth"),
+        ),
+        # Relative decoder sensitivity per channel (MSE per unit of latent noise variance),
+        # measured on Kodak; see docs/benchmarks.md.
+        step_weights=(
+            0.38, 1.14, 0.92, 5.86, 0.50, 0.93, 0.60, 0.52, 5.29, 0.41, 0.40, 0.70, 0.49, 0.38, 0.71, 1.66,
+            0.44, 0.39, 0.45, 1.64, 0.47, 0.48, 0.64, 0.43, 1.00, 0.58, 1.04, 0.49, 0.48, 0.95, 0.51, 1.13,
+        ),  # fmt: skip
+        description="Tiny AutoEncoder for FLUX.2 (32 channels); weights from madebyollin/taesd",
+    )
+)

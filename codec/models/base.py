@@ -1,0 +1,47 @@
+"""The interface every model adapter implements, and the process-wide torch settings."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Protocol
+
+import torch
+
+_SETUP_LOCK = threading.Lock()
+_SETUP_DONE = False
+
+
+def device() -> torch.device:
+    """The torch device models run on (``EMMM_DEVICE``, default ``cpu``)."""
+    return torch.device(os.environ.get("EMMM_DEVICE", "cpu"))
+
+
+def configure_torch() -> None:
+    """Apply ``EMMM_TORCH_THREADS`` once per process."""
+    global _SETUP_DONE
+    with _SETUP_LOCK:
+        if _SETUP_DONE:
+            return
+        threads = os.environ.get("EMMM_TORCH_THREADS")
+        if threads:
+            torch.set_num_threads(max(1, int(threads)))
+        _SETUP_DONE = True
+
+
+class LatentAutoencoder(Protocol):
+    """An image autoencoder in the codec's conventions.
+
+    Images are float tensors (N, 3, H, W) in [0, 1] with H, W multiples of ``downscale``;
+    latents are (N, C, H/downscale, W/downscale) in the model family's canonical latent
+    space (for Stable Diffusion VAEs: the mean scaled by ``scaling_factor``).
+    """
+
+    latent_channels: int
+    downscale: int
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> images in [0, 1]. Must be differentiable (latent refinement)."""
+        ...

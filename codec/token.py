@@ -1,0 +1,126 @@
+"""Token format v1: the framing around a payload. Specified in docs/token-format.md.
+
+    offset  size  field (big-endian)
+    0       1     version (1)
+    1       1     model code (see codec.models.registry)
+    2       2     width      -- size decode() returns
+    4       2     height
+    6       2     coded width  -- size of the image that was encoded, before padding to
+    8       2     coded height    a multiple of the model's downscale factor
+    10      1     latent channels
+    11      2     latent height
+    13      2     latent width
+    15      1     payload kind (codec.packing)
+    16      4     payload length n
+    20      n     payload (quantisation parameters, then entropy-coded data)
+    20+n    4     CRC-32 of bytes [0, 20+n)
+
+The bytes are written as URL-safe base64 without padding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .errors import InvalidToken
+from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS
+
+VERSION = 1
+HEADER = struct.Struct(">BBHHHHBHHBI")
+CRC = struct.Struct(">I")
+OVERHEAD = HEADER.size + CRC.size
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The fixed fields of a v1 token."""
+
+    version: int
+    model_code: int
+    width: int
+    height: int
+    coded_width: int
+    coded_height: int
+    latent_channels: int
+    latent_height: int
+    latent_width: int
+    payload_kind: int
+    payload_length: int
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return (self.latent_channels, self.latent_height, self.latent_width)
+
+
+def to_text(data: bytes) -> str:
+    """Bytes -> base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def from_text(token: str) -> bytes:
+    """base64url (padding optional) -> bytes, or InvalidToken."""
+    if not isinstance(token, str):
+        raise InvalidToken("a token must be text")
+    token = token.strip().rstrip("=")
+    if not token:
+        raise InvalidToken("the token is empty")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken(f"the token is longer than {MAX_TOKEN_CHARS:,} characters")
+    if not _BASE64URL.fullmatch(token):
+        raise InvalidToken("the token is not base64url text (allowed: A-Z a-z 0-9 - _)")
+    if len(token) % 4 == 1:
+        raise InvalidToken("the token is not valid base64url (its length is impossible)")
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already guards
+        raise InvalidToken("the token is not valid base64url") from exc
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Header + payload + CRC-32."""
+    assert header.payload_length == len(payload)
+    body = HEADER.pack(
+        header.version, header.model_code, header.width, header.height,
+        header.coded_width, header.coded_height, header.latent_channels,
+        header.latent_height, header.latent_width, header.payload_kind, header.payload_length,
+    ) + payload  # fmt: skip
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """Parse and verify framing: length, checksum, version and size caps. No model lookup."""
+    if len(data) < OVERHEAD:
+        raise InvalidToken("the token is truncated (shorter than a token header)")
+    header = Header(*HEADER.unpack_from(data))
+    if header.version != VERSION:
+        raise InvalidToken(f"unknown token version {header.version} (this server reads version {VERSION})")
+    expected = OVERHEAD + header.payload_length
+    if len(data) < expected:
+        raise InvalidToken(
+            f"the token is truncated: it declares {expected} bytes but carries {len(data)}"
+            " (was the link cut off?)"
+        )
+    if len(data) > expected:
+        raise InvalidToken("the token has unexpected data after its end")
+    body, (crc,) = data[:-CRC.size], CRC.unpack_from(data, len(data) - CRC.size)
+    if zlib.crc32(body) != crc:
+        raise InvalidToken("checksum mismatch: the token was altered or mistyped")
+    check_sizes(header)
+    return header, body[HEADER.size :]
+
+
+def check_sizes(header: Header) -> None:
+    """Reject declared sizes over the hard caps, before anything is allocated."""
+    w, h, cw, ch = header.width, header.height, header.coded_width, header.coded_height
+    if min(w, h, cw, ch) < 1:
+        raise InvalidToken("the token declares an empty image")
+    if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
+        raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")
+    if cw * ch > MAX_CODED_PIXELS or cw > w or ch > h:
+        raise InvalidToken(f"the token declares a coded size of {cw}x{ch}, over the limits")

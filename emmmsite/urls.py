@@ -1,0 +1,14 @@
+"""URL configuration. Paths under /i/, /image, /s/ are the public contract."""
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("imagehost.api.urls")),
+    path("", include("imagehost.urls")),
+]
+
+handler400 = "imagehost.views.error_400"
+handler403 = "imagehost.views.error_403"
+handler404 = "imagehost.views.error_404"
+handler500 = "imagehost.views.error_500"

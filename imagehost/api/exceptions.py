@@ -1,0 +1,105 @@
+"""One JSON error shape for every API error.
+
+``{"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}``
+(``fields`` only for validation errors). Codec errors about untrusted input
+(``InvalidToken``, ``InvalidImage``) become 400 with their message, which is safe to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.conf import settings
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from imagehost import services
+
+try:  # the codec is plain Python; keep the API importable while it is being written
+    from codec import CodecError
+except ImportError:  # pragma: no cover
+    CodecError = ValueError  # type: ignore[misc,assignment]
+
+
+class Gone(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This resource is no longer available."
+    default_code = "gone"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            msg = _first_message(value)
+            if msg:
+                return msg if key in ("non_field_errors", "detail") else f"{key}: {msg}"
+        return ""
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else ""
+    return str(detail)
+
+
+def _codes(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return next((_codes(v) for v in detail.values()), "invalid")
+    if isinstance(detail, list):
+        return _codes(detail[0]) if detail else "invalid"
+    return getattr(detail, "code", None) or "invalid"
+
+
+def to_api_exception(exc: Exception) -> Exception:
+    """Map domain and Django exceptions onto DRF ones."""
+    if isinstance(exc, services.ServiceError):
+        api_exc = exceptions.APIException(exc.message, code=exc.code)
+        # A token in a request body that is too long is a too-large body, not a too-long URI.
+        api_exc.status_code = 413 if isinstance(exc, services.TokenTooLong) else exc.status
+        if isinstance(exc, services.BrokerUnavailable):
+            api_exc.wait = settings.EMMM_RETRY_AFTER_S  # type: ignore[attr-defined]
+        return api_exc
+    if isinstance(exc, CodecError):
+        return exceptions.ValidationError({"detail": [str(exc)]}, code="invalid")
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(exc.message_dict)
+        return exceptions.ValidationError({"detail": exc.messages})
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    return exc
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
+    exc = to_api_exception(exc)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django answer 500 and log it
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    error: dict[str, Any] = {"status": response.status_code}
+    if isinstance(exc, exceptions.ValidationError):
+        error["code"] = _codes(detail)
+        error["message"] = _first_message(detail) or "Invalid input."
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        error["fields"] = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in fields.items()}
+    else:
+        error["code"] = getattr(exc, "default_code", "error")
+        if isinstance(detail, dict) or isinstance(detail, list):
+            error["message"] = _first_message(detail)
+        else:
+            error["message"] = str(detail)
+            error["code"] = getattr(detail, "code", None) or error["code"]
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        error["retry_after"] = int(exc.wait) if exc.wait == int(exc.wait) else int(exc.wait) + 1
+    response.data = {"error": error}
+    return response

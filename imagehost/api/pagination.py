@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.pagination import PageNumberPagination
+
+
+class Pagination(PageNumberPagination):
+    """``?page=N&page_size=M`` (M up to 100); the default page size is EMMM_PAGE_SIZE."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_page_size(self, request) -> int:
+        self.page_size = settings.EMMM_PAGE_SIZE
+        return super().get_page_size(request)

@@ -1,0 +1,206 @@
+"""Request and response shapes of the REST API (validation of shape only; rules live in services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from imagehost import selectors
+from imagehost.models import Album, EncodeJob, JobStatus, Picture, ShortLink, Visibility
+
+from . import links
+
+TOKEN_HELP = "An image token: URL-safe base64 text (A-Z a-z 0-9 - _)."
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$"
+IMAGE_FORMATS = ["webp", "png", "jpg", "jpeg", "avif"]
+
+
+# --- errors ------------------------------------------------------------------------
+class ErrorBodySerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    code = serializers.CharField(help_text="A stable machine-readable code, e.g. `not_found`, `invalid`.")
+    message = serializers.CharField(help_text="A clear, human-readable message.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors by field name (validation errors only).",
+    )
+    retry_after = serializers.IntegerField(required=False, help_text="Seconds to wait (429 only).")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer has this shape."""
+
+    error = ErrorBodySerializer()
+
+
+# --- pictures ------------------------------------------------------------------------
+class PictureSerializer(serializers.ModelSerializer):
+    album = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The album's id, or null.")
+    model = serializers.CharField(source="model_id", read_only=True, help_text="The codec model that encoded it.")
+    chars = serializers.IntegerField(read_only=True, help_text="Length of the token in characters.")
+    token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
+    token_url = serializers.SerializerMethodField(help_text="URL that carries the token; GET decodes it.")
+    short_url = serializers.SerializerMethodField(help_text="Short URL answering with the image, if one exists.")
+
+    class Meta:
+        model = Picture
+        fields = [
+            "id", "title", "album", "token", "token_url", "short_url",
+            "width", "height", "chars", "model", "created",
+        ]
+        read_only_fields = fields
+
+    def get_token_url(self, obj: Picture) -> str:
+        return links.token_url(self.context["request"], obj.token)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_short_url(self, obj: Picture) -> str | None:
+        link = selectors.short_link_for(obj.token, obj.owner)
+        return links.short_url(self.context["request"], link.slug) if link else None
+
+
+class PictureUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    album = serializers.CharField(
+        max_length=60, required=False, allow_null=True, help_text="Album id to move the picture to; null: none."
+    )
+
+
+# --- jobs and uploads ------------------------------------------------------------------
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        required=False, help_text="The image (multipart). Or send the raw image as the request body."
+    )
+    album = serializers.CharField(max_length=60, required=False, help_text="Id (slug) of one of your albums.")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    max_chars = serializers.IntegerField(
+        required=False, min_value=16, max_value=10_000_000, help_text="Upper bound on the token length."
+    )
+    model = serializers.CharField(max_length=40, required=False, help_text="Codec model; default: the site's.")
+    wait = serializers.IntegerField(
+        required=False, min_value=0, max_value=30, default=0,
+        help_text="Seconds to wait for the encoding before answering (for one-shot clients such as ShareX).",
+    )
+
+
+class UploadQuerySerializer(UploadSerializer):
+    """Options as query parameters (for raw-body uploads)."""
+
+    file = None  # type: ignore[assignment]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
+    error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
+    status_url = serializers.SerializerMethodField(help_text="Poll this URL for the job's status.")
+    picture = PictureSerializer(read_only=True, allow_null=True, help_text="The result, once status is `done`.")
+
+    class Meta:
+        model = EncodeJob
+        fields = ["id", "status", "error", "attempts", "status_url", "created", "finished", "picture"]
+        read_only_fields = fields
+
+    def get_status_url(self, obj: EncodeJob) -> str:
+        return links.absolute(self.context["request"], "api:job-detail", obj.pk)
+
+    def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.status != JobStatus.DONE:
+            data["picture"] = None
+        return data
+
+
+# --- albums --------------------------------------------------------------------------
+class AlbumSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="slug", read_only=True, help_text="The album's unguessable id (its slug).")
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
+    title = serializers.CharField(max_length=200)
+    picture_count = serializers.SerializerMethodField()
+    pictures_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Album
+        fields = ["id", "title", "visibility", "owner", "picture_count", "pictures_url", "created", "updated"]
+        read_only_fields = ["id", "owner", "picture_count", "pictures_url", "created", "updated"]
+
+    def get_picture_count(self, obj: Album) -> int:
+        return obj.pictures.count()
+
+    def get_pictures_url(self, obj: Album) -> str:
+        return links.absolute(self.context["request"], "api:album-pictures", obj.slug)
+
+
+class AlbumUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+
+class AlbumPictureSerializer(PictureSerializer):
+    """A picture as shown inside an album (to anyone who may see the album)."""
+
+    class Meta(PictureSerializer.Meta):
+        fields = ["id", "title", "token", "token_url", "width", "height", "chars", "model", "created"]
+        read_only_fields = fields
+
+
+# --- short links ------------------------------------------------------------------------
+class LinkCreateSerializer(serializers.Serializer):
+    token = serializers.CharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
+    picture = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Id of one of your pictures.")
+    slug = serializers.RegexField(
+        SLUG_PATTERN, required=False, help_text="Custom slug (signed-in users): 3-40 letters, digits, - and _."
+    )
+    expires_at = serializers.DateTimeField(required=False, help_text="When the link stops working.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("token" in attrs) == ("picture" in attrs):
+            raise serializers.ValidationError("Give exactly one of `token` or `picture`.")
+        return attrs
+
+
+class LinkSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="The short URL; GET answers with the image.")
+    token_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ShortLink
+        fields = ["slug", "url", "token", "token_url", "hits", "created", "expires_at"]
+        read_only_fields = fields
+
+    def get_url(self, obj: ShortLink) -> str:
+        return links.short_url(self.context["request"], obj.slug)
+
+    def get_token_url(self, obj: ShortLink) -> str:
+        return links.token_url(self.context["request"], obj.token)
+
+
+# --- tokens: decode and inspect -----------------------------------------------------------
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text=TOKEN_HELP, trim_whitespace=True)
+
+
+class DecodeSerializer(TokenSerializer):
+    format = serializers.ChoiceField(choices=IMAGE_FORMATS, default="webp", help_text="Output image format.")
+    width = serializers.IntegerField(
+        required=False, min_value=1, max_value=65535, help_text="Shrink to this width (never enlarges)."
+    )
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    """Header fields of a token (``codec.inspect``)."""
+
+    version = serializers.IntegerField(help_text="Token format version.")
+    model = serializers.CharField(help_text="Codec model that decodes it.")
+    width = serializers.IntegerField(help_text="Width of the decoded image.")
+    height = serializers.IntegerField(help_text="Height of the decoded image.")
+    coded_width = serializers.IntegerField(required=False, help_text="Width the latent was coded at.")
+    coded_height = serializers.IntegerField(required=False)
+    latent_shape = serializers.ListField(child=serializers.IntegerField(), help_text="Channels, height, width.")
+    payload_kind = serializers.CharField(required=False, help_text="How the latent is packed.")
+    payload_bytes = serializers.IntegerField()
+    chars = serializers.IntegerField(help_text="Length of the token.")

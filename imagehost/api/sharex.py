@@ -1,0 +1,45 @@
+"""ShareX custom-uploader (``.sxcu``) files for a user's API token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+SXCU_VERSION = "16.1.0"
+#: How long the upload request waits for the encoding so that ShareX gets a link at once.
+SHAREX_WAIT_SECONDS = 20
+
+
+def sharex_config(request: HttpRequest, raw_token: str | None, *, album: str | None = None) -> dict[str, Any]:
+    """The ``.sxcu`` document: multipart upload to ``/api/v1/images`` that waits for the link.
+
+    ``raw_token`` may be None, for a file the user completes by hand (the raw value of an
+    existing token cannot be shown again).
+    """
+    url = request.build_absolute_uri(reverse("api:image-upload"))
+    args: dict[str, str] = {"wait": str(SHAREX_WAIT_SECONDS)}
+    if album:
+        args["album"] = album
+    host = request.get_host().split(":")[0]
+    return {
+        "Version": SXCU_VERSION,
+        "Name": f"emmmbedding ({host})",
+        "DestinationType": "ImageUploader",
+        "RequestMethod": "POST",
+        "RequestURL": url,
+        "Parameters": args,
+        "Headers": {"Authorization": f"Bearer {raw_token or 'PASTE-YOUR-API-TOKEN-HERE'}"},
+        "Body": "MultipartFormData",
+        "FileFormName": "file",
+        "URL": "{json:picture.short_url}",
+        "ThumbnailURL": "{json:picture.token_url}",
+        "ErrorMessage": "{json:error.message}",
+    }
+
+
+def sxcu_bytes(config: dict[str, Any]) -> bytes:
+    """Serialise a ``.sxcu`` document."""
+    return json.dumps(config, indent=2).encode("utf-8")

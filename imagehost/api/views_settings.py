@@ -1,0 +1,79 @@
+"""Site pages for API tokens: create (shown once), name, revoke; download a ShareX uploader."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from imagehost import selectors
+
+from .models import ApiToken
+from .sharex import sharex_config, sxcu_bytes
+
+
+def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str | None = None, status: int = 200) -> HttpResponse:
+    context = {
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "albums": selectors.albums_for_owner(request.user),
+        "new_token": new_token,
+        "raw_token": raw,
+    }
+    response = render(request, "api/tokens.html", context, status=status)
+    if raw:
+        response["Cache-Control"] = "no-store"  # the raw token is on this page, once
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    """GET: my API tokens. POST: create one; the page shows its value this one time."""
+    if request.method == "GET":
+        return _page(request)
+    name = request.POST.get("name", "").strip()
+    if not name:
+        messages.error(request, "Give the token a name, e.g. the program that will use it.")
+        return _page(request, status=400)
+    token, raw = ApiToken.issue(request.user, name)
+    return _page(request, new_token=token, raw=raw, status=201)
+
+
+@login_required
+@require_POST
+def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revoke one of my tokens (programs using it get 401 from then on)."""
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    token.revoke()
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("api:tokens")
+
+
+@login_required
+@require_POST
+def sharex_download(request: HttpRequest) -> HttpResponse:
+    """A ShareX ``.sxcu`` file.
+
+    With ``token`` (the raw value just shown on the page) the file uses that token;
+    without it a new token named "ShareX …" is created for the file. ``album`` (optional)
+    sends every screenshot into one of my albums.
+    """
+    raw = request.POST.get("token", "").strip()
+    if raw:
+        token = ApiToken.lookup(raw)
+        if token is None or token.user_id != request.user.pk:
+            raise Http404("No such token.")
+    else:
+        _, raw = ApiToken.issue(request.user, f"ShareX {timezone.now():%Y-%m-%d %H:%M}")
+    album = request.POST.get("album", "").strip() or None
+    if album:
+        album = selectors.get_album_for_owner(album, request.user).slug
+    config = sharex_config(request, raw, album=album)
+    response = HttpResponse(sxcu_bytes(config), content_type="application/json")
+    host = request.get_host().split(":")[0].replace('"', "")
+    response["Content-Disposition"] = f'attachment; filename="emmmbedding-{host}.sxcu"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,157 @@
+"""Data model. The token is the canonical payload; rows only point at tokens.
+
+No model stores pixels. ``EncodeJob.source`` holds the uploaded original only while
+the job is queued/running; it is set to NULL in the same transaction that ends the job.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def token_sha256(token: str) -> str:
+    """Hex sha256 of a token's ASCII text: the key for look-ups, blocks and caching."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private", "Private (only me)"
+    UNLISTED = "unlisted", "Unlisted (anyone with the link)"
+    PUBLIC = "public", "Public"
+
+
+class Album(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="albums")
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Picture(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="pictures"
+    )
+    album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL, related_name="pictures")
+    position = models.PositiveIntegerField(default=0, help_text="Order inside the album.")
+    title = models.CharField(max_length=200, blank=True)
+    token = models.TextField()
+    token_sha256 = models.CharField(max_length=64, db_index=True)
+    model_id = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.title or f"Picture {self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.token_sha256 = token_sha256(self.token)
+        super().save(*args, **kwargs)
+
+    @property
+    def chars(self) -> int:
+        return len(self.token)
+
+
+class ShortLink(models.Model):
+    slug = models.CharField(max_length=64, unique=True)
+    token = models.TextField()
+    token_sha256 = models.CharField(max_length=64, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="short_links"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    hits = models.PositiveBigIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            # One link per (owner, token); anonymous links share one per token.
+            models.UniqueConstraint(
+                fields=["owner", "token_sha256"], condition=Q(owner__isnull=False), name="shortlink_owner_token"
+            ),
+            models.UniqueConstraint(
+                fields=["token_sha256"], condition=Q(owner__isnull=True), name="shortlink_anon_token"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def save(self, *args, **kwargs) -> None:
+        self.token_sha256 = token_sha256(self.token)
+        super().save(*args, **kwargs)
+
+
+class BlockedToken(models.Model):
+    """A takedown: every URL and short link for this token answers 410."""
+
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.token_sha256
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Encoding"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class EncodeJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="encode_jobs"
+    )
+    album = models.ForeignKey(Album, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=200, blank=True)
+    model_name = models.CharField(max_length=40, blank=True, help_text="Requested codec model; blank = default.")
+    max_chars = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    sends = models.PositiveIntegerField(default=0, help_text="Times the task was put on the broker.")
+    error = models.TextField(blank=True)
+    # The uploaded original: only while the job is queued/running (see module docstring).
+    source = models.BinaryField(null=True, blank=True, editable=False)
+    source_bytes = models.PositiveIntegerField(default=0)
+    picture = models.OneToOneField(Picture, null=True, blank=True, on_delete=models.SET_NULL, related_name="job")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running"]) | Q(source__isnull=True),
+                name="encodejob_no_source_after_end",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)

@@ -1,0 +1,98 @@
+"""Queries: read-only look-ups used by the site views and the REST API."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink, Visibility, token_sha256
+from .services import NotFound
+
+
+def get_job(job_id: UUID | str) -> EncodeJob:
+    """An encode job by id (the UUID is the capability: anyone holding it may see it)."""
+    try:
+        return EncodeJob.objects.select_related("picture").get(pk=job_id)
+    except (EncodeJob.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such upload job.") from None
+
+
+def jobs_by_ids(job_ids: list[str]) -> list[EncodeJob]:
+    """Jobs for a list of ids, in the order given; unknown ids are skipped."""
+    valid = []
+    for raw in job_ids:
+        try:
+            valid.append(UUID(str(raw)))
+        except ValueError:
+            continue
+    found = {j.pk: j for j in EncodeJob.objects.select_related("picture").filter(pk__in=valid)}
+    return [found[i] for i in valid if i in found]
+
+
+def pictures_for_owner(owner: Any) -> QuerySet[Picture]:
+    """The owner's library, newest first."""
+    return Picture.objects.filter(owner=owner).select_related("album").order_by("-created", "-id")
+
+
+def get_picture_for_owner(pk: int, owner: Any) -> Picture:
+    """One of the owner's pictures, else NotFound."""
+    picture = Picture.objects.filter(pk=pk, owner=owner).select_related("album").first()
+    if picture is None:
+        raise NotFound("No such picture.")
+    return picture
+
+
+def albums_for_owner(owner: Any) -> QuerySet[Album]:
+    return Album.objects.filter(owner=owner).order_by("title", "pk")
+
+
+def get_album_for_owner(slug: str, owner: Any) -> Album:
+    album = Album.objects.filter(slug=slug, owner=owner).first()
+    if album is None:
+        raise NotFound("No such album.")
+    return album
+
+
+def get_album_for_viewer(slug: str, viewer: Any) -> Album:
+    """An album that ``viewer`` may see: their own, or any unlisted/public one. Private: NotFound."""
+    album = Album.objects.filter(slug=slug).select_related("owner").first()
+    if album is None:
+        raise NotFound("No such album.")
+    is_owner = viewer is not None and getattr(viewer, "is_authenticated", False) and album.owner_id == viewer.pk
+    if album.visibility == Visibility.PRIVATE and not is_owner:
+        raise NotFound("No such album.")
+    return album
+
+
+def album_pictures(album: Album) -> QuerySet[Picture]:
+    """An album's pictures in their set order."""
+    return album.pictures.order_by("position", "created", "pk")
+
+
+def public_albums() -> QuerySet[Album]:
+    return Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created")
+
+
+def short_link_for(token: str, owner: Any = None) -> ShortLink | None:
+    """The owner's (or the anonymous) short link for a token, if one exists."""
+    qs = ShortLink.objects.filter(token_sha256=token_sha256(token))
+    if owner is not None and getattr(owner, "is_authenticated", False):
+        return qs.filter(owner=owner).first()
+    return qs.filter(owner__isnull=True).first()
+
+
+def get_short_link(slug: str) -> ShortLink:
+    """A short link by slug, live or not (for its owner to manage), else NotFound."""
+    link = ShortLink.objects.filter(slug=slug).first()
+    if link is None:
+        raise NotFound("No such short link.")
+    return link
+
+
+def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
+    return ShortLink.objects.filter(owner=owner).order_by("-created")
+
+
+def is_token_blocked(token: str) -> bool:
+    return BlockedToken.objects.filter(token_sha256=token_sha256(token)).exists()

@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers around services (acks late, requeued if the worker dies)."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # the job row counts attempts (EMMM_JOB_MAX_ATTEMPTS)
+)
+def encode_job(self, job_id: str) -> str | None:
+    """Encode one uploaded image; safe to run more than once for the same job."""
+    try:
+        job = services.run_encode_job(job_id)
+    except services.RetryableEncodeError as exc:
+        raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
+    if job is None:
+        log.warning("encode_job: job %s does not exist", job_id)
+        return None
+    return job.status
+
+
+@shared_task(acks_late=True)
+def requeue_stale_jobs() -> dict:
+    """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones, drop stray originals."""
+    report = services.requeue_stale_jobs()
+    purged = services.purge_finished_sources()
+    return {"resent": report.resent, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}

@@ -1,0 +1,105 @@
+"""API tokens (hashed, shown once, revocable), session auth, the settings page and ShareX."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imagehost.api.models import ApiToken, hash_token
+from imagehost.api.sharex import SHAREX_WAIT_SECONDS
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_is_stored_hashed_and_authenticates(owner, owner_client):
+    raw = owner_client.raw_token
+    row = ApiToken.objects.get(user=owner)
+    assert row.digest == hash_token(raw) and raw not in (row.digest, row.prefix)
+    assert raw.startswith(row.prefix)
+    assert owner_client.get("/api/v1/albums").status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at is not None
+
+
+@pytest.mark.parametrize("header", ["Bearer emmm_wrong", "Bearer", "Bearer a b", "Token emmm_x", "Bearer \u00e9"])
+def test_bad_credentials_are_401(anon_client, header):
+    anon_client.credentials(HTTP_AUTHORIZATION=header.encode("utf-8").decode("latin-1"))
+    r = anon_client.get("/api/v1/albums")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "authentication_failed"
+    assert r["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_revoked_token_is_401(owner, owner_client):
+    ApiToken.objects.get(user=owner).revoke()
+    assert owner_client.get("/api/v1/albums").status_code == 401
+
+
+def test_session_auth_works_and_needs_csrf(owner, client):
+    from rest_framework.test import APIClient
+
+    client.force_login(owner)
+    assert client.get("/api/v1/albums").status_code == 200
+    strict = APIClient(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    r = strict.post("/api/v1/albums", {"title": "x"}, format="json")
+    assert r.status_code == 403  # session writes need the CSRF token, as the site's JS sends
+
+
+def test_settings_page_creates_shows_once_and_revokes(owner, client):
+    client.force_login(owner)
+    r = client.post("/api/tokens/", {"name": "backup script"})
+    assert r.status_code == 201
+    row = ApiToken.objects.get(user=owner, name="backup script")
+    raw = r.context["raw_token"]
+    assert raw.encode() in r.content and row.digest == hash_token(raw)
+    assert r["Cache-Control"] == "no-store"
+    page = client.get("/api/tokens/")
+    assert raw.encode() not in page.content and b"backup script" in page.content
+    assert row.prefix.encode() in page.content
+    r = client.post(f"/api/tokens/{row.pk}/revoke")
+    assert r.status_code == 302
+    row.refresh_from_db()
+    assert row.revoked_at is not None
+    assert client.post("/api/tokens/", {"name": "  "}).status_code == 400
+
+
+def test_settings_page_needs_login_and_own_tokens(client, owner, other):
+    assert client.get("/api/tokens/").status_code == 302
+    theirs, _ = ApiToken.issue(other, "theirs")
+    client.force_login(owner)
+    assert client.post(f"/api/tokens/{theirs.pk}/revoke").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.is_active
+
+
+def test_sharex_file_uploads_with_a_new_token(client, owner, make_album):
+    album = make_album()
+    client.force_login(owner)
+    r = client.post("/api/tokens/sharex.sxcu", {"album": album.slug})
+    assert r.status_code == 200
+    assert r["Content-Disposition"].startswith("attachment;") and ".sxcu" in r["Content-Disposition"]
+    cfg = json.loads(r.content)
+    assert cfg["RequestURL"] == "http://testserver/api/v1/images"
+    assert cfg["Body"] == "MultipartFormData" and cfg["FileFormName"] == "file"
+    assert cfg["Parameters"] == {"wait": str(SHAREX_WAIT_SECONDS), "album": album.slug}
+    assert cfg["URL"] == "{json:picture.short_url}"
+    raw = cfg["Headers"]["Authorization"].removeprefix("Bearer ")
+    token = ApiToken.lookup(raw)
+    assert token is not None and token.user == owner and token.name.startswith("ShareX")
+
+
+def test_sharex_file_for_a_just_created_token(client, owner, other):
+    client.force_login(owner)
+    raw = client.post("/api/tokens/", {"name": "sx"}).context["raw_token"]
+    cfg = json.loads(client.post("/api/tokens/sharex.sxcu", {"token": raw}).content)
+    assert cfg["Headers"]["Authorization"] == f"Bearer {raw}"
+    assert ApiToken.objects.filter(user=owner).count() == 1
+    _, theirs = ApiToken.issue(other, "theirs")
+    assert client.post("/api/tokens/sharex.sxcu", {"token": theirs}).status_code == 404
+
+
+def test_nav_links_to_the_tokens_page(client, owner):
+    client.force_login(owner)
+    assert b'href="/api/tokens/"' in client.get("/library/").content

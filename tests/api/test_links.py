@@ -1,0 +1,90 @@
+"""Short links: POST (from a token or a picture; custom slug, expiry), GET (mine), DELETE."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from imagehost import services
+from imagehost.models import ShortLink
+
+pytestmark = pytest.mark.django_db
+TOKEN = "C" * 60
+
+
+def test_anonymous_link_from_token_is_stable(anon_client):
+    r = anon_client.post("/api/v1/links", {"token": TOKEN}, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["url"] == f"http://testserver/s/{body['slug']}"
+    assert body["token_url"] == f"http://testserver/i/{TOKEN}"
+    again = anon_client.post("/api/v1/links", {"token": TOKEN}, format="json").json()
+    assert again["slug"] == body["slug"]
+    assert ShortLink.objects.get(slug=body["slug"]).owner is None
+
+
+def test_link_from_my_picture_with_custom_slug_and_expiry(owner_client, owner, make_picture):
+    picture = make_picture()
+    expires = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
+    r = owner_client.post(
+        "/api/v1/links", {"picture": picture.pk, "slug": "my-cat", "expires_at": expires.isoformat()}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    link = ShortLink.objects.get(slug="my-cat")
+    assert (link.owner, link.token, link.expires_at) == (owner, picture.token, expires)
+    listing = owner_client.get("/api/v1/links").json()
+    assert [x["slug"] for x in listing["results"]] == ["my-cat"]
+
+
+def test_link_from_someone_elses_picture_is_404(other_client, make_picture, anon_client):
+    picture = make_picture()
+    assert other_client.post("/api/v1/links", {"picture": picture.pk}, format="json").status_code == 404
+    assert anon_client.post("/api/v1/links", {"picture": picture.pk}, format="json").status_code == 401
+
+
+def test_taken_slug_is_409(owner_client, other_client):
+    assert owner_client.post("/api/v1/links", {"token": TOKEN, "slug": "taken"}, format="json").status_code == 201
+    r = other_client.post("/api/v1/links", {"token": "D" * 40, "slug": "taken"}, format="json")
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "slug_taken"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"token": TOKEN, "picture": 1},
+        {"token": "bad token!"},
+        {"token": TOKEN, "slug": "x"},
+        {"token": TOKEN, "expires_at": "2001-01-01T00:00:00Z"},
+        {"token": TOKEN, "expires_at": "soon"},
+    ],
+)
+def test_bad_bodies_are_400(owner_client, body):
+    r = owner_client.post("/api/v1/links", body, format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["message"]
+    assert not ShortLink.objects.exists()
+
+
+def test_anonymous_custom_slug_is_refused(anon_client):
+    r = anon_client.post("/api/v1/links", {"token": TOKEN, "slug": "mine"}, format="json")
+    assert r.status_code == 400
+    assert "Sign in" in r.json()["error"]["message"]
+
+
+def test_blocked_token_is_410(anon_client):
+    services.block_token(TOKEN)
+    assert anon_client.post("/api/v1/links", {"token": TOKEN}, format="json").status_code == 410
+
+
+def test_delete_only_my_links(owner_client, other_client, anon_client, owner):
+    link = services.get_or_create_short_link(TOKEN, owner)
+    assert anon_client.delete(f"/api/v1/links/{link.slug}").status_code == 401
+    assert other_client.delete(f"/api/v1/links/{link.slug}").status_code == 404
+    assert owner_client.delete("/api/v1/links/no-such-link").status_code == 404
+    assert owner_client.delete(f"/api/v1/links/{link.slug}").status_code == 204
+    assert not ShortLink.objects.exists()
+    assert anon_client.get("/api/v1/links").status_code == 401

@@ -1,0 +1,71 @@
+"""Throttles per scope, with Retry-After, keyed on the real client address."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory, override_settings
+from rest_framework.settings import api_settings
+
+from imagehost.api.throttling import client_ip
+
+pytestmark = pytest.mark.django_db
+
+
+def rest_settings(**changes):
+    from django.conf import settings
+
+    return override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, **changes})
+
+
+def rates(**changes):
+    from django.conf import settings
+
+    return rest_settings(DEFAULT_THROTTLE_RATES={**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **changes})
+
+
+@pytest.mark.parametrize(
+    "num_proxies, xff, expected",
+    [
+        (0, "1.1.1.1", "10.0.0.9"),  # no proxies: the header is ignored
+        (1, "6.6.6.6, 2.2.2.2", "2.2.2.2"),  # the address our proxy saw, not the client's claim
+        (2, "6.6.6.6, 3.3.3.3, 10.0.0.2", "3.3.3.3"),
+        (2, "3.3.3.3", "10.0.0.9"),  # did not pass both proxies: trust the socket only
+        (1, "", "10.0.0.9"),
+    ],
+)
+def test_client_ip(num_proxies, xff, expected):
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=xff)
+    with rest_settings(NUM_PROXIES=num_proxies):
+        assert api_settings.NUM_PROXIES == num_proxies
+        assert client_ip(request) == expected
+
+
+def test_anonymous_decodes_throttled_with_retry_after_and_spoofing_does_not_help(anon_client):
+    with rates(decodes_anon="2/min"):
+        for i in range(2):
+            r = anon_client.post("/api/v1/inspect", {"token": "bad!"}, format="json", HTTP_X_FORWARDED_FOR=f"9.9.9.{i}")
+            assert r.status_code == 400
+        r = anon_client.post("/api/v1/inspect", {"token": "bad!"}, format="json", HTTP_X_FORWARDED_FOR="9.9.9.200")
+    assert r.status_code == 429
+    assert 0 < int(r["Retry-After"]) <= 60
+    assert r.json()["error"]["code"] == "throttled"
+    assert r.json()["error"]["retry_after"] == int(r["Retry-After"])
+
+
+def test_behind_a_proxy_each_client_has_its_own_budget(anon_client):
+    with rates(links_anon="1/min"), rest_settings(NUM_PROXIES=1):
+        a = [anon_client.post("/api/v1/links", {}, format="json", HTTP_X_FORWARDED_FOR="5.5.5.5") for _ in range(2)]
+        b = anon_client.post("/api/v1/links", {}, format="json", HTTP_X_FORWARDED_FOR="7.7.7.7")
+    assert [x.status_code for x in a] == [400, 429]
+    assert b.status_code == 400
+
+
+def test_scopes_are_separate_and_users_get_their_own_rate(owner_client, anon_client, png_bytes):
+    with rates(uploads_anon="1/min", uploads="3/min", decodes_anon="100/min"):
+        codes = [anon_client.post("/api/v1/images", data=b"x", content_type="image/png").status_code for _ in range(2)]
+        assert codes == [415, 429]
+        assert anon_client.post("/api/v1/inspect", {"token": "bad!"}, format="json").status_code == 400
+        user_codes = [
+            owner_client.post("/api/v1/images", data=b"x", content_type="image/png").status_code for _ in range(4)
+        ]
+        assert user_codes == [415, 415, 415, 429]

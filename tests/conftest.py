@@ -1,0 +1,356 @@
+"""Shared fixtures for every test package (site, api, codec).
+
+Fixtures (all real components, nothing mocked):
+
+- ``fs_broker`` (autouse): points the in-process Celery app at a fresh kombu
+  *filesystem* broker in a temp folder; ``fs_broker.messages()`` counts what was sent.
+- ``isolated_cache`` (autouse): a fresh file cache per test.
+- ``png_bytes(w, h, seed=0, fmt="PNG")``: make a test image with Pillow (a factory).
+- ``redis_server`` (session): a private ``redis-server`` process on 127.0.0.1:<free port>;
+  ``.url``, ``.stop()``, ``.start()`` (same port), ``.ping()``.
+- ``redis_broker``: flushes ``redis_server`` and points the in-process Celery app at it.
+- ``celery_worker_factory``: ``start(**env) -> WorkerProcess`` runs a real
+  ``celery worker -B --pool=solo`` subprocess against the test database (PostgreSQL
+  only) and ``redis_broker``; ``.kill()`` (SIGKILL), ``.stop()``, ``.log()``.
+- ``celery_worker``: one worker started with the defaults.
+- ``wait_for(predicate, timeout=30)``: poll until true (bounded), else fail.
+- ``gunicorn_server``: the project's gunicorn config serving the test database on a
+  free 127.0.0.1 port; ``.url``.
+
+Markers: ``stack`` (PostgreSQL + Redis + worker), ``browser`` (Chromium), ``slow``.
+``make test`` runs everything on PostgreSQL, then ``-m "not stack and not browser"`` on SQLite.
+Tests using worker/gunicorn fixtures need ``@pytest.mark.django_db(transaction=True)``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("EMMM_TORCH_THREADS", "2")
+if "EMMM_MODEL_DIR" not in os.environ and (REPO.parent / "shared" / "models").is_dir():
+    os.environ["EMMM_MODEL_DIR"] = str(REPO.parent / "shared" / "models")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate: Callable[[], object], timeout: float, interval: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(predicate, timeout=30, interval=0.1, what="...")``: bounded polling."""
+
+    def wait(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+        return _wait(predicate, timeout, interval, what)
+
+    return wait
+
+
+# --- images ---------------------------------------------------------------------------
+@pytest.fixture
+def png_bytes():
+    """Factory: ``png_bytes(w, h, seed=0, fmt="PNG") -> bytes`` of a smooth test picture."""
+    from PIL import Image, ImageDraw
+
+    def make(w: int = 64, h: int = 48, seed: int = 0, fmt: str = "PNG") -> bytes:
+        img = Image.new("RGB", (w, h), ((seed * 53) % 256, 120, 200))
+        draw = ImageDraw.Draw(img)
+        for i in range(0, max(w, h), 8):
+            draw.line([(i, 0), (0, i)], fill=((i * 7 + seed) % 256, (i * 3) % 256, 90), width=3)
+        draw.ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=(250, 220, (seed * 31) % 256))
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        return buf.getvalue()
+
+    return make
+
+
+# --- cache and brokers -------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def isolated_cache(settings, tmp_path):
+    """A fresh file cache for each test (the default backend, in a temp folder)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    yield
+
+
+def point_celery_at(url: str, transport_options: dict) -> None:
+    """Re-point the in-process Celery app (used by the web code to send tasks)."""
+    from emmmsite.celery import app
+
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = transport_options
+    app.conf.broker_connection_timeout = 2
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@dataclass
+class FsBroker:
+    folder: Path
+
+    def messages(self) -> list[Path]:
+        """Messages sent and not yet consumed."""
+        return sorted((self.folder / "out").glob("*.msg"))
+
+
+@pytest.fixture(autouse=True)
+def fs_broker(tmp_path) -> FsBroker:
+    folder = tmp_path / "broker"
+    for sub in ("out", "processed"):
+        (folder / sub).mkdir(parents=True)
+    point_celery_at(
+        "filesystem://",
+        {
+            "data_folder_in": str(folder / "out"),
+            "data_folder_out": str(folder / "out"),
+            "processed_folder": str(folder / "processed"),
+        },
+    )
+    return FsBroker(folder)
+
+
+@dataclass
+class RedisServer:
+    port: int
+    workdir: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is not installed (make test installs the Debian package)")
+        self.proc = subprocess.Popen(
+            [exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait(self.ping, 15, 0.05, "redis-server to start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.exceptions.RedisError:
+            return False
+
+    def client(self):
+        import redis
+
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_broker(redis_server, fs_broker):
+    """The private Redis, flushed, as the in-process Celery broker."""
+    if not redis_server.ping():
+        redis_server.start()
+    redis_server.client().flushall()
+    point_celery_at(redis_server.url, {"visibility_timeout": 3600})
+    yield redis_server
+    if not redis_server.ping():
+        redis_server.start()
+
+
+# --- worker and servers ---------------------------------------------------------------------
+def database_url() -> str:
+    """URL of the database the tests use (the test database), for subprocesses."""
+    from django.db import connection
+
+    sd = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.fail("worker/server subprocess tests need PostgreSQL (set DATABASE_URL; `make test` does)")
+    from urllib.parse import quote
+
+    auth = quote(sd["USER"] or "")
+    if sd.get("PASSWORD"):
+        auth += ":" + quote(sd["PASSWORD"])
+    host = sd.get("HOST") or "localhost"
+    port = f":{sd['PORT']}" if sd.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{sd['NAME']}" if auth else f"postgres://{host}{port}/{sd['NAME']}"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        EMMM_TORCH_THREADS="2",
+        PYTHONUNBUFFERED="1",
+        EMMM_RATELIMIT_ENABLE="0",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen
+    logfile: Path
+    stopped: bool = field(default=False)
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies at once, without acknowledging anything."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.stopped = True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.stopped = True
+
+
+@pytest.fixture
+def celery_worker_factory(redis_broker, transactional_db, tmp_path):
+    """``start(**env)``: a real Celery worker (with beat) on the private Redis broker."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        n = len(started)
+        logfile = tmp_path / f"worker{n}.log"
+        defaults = dict(
+            CELERY_BROKER_URL=redis_broker.url,
+            EMMM_SWEEP_INTERVAL_S="1",
+            EMMM_REQUEUE_AFTER_S="5",
+            EMMM_RUNNING_STALE_S="30",
+            EMMM_VISIBILITY_TIMEOUT_S="6",
+            EMMM_VAR_DIR=str(tmp_path / f"var{n}"),
+        )
+        defaults.update(env)
+        with open(logfile, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "emmmsite", "worker", "-B", "--pool=solo",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+                 "-n", f"test{n}@%h", "-s", str(tmp_path / f"beat{n}")],
+                cwd=REPO,
+                env=subprocess_env(**defaults),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(proc, logfile)
+        started.append(worker)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"celery worker exited early:\n{worker.log()[-3000:]}")
+            return " ready." in worker.log()
+
+        _wait(ready, 90, 0.2, "the celery worker to be ready")
+        return worker
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+@pytest.fixture
+def celery_worker(celery_worker_factory) -> WorkerProcess:
+    return celery_worker_factory()
+
+
+@dataclass
+class GunicornServer:
+    proc: subprocess.Popen
+    url: str
+    logfile: Path
+
+    def log(self) -> str:
+        return self.logfile.read_text(errors="replace")
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, tmp_path):
+    """gunicorn with the project's gunicorn.conf.py, on 127.0.0.1:<free port>."""
+    port = free_port()
+    logfile = tmp_path / "gunicorn.log"
+    with open(logfile, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"],
+            cwd=REPO,
+            env=subprocess_env(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+                               EMMM_CACHE_DIR=str(tmp_path / "gcache"), EMMM_VAR_DIR=str(tmp_path / "gvar")),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = GunicornServer(proc, f"http://127.0.0.1:{port}", logfile)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"gunicorn exited early:\n{server.log()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    _wait(up, 60, 0.2, "gunicorn to listen")
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

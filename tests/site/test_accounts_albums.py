@@ -1,0 +1,114 @@
+"""Accounts, library, picture pages, albums and their visibility."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+
+from imagehost import services
+from imagehost.models import Album, Picture, Visibility
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_login_logout_password_change_and_reset(client, django_user_model):
+    r = client.post("/accounts/signup/", {"username": "carol", "password1": "a-long-pass-9876", "password2": "a-long-pass-9876"})
+    assert r.status_code == 302 and r["Location"] == "/library/"
+    assert client.get("/library/").status_code == 200
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/library/").status_code == 302  # to the login page
+    assert client.post("/accounts/login/", {"username": "carol", "password": "wrong"}).status_code == 200
+    assert client.post("/accounts/login/", {"username": "carol", "password": "a-long-pass-9876"}).status_code == 302
+    r = client.post("/accounts/password_change/", {"old_password": "a-long-pass-9876", "new_password1": "other-pass-5432", "new_password2": "other-pass-5432"})
+    assert r.status_code == 302
+    user = django_user_model.objects.get(username="carol")
+    user.email = "carol@example.com"
+    user.save()
+    client.post("/accounts/logout/")
+    assert client.post("/accounts/password_reset/", {"email": "carol@example.com"}).status_code == 302
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    r = client.get(link, follow=True)
+    r = client.post(r.redirect_chain[-1][0], {"new_password1": "third-pass-1111", "new_password2": "third-pass-1111"})
+    assert r.status_code == 302
+    assert client.login(username="carol", password="third-pass-1111")
+
+
+def test_library_is_paginated_and_private(client, settings, user, other_user, make_picture):
+    settings.EMMM_PAGE_SIZE = 2
+    for i in range(3):
+        make_picture(owner=user, title=f"mine {i}")
+    make_picture(owner=other_user, title="not mine")
+    client.force_login(user)
+    p1 = client.get("/library/").content.decode()
+    p2 = client.get("/library/?page=2").content.decode()
+    assert "Page 1 of 2" in p1 and p1.count("<li><a href=\"/p/") == 2 and p2.count("<li><a href=\"/p/") == 1
+    assert "not mine" not in p1 + p2
+
+
+def test_picture_page_actions(client, user, other_user, make_picture):
+    pic = make_picture(owner=user, title="cat")
+    theirs = make_picture(owner=other_user, i=1)
+    album = services.create_album(user, "Pets")
+    client.force_login(user)
+    r = client.get(f"/p/{pic.pk}/")
+    assert r.status_code == 200 and f"/i/{pic.token}" in r.content.decode()
+    assert client.get(f"/p/{theirs.pk}/").status_code == 404
+    client.post(f"/p/{pic.pk}/", {"action": "title", "title": "Cat on a mat"})
+    client.post(f"/p/{pic.pk}/", {"action": "album", "album": album.slug})
+    pic.refresh_from_db()
+    assert pic.title == "Cat on a mat" and pic.album_id == album.pk
+    assert client.post(f"/p/{pic.pk}/", {"action": "nope"}).status_code == 400
+    client.post(f"/p/{pic.pk}/", {"action": "delete"})
+    assert not Picture.objects.filter(pk=pic.pk).exists()
+
+
+def test_album_crud_visibility_and_order(client, user, other_user, make_picture):
+    client.force_login(user)
+    r = client.post("/albums/", {"title": "Trip", "visibility": "private"})
+    album = Album.objects.get(owner=user)
+    assert r["Location"] == f"/albums/{album.slug}/"
+    pics = [make_picture(owner=user, i=i) for i in range(3)]
+    for p in pics:
+        services.move_picture_to_album(p, album)
+    assert [p.pk for p in album.pictures.order_by("position")] == [p.pk for p in pics]
+    client.post(f"/albums/{album.slug}/", {"action": "down", "picture": pics[0].pk})
+    assert [p.pk for p in album.pictures.order_by("position")] == [pics[1].pk, pics[0].pk, pics[2].pk]
+    client.post(f"/albums/{album.slug}/", {"action": "reorder", "order": f"{pics[2].pk},{pics[1].pk},{pics[0].pk}"})
+    assert [p.pk for p in album.pictures.order_by("position")] == [pics[2].pk, pics[1].pk, pics[0].pk]
+    assert client.post(f"/albums/{album.slug}/", {"action": "reorder", "order": f"{pics[2].pk}"}).status_code == 400
+
+    other = client.__class__()
+    assert other.get(f"/albums/{album.slug}/").status_code == 404  # private
+    other.force_login(other_user)
+    assert other.get(f"/albums/{album.slug}/").status_code == 404
+    client.post(f"/albums/{album.slug}/", {"action": "update", "title": "Trip 2026", "visibility": "unlisted"})
+    album.refresh_from_db()
+    assert album.title == "Trip 2026" and album.visibility == Visibility.UNLISTED
+    page = other.get(f"/albums/{album.slug}/")
+    assert page.status_code == 200 and "Trip 2026" in page.content.decode()
+    assert other.post(f"/albums/{album.slug}/", {"action": "delete"}).status_code == 404
+    assert "Trip 2026" not in client.get("/albums/public/").content.decode()
+    services.update_album(album, visibility="public")
+    assert "Trip 2026" in client.get("/albums/public/").content.decode()
+    client.post(f"/albums/{album.slug}/", {"action": "delete"})
+    assert not Album.objects.exists() and Picture.objects.filter(owner=user).count() == 3
+
+
+def test_cannot_upload_into_someone_elses_album(user, other_user, png_bytes):
+    album = services.create_album(other_user, "Theirs")
+    with pytest.raises(services.InvalidInput):
+        services.submit_upload(png_bytes(16, 16), owner=user, album=album)
+
+
+def test_admin_pages_and_takedown(admin_client, real_token, make_picture, user):
+    pic = make_picture(owner=user)
+    services.create_album(user, "A")
+    for model in ("picture", "album", "shortlink", "encodejob", "blockedtoken"):
+        assert admin_client.get(f"/admin/imagehost/{model}/").status_code == 200
+        assert admin_client.get(f"/admin/imagehost/{model}/add/").status_code == 200
+    assert admin_client.get(f"/admin/imagehost/picture/{pic.pk}/change/").status_code == 200
+    r = admin_client.post("/admin/imagehost/blockedtoken/add/", {"token_or_hash": f"http://x/i/{real_token}.png", "reason": "dmca"})
+    assert r.status_code == 302
+    assert admin_client.get(f"/i/{real_token}").status_code == 410

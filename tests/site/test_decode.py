@@ -1,0 +1,101 @@
+"""GET /i/<token>, /image?q=, formats, widths, caching headers, limits, takedowns."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.cache import cache
+from PIL import Image
+
+from imagehost import services
+from imagehost.models import token_sha256
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_url_decodes_to_webp_with_cache_headers(client, token_pool):
+    res = token_pool(0)
+    r = client.get(f"/i/{res.token}")
+    assert r.status_code == 200
+    assert r["Content-Type"] == "image/webp"
+    assert r["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert r["X-Content-Type-Options"] == "nosniff"
+    assert r["ETag"].startswith('"')
+    img = Image.open(io.BytesIO(r.content))
+    assert img.format == "WEBP" and img.size == (res.width, res.height)
+
+
+@pytest.mark.parametrize(
+    "ext,ctype,pil", [("png", "image/png", "PNG"), ("jpg", "image/jpeg", "JPEG"), ("webp", "image/webp", "WEBP"),
+                      ("avif", "image/avif", "AVIF")]
+)
+def test_formats_by_extension(client, real_token, ext, ctype, pil):
+    r = client.get(f"/i/{real_token}.{ext}")
+    assert r.status_code == 200
+    assert r["Content-Type"] == ctype
+    assert Image.open(io.BytesIO(r.content)).format == pil
+
+
+def test_width_shrinks_and_never_upscales(client, token_pool):
+    res = token_pool(0)
+    r = client.get(f"/i/{res.token}.png?w=32")
+    assert Image.open(io.BytesIO(r.content)).size == (32, round(res.height * 32 / res.width))
+    r = client.get(f"/i/{res.token}.png?w=4000")
+    assert Image.open(io.BytesIO(r.content)).size == (res.width, res.height)
+    for bad in ("0", "-1", "abc", "4097"):
+        assert client.get(f"/i/{res.token}?w={bad}").status_code == 400
+
+
+def test_query_link_shape_answers_the_same(client, real_token):
+    a = client.get(f"/i/{real_token}")
+    b = client.get("/image", {"q": real_token})
+    assert b.status_code == 200 and b.content == a.content and b["ETag"] == a["ETag"]
+
+
+def test_if_none_match_gives_304_and_result_is_cached(client, real_token):
+    first = client.get(f"/i/{real_token}.png?w=40")
+    key = f"emmm:img:v1:{token_sha256(real_token)}:png:40"
+    assert cache.get(key)[0] == first.content
+    r = client.get(f"/i/{real_token}.png?w=40", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert r.status_code == 304 and r.content == b""
+    assert r["ETag"] == first["ETag"]
+    again = services.render_token_image(real_token, "png", 40)
+    assert again.from_cache and again.content == first.content
+
+
+def test_bad_tokens_are_400(client):
+    assert client.get("/i/not*a*token").status_code == 400
+    r = client.get("/i/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert r.status_code == 400
+    assert b"Error 400" in r.content
+    assert client.get("/image", {"q": ""}).status_code == 400
+    assert client.get("/image", {"q": "%%%"}).status_code == 400
+
+
+def test_unknown_format_is_404(client, real_token):
+    assert client.get(f"/i/{real_token}.gifx").status_code == 404
+
+
+def test_token_length_limit_at_n_and_n_plus_1(client, settings, real_token):
+    settings.EMMM_MAX_TOKEN_CHARS = len(real_token)
+    assert client.get(f"/i/{real_token}").status_code == 200
+    settings.EMMM_MAX_TOKEN_CHARS = len(real_token) - 1
+    r = client.get(f"/i/{real_token}")
+    assert r.status_code == 414
+    assert client.get("/image", {"q": real_token}).status_code == 414
+
+
+def test_blocked_token_is_410_before_decoding(client, real_token, admin_user):
+    etag = client.get(f"/i/{real_token}")["ETag"]
+    services.block_token(real_token, by=admin_user, reason="test")
+    for url in (f"/i/{real_token}", f"/i/{real_token}.png", f"/image?q={real_token}"):
+        assert client.get(url).status_code == 410
+    assert client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=etag).status_code == 410
+    assert services.unblock_token(token_sha256(real_token)) == 1
+    assert client.get(f"/i/{real_token}").status_code == 200
+
+
+def test_decode_rate_limit_at_n_and_n_plus_1(client, settings, real_token):
+    settings.EMMM_DECODE_RATE = "3/m"
+    codes = [client.get(f"/i/{real_token}").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]

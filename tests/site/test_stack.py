@@ -1,0 +1,103 @@
+"""Real PostgreSQL + a private redis-server + real Celery worker processes + gunicorn."""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from imagehost.models import EncodeJob, JobStatus, Picture
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+
+def _upload(client, data: bytes):
+    return client.post("/", {"images": [SimpleUploadedFile("a.png", data, content_type="image/png")]},
+                       HTTP_ACCEPT="application/json")
+
+
+def _status(job_id) -> str:
+    return EncodeJob.objects.get(pk=job_id).status
+
+
+def test_upload_is_encoded_by_a_real_worker(client, celery_worker, png_bytes, wait_for):
+    r = _upload(client, png_bytes(64, 48, seed=3))
+    assert r.status_code == 202
+    job_id = r.json()["jobs"][0]["id"]
+    wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=120, what="the job to be done")
+    job = EncodeJob.objects.get(pk=job_id)
+    assert job.source is None and job.attempts == 1 and job.picture.width == 64
+    status = client.get(f"/jobs/{job_id}.json").json()
+    assert status["status"] == "done" and status["short_url"].startswith("http://testserver/s/")
+    assert client.get(f"/i/{job.picture.token}").status_code == 200
+
+
+def test_worker_killed_mid_encode_job_still_done_exactly_once(client, celery_worker_factory, png_bytes, wait_for):
+    # The first worker sleeps inside the encode (fault injection) so we can SIGKILL it mid-way.
+    first = celery_worker_factory(EMMM_TEST_ENCODE_DELAY_S="30")
+    r = _upload(client, png_bytes(64, 48, seed=5))
+    job_id = r.json()["jobs"][0]["id"]
+    wait_for(lambda: _status(job_id) == JobStatus.RUNNING, timeout=60, what="the encode to start")
+    first.kill()
+    assert _status(job_id) == JobStatus.RUNNING
+    # A fresh worker: Redis hands the unacknowledged message back after the visibility
+    # timeout (6 s here); the sweeper may re-send it too. Either way: done exactly once.
+    second = celery_worker_factory()
+    wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=120, interval=0.3, what="the job to be redone")
+    time.sleep(8)  # let any duplicate delivery arrive and be ignored
+    job = EncodeJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.DONE and job.source is None
+    assert job.attempts >= 2
+    assert Picture.objects.count() == 1
+    assert "Traceback" not in second.log()
+
+
+def test_broker_down_gives_503_then_job_is_sent_when_back(client, celery_worker, redis_broker, png_bytes, wait_for):
+    redis_broker.stop()
+    r = _upload(client, png_bytes(48, 48, seed=7))
+    assert r.status_code == 503
+    assert int(r["Retry-After"]) > 0
+    assert "queue" in r.json()["error"]
+    job_id = r["X-Job-Ids"].split(",")[0]
+    job = EncodeJob.objects.get(pk=job_id)
+    assert job.status == JobStatus.QUEUED and job.sends == 0 and job.source is not None
+    # Not an HTML traceback for browsers either:
+    page = client.post("/", {"images": [SimpleUploadedFile("b.png", png_bytes(20, 20), content_type="image/png")]})
+    assert page.status_code == 503 and b"Error 503" in page.content
+    redis_broker.start()
+    # The worker reconnects; its beat sweeper re-sends the queued job.
+    wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=150, interval=0.5, what="the job to be sent and done")
+    assert EncodeJob.objects.get(pk=job_id).sends >= 1
+
+
+@pytest.fixture(scope="module")
+def long_token():
+    """A real token over 60,000 characters (a noisy 768x768 image, not downscaled)."""
+    import codec
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    img = Image.fromarray((rng.random((768, 768, 3)) * 255).astype("uint8"))
+    res = codec.encode(img, max_pixels=768 * 768)
+    assert res.chars >= 60_000, res.chars
+    return res
+
+
+@pytest.mark.slow
+def test_long_token_url_decodes_through_gunicorn(gunicorn_server, long_token):
+    host, port = gunicorn_server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    conn.request("GET", f"/i/{long_token.token}.png")
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status == 200, body[:300]
+    assert r.getheader("Content-Type") == "image/png"
+    assert Image.open(io.BytesIO(body)).size == (long_token.width, long_token.height)
+    conn.request("GET", "/i/" + "A" * 120_000)  # over the site's limit: Django's 414, not gunicorn's
+    r = conn.getresponse()
+    assert r.status == 414 and b"Error 414" in r.read()
+    conn.close()

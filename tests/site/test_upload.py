@@ -1,0 +1,175 @@
+"""Upload → job → (the worker's function) → picture; limits at N and N+1; transactions."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+
+from imagehost import services
+from imagehost.models import EncodeJob, JobStatus, Picture, ShortLink
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def upload(client, *payloads: bytes, name: str = "x.png", **extra):
+    files = [SimpleUploadedFile(name, p, content_type="image/png") for p in payloads]
+    return client.post("/", {"images": files}, **extra)
+
+
+def test_upload_page_works_without_javascript(client):
+    r = client.get("/")
+    body = r.content.decode()
+    assert r.status_code == 200
+    assert 'enctype="multipart/form-data"' in body and 'name="images"' in body and "multiple" in body
+    assert r["Referrer-Policy"] == "no-referrer"
+
+
+def test_anonymous_upload_queues_then_worker_function_finishes(client, png_bytes, fs_broker):
+    data = png_bytes(64, 48)
+    r = upload(client, data)
+    assert r.status_code == 303
+    job = EncodeJob.objects.get()
+    assert job.status == JobStatus.QUEUED and bytes(job.source) == data and job.sends == 1
+    assert len(fs_broker.messages()) == 1
+    msg = json.loads(fs_broker.messages()[0].read_text())
+    assert msg["headers"]["task"] == "imagehost.tasks.encode_job"
+    page = client.get(r["Location"])
+    assert page.status_code == 200 and b"Queued" in page.content and b'http-equiv="refresh"' in page.content
+
+    services.run_encode_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.source is None and job.attempts == 1
+    pic = job.picture
+    assert pic.owner is None and pic.width == 64 and pic.height == 48 and pic.model_id == "taef2"
+    link = ShortLink.objects.get(token_sha256=pic.token_sha256)
+    page = client.get(r["Location"])
+    body = page.content.decode()
+    assert f"/i/{pic.token}" in body and f"/s/{link.slug}" in body
+    assert "Chat apps" in body and page["Referrer-Policy"] == "no-referrer"
+    assert client.get(f"/i/{pic.token}").status_code == 200
+
+    # Idempotent: running the job again changes nothing.
+    services.run_encode_job(job.pk)
+    assert Picture.objects.count() == 1 and ShortLink.objects.count() == 1
+
+
+def test_json_upload_and_status(client, png_bytes):
+    r = upload(client, png_bytes(40, 40), HTTP_ACCEPT="application/json")
+    assert r.status_code == 202
+    job = r.json()["jobs"][0]
+    assert job["status"] == "queued"
+    s = client.get(job["status_url"], HTTP_ACCEPT="application/json")
+    assert s.status_code == 200 and s.json()["id"] == job["id"]
+    assert client.get("/jobs/00000000-0000-0000-0000-000000000000.json").status_code == 404
+
+
+def test_several_files_at_once_and_file_count_limit(client, settings, png_bytes):
+    settings.EMMM_MAX_FILES_PER_UPLOAD = 2
+    assert upload(client, png_bytes(20, 20, 1), png_bytes(20, 20, 2)).status_code == 303
+    assert EncodeJob.objects.count() == 2
+    r = upload(client, png_bytes(20, 20, 1), png_bytes(20, 20, 2), png_bytes(20, 20, 3))
+    assert r.status_code == 400 and EncodeJob.objects.count() == 2
+
+
+def test_byte_limit_at_n_and_n_plus_1(client, settings, png_bytes):
+    data = png_bytes(30, 30)
+    settings.EMMM_MAX_UPLOAD_BYTES = len(data)
+    assert upload(client, data).status_code == 303
+    settings.EMMM_MAX_UPLOAD_BYTES = len(data) - 1
+    r = upload(client, data)
+    assert r.status_code == 413 and b"limit" in r.content
+    assert EncodeJob.objects.count() == 1
+
+
+def test_pixel_limit_at_n_and_n_plus_1(client, settings, png_bytes):
+    data = png_bytes(30, 20)
+    settings.EMMM_MAX_UPLOAD_PIXELS = 600
+    assert upload(client, data).status_code == 303
+    settings.EMMM_MAX_UPLOAD_PIXELS = 599
+    assert upload(client, data).status_code == 413
+    assert EncodeJob.objects.count() == 1
+
+
+def test_not_an_image_is_415(client, settings, png_bytes):
+    assert upload(client, b"this is not an image at all").status_code == 415
+    assert upload(client, b"").status_code in (400, 415)
+    settings.EMMM_ALLOWED_FORMATS = ["JPEG"]
+    assert upload(client, png_bytes(20, 20)).status_code == 415
+    assert upload(client, png_bytes(20, 20, fmt="JPEG")).status_code == 303
+
+
+def test_missing_file_is_400(client):
+    assert client.post("/", {}).status_code == 400
+
+
+def test_upload_rate_limit_at_n_and_n_plus_1(client, settings, png_bytes):
+    settings.EMMM_UPLOAD_RATE = "2/m"
+    codes = [upload(client, png_bytes(16, 16, i)).status_code for i in range(3)]
+    assert codes == [303, 303, 429]
+
+
+def test_client_file_name_is_never_used(client, png_bytes, settings, tmp_path):
+    name = "zz-evil-name-1234.png"
+    r = upload(client, png_bytes(20, 20), name=f"../../{name}")
+    assert r.status_code == 303
+    job = EncodeJob.objects.get()
+    assert name not in repr(job.__dict__)
+    roots = [Path(settings.BASE_DIR), Path(settings.VAR_DIR), tmp_path, Path("/tmp")]
+    assert not any(list(root.rglob(f"*{name}*")) for root in roots if root.exists())
+
+
+def test_rolled_back_transaction_sends_no_task(png_bytes, fs_broker):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with transaction.atomic():
+            services.submit_upload(png_bytes(20, 20))
+            raise Boom
+    assert EncodeJob.objects.count() == 0
+    assert fs_broker.messages() == []
+    services.submit_upload(png_bytes(20, 20))
+    assert len(fs_broker.messages()) == 1
+
+
+def test_gives_up_after_max_attempts_with_clear_error(png_bytes, settings):
+    settings.EMMM_JOB_MAX_ATTEMPTS = 2
+    job = services.submit_upload(png_bytes(20, 20))
+    EncodeJob.objects.filter(pk=job.pk).update(attempts=2, status=JobStatus.RUNNING)
+    services.run_encode_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.source is None
+    assert job.error.startswith("Gave up after 2 attempts")
+    assert Picture.objects.count() == 0
+
+
+def test_undecodable_upload_fails_the_job_with_a_message(png_bytes):
+    data = png_bytes(20, 20)
+    job = services.submit_upload(data)
+    # Corrupt the stored bytes after validation: the worker must fail cleanly, not retry forever.
+    EncodeJob.objects.filter(pk=job.pk).update(source=data[:60])
+    services.run_encode_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error and job.source is None
+
+
+def test_sweeper_resends_unsent_and_expires_old_jobs(png_bytes, fs_broker, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = services.submit_upload(png_bytes(20, 20))
+    assert len(fs_broker.messages()) == 1
+    # A job whose send failed (sends=0) is re-sent by the sweeper.
+    EncodeJob.objects.filter(pk=job.pk).update(sends=0, updated=timezone.now() - timedelta(seconds=5))
+    report = services.requeue_stale_jobs()
+    assert report.resent == 1 and len(fs_broker.messages()) == 2
+    # Older than EMMM_JOB_EXPIRE_S: failed, original dropped.
+    EncodeJob.objects.filter(pk=job.pk).update(created=timezone.now() - timedelta(seconds=settings.EMMM_JOB_EXPIRE_S + 1))
+    report = services.requeue_stale_jobs()
+    job.refresh_from_db()
+    assert report.expired == 1 and job.status == JobStatus.FAILED and job.source is None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 
@@ -12,4 +13,7 @@ class Pagination(PageNumberPagination):
 
     def get_page_size(self, request) -> int:
         self.page_size = settings.EMMM_PAGE_SIZE
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not (raw.isdigit() and int(raw) >= 1):
+            raise ValidationError({self.page_size_query_param: ["A whole number from 1 to 100."]})
         return super().get_page_size(request)

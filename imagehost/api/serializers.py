@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -57,7 +56,7 @@ class PictureSerializer(serializers.ModelSerializer):
     def get_token_url(self, obj: Picture) -> str:
         return links.token_url(self.context["request"], obj.token)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: Picture) -> str | None:
         link = selectors.short_link_for(obj.token, obj.owner)
         return links.short_url(self.context["request"], link.slug) if link else None

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,7 +23,6 @@ from .pagination import Pagination
 from .parsers import OctetStreamParser, RawImageParser
 from .throttling import DecodeThrottle, LinkThrottle, UploadThrottle
 
-JSON_PARSERS = [JSONParser, FormParser, MultiPartParser]
 WAIT_POLL_SECONDS = 0.2
 MAX_DB_ID = 2**63 - 1
 
@@ -49,6 +48,22 @@ def user_or_none(request: Request) -> Any:
     return request.user if request.user and request.user.is_authenticated else None
 
 
+class ApiView(GenericAPIView):
+    """Base view: unknown query parameters are refused (400) rather than silently ignored."""
+
+    query_params_allowed: frozenset[str] = frozenset()
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        allowed = self.query_params_allowed
+        if self.pagination_class is not None:
+            pager = self.pagination_class
+            allowed = allowed | {pager.page_query_param, pager.page_size_query_param}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({name or "(empty)": ["Unknown query parameter."] for name in unknown})
+
+
 class NotFoundView(GenericAPIView):
     """Any unknown path under /api/: 404 in the API's error shape (not the site's HTML page)."""
 
@@ -63,12 +78,13 @@ class NotFoundView(GenericAPIView):
 
 
 # --- uploads and jobs ------------------------------------------------------------------------
-class ImageUploadView(GenericAPIView):
+class ImageUploadView(ApiView):
     """Queue an image for encoding (validated at once, encoded by a worker)."""
 
     parser_classes = [MultiPartParser, FormParser, RawImageParser, OctetStreamParser]
     permission_classes = [permissions.AllowAny]
     throttle_classes = [UploadThrottle]
+    query_params_allowed = frozenset(s.UploadQuerySerializer().fields)
     serializer_class = s.UploadSerializer
 
     @extend_schema(
@@ -141,7 +157,7 @@ def wait_for_job(job: EncodeJob, seconds: float) -> EncodeJob:
     return job
 
 
-class JobDetailView(GenericAPIView):
+class JobDetailView(ApiView):
     """An encode job's status; the id is the capability (anyone holding it may poll)."""
 
     permission_classes = [permissions.AllowAny]
@@ -153,7 +169,7 @@ class JobDetailView(GenericAPIView):
 
 
 # --- albums ---------------------------------------------------------------------------------
-class AlbumListView(GenericAPIView):
+class AlbumListView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.AlbumSerializer
     pagination_class = Pagination
@@ -181,7 +197,7 @@ class AlbumAccessMixin:
         return album
 
 
-class AlbumDetailView(AlbumAccessMixin, GenericAPIView):
+class AlbumDetailView(AlbumAccessMixin, ApiView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     serializer_class = s.AlbumSerializer
 
@@ -203,7 +219,7 @@ class AlbumDetailView(AlbumAccessMixin, GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AlbumPicturesView(AlbumAccessMixin, GenericAPIView):
+class AlbumPicturesView(AlbumAccessMixin, ApiView):
     permission_classes = [permissions.AllowAny]
     serializer_class = s.AlbumPictureSerializer
     pagination_class = Pagination
@@ -216,8 +232,9 @@ class AlbumPicturesView(AlbumAccessMixin, GenericAPIView):
 
 
 # --- pictures ---------------------------------------------------------------------------------
-class PictureListView(GenericAPIView):
+class PictureListView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
+    query_params_allowed = frozenset({"album"})
     serializer_class = s.PictureSerializer
     pagination_class = Pagination
 
@@ -235,7 +252,7 @@ class PictureListView(GenericAPIView):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class PictureDetailView(GenericAPIView):
+class PictureDetailView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.PictureSerializer
 
@@ -268,7 +285,7 @@ class PictureDetailView(GenericAPIView):
 
 
 # --- short links -------------------------------------------------------------------------------
-class LinkListView(GenericAPIView):
+class LinkListView(ApiView):
     permission_classes = [permissions.AllowAny]  # anyone may shorten; listing needs sign-in (below)
     serializer_class = s.LinkSerializer
     pagination_class = Pagination
@@ -305,7 +322,7 @@ class LinkListView(GenericAPIView):
         return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
 
 
-class LinkDetailView(GenericAPIView):
+class LinkDetailView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.LinkSerializer
 
@@ -322,12 +339,11 @@ IMAGE_RESPONSE = OpenApiResponse(
 )
 
 
-class DecodeView(GenericAPIView):
+class DecodeView(ApiView):
     """Decode a token sent in the body (for tokens too long for a URL)."""
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [DecodeThrottle]
-    parser_classes = JSON_PARSERS
     serializer_class = s.DecodeSerializer
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
@@ -359,12 +375,11 @@ class DecodeView(GenericAPIView):
         return response
 
 
-class InspectView(GenericAPIView):
+class InspectView(ApiView):
     """A token's header fields, read without running the model."""
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [DecodeThrottle]
-    parser_classes = JSON_PARSERS
     serializer_class = s.TokenSerializer
 
     @extend_schema(

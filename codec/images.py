@@ -6,7 +6,8 @@
 - EXIF orientation is applied; animations give their first frame; palette, grayscale,
   CMYK, 16-bit and float images become 8-bit RGB; alpha is composited onto
   ``ALPHA_BACKGROUND`` (white, as most viewers show transparent areas on light pages).
-- Images over ``max_pixels`` are downscaled (aspect kept) before encoding.
+- Images over ``max_pixels``, or with a side over ``MAX_SIDE`` (a token cannot declare
+  more), are downscaled (aspect kept) before encoding.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage
-from .limits import MAX_INPUT_PIXELS
+from .limits import MAX_INPUT_PIXELS, MAX_SIDE
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], Image.Image]
 
@@ -109,9 +110,9 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
 
 def _target_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     width, height = size
-    if width * height <= max_pixels:
+    scale = min(1.0, math.sqrt(max_pixels / (width * height)), MAX_SIDE / max(width, height))
+    if scale >= 1.0:
         return size
-    scale = math.sqrt(max_pixels / (width * height))
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 

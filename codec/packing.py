@@ -34,6 +34,7 @@ MAX_RADIUS = 255
 _RC_PARAMS = struct.Struct(">H")
 _RC_CHANNEL = struct.Struct(">bbBH")  # exponent, centre, radius, rho (u16 / 65536)
 _WEBP_PARAMS = struct.Struct(">ff")
+_F32_MAX = float(np.finfo(np.float32).max)  # hi - lo must not overflow float32
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def unpack_webp8(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     if len(payload) <= _WEBP_PARAMS.size:
         raise InvalidToken("the token's payload is too short")
     lo, hi = _WEBP_PARAMS.unpack_from(payload)
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+    if not (np.isfinite(lo) and np.isfinite(hi)) or not 0 < hi - lo <= _F32_MAX:
         raise InvalidToken("the token declares an invalid quantisation range")
     try:
         with warnings.catch_warnings():

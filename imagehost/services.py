@@ -214,11 +214,14 @@ def send_job(job_id: UUID | str) -> None:
     from .tasks import encode_job
 
     try:
-        encode_job.apply_async(
-            args=[str(job_id)],
-            retry=True,
-            retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
-        )
+        # A short-lived connection per send: a broker outage never poisons a shared pool.
+        with encode_job.app.connection_for_write() as conn:
+            encode_job.apply_async(
+                args=[str(job_id)],
+                connection=conn,
+                retry=True,
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+            )
     except (OperationalError, ConnectionError, OSError) as exc:
         log.warning("broker unavailable, job %s stays queued: %s", job_id, exc)
         raise BrokerUnavailable(

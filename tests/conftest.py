@@ -108,9 +108,7 @@ def point_celery_at(url: str, transport_options: dict) -> None:
     app.conf.broker_url = url
     app.conf.broker_transport_options = transport_options
     app.conf.broker_connection_timeout = 2
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    app._pool = None
     app.amqp._producer_pool = None
 
 

@@ -28,12 +28,21 @@ def _freeze(module: torch.nn.Module) -> torch.nn.Module:
     return module.to(device())
 
 
-def _diffusers_builder(kind: str, repo_id: str, revision: str):
+def _diffusers_builder(kind: str, repo_id: str, revision: str | None):
+    """Build function for a diffusers VAE (``kind`` "kl" or "tiny") pinned to ``revision``."""
+
     def build(spec: ModelSpec):
+        from ..errors import ModelUnavailable
         from .diffusers_vae import DiffusersVAE, load_vae
 
         configure_torch()
-        return DiffusersVAE(_freeze(load_vae(kind, spec.name, repo_id, revision, spec.files)))
+        net = DiffusersVAE(_freeze(load_vae(kind, spec.name, repo_id, revision, spec.files)))
+        if net.latent_channels != spec.latent_channels or net.downscale != spec.downscale:
+            raise ModelUnavailable(
+                f"model {spec.name!r} loaded with {net.latent_channels} latent channels / downscale "
+                f"{net.downscale}, expected {spec.latent_channels} / {spec.downscale}: wrong config.json"
+            )
+        return net
 
     return build
 
@@ -57,5 +66,51 @@ TAEF2_SPEC = register(
             0.44, 0.39, 0.45, 1.64, 0.47, 0.48, 0.64, 0.43, 1.00, 0.58, 1.04, 0.49, 0.48, 0.95, 0.51, 1.13,
         ),  # fmt: skip
         description="Tiny AutoEncoder for FLUX.2 (32 channels); weights from madebyollin/taesd",
+    )
+)
+
+
+# Stable Diffusion 1.x/2.x latent space ("sd1"): 4 channels, 8x, scaled by 0.18215.
+# Hub commit + sha256 of diffusion_pytorch_model.safetensors, each pair found pinned together in
+# several independent public projects (not re-downloaded here: no hub access). Sizes:
+# 334,643,276 bytes (sd-vae-ft-mse; the same file is the VAE of SD 2.x) and 9,793,292 bytes (taesd).
+SD_VAE_FT_MSE_REPO = "stabilityai/sd-vae-ft-mse"
+SD_VAE_FT_MSE_REVISION = "31f26fdeee1355a5c34592e401dd41e45d25a493"
+SD_VAE_FT_MSE_SHA256 = "a1d993488569e928462932c8c38a0760b874d166399b14414135bd9c42df5815"
+TAESD_REPO = "madebyollin/taesd"
+TAESD_REVISION = "614f76814bbe30edbe2e627ace1c2234c81a2c0e"
+TAESD_SHA256 = "db169d69145ec4ff064e49d99c95fa05d3eb04ee453de35824a6d0f325513549"
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+def _hub_url(repo_id: str, revision: str) -> str:
+    return f"https://huggingface.co/{repo_id}/resolve/{revision}/{DIFFUSERS_WEIGHTS}"
+
+
+SD_VAE_FT_MSE_SPEC = register(
+    ModelSpec(
+        name="sd-vae-ft-mse",
+        code=2,
+        latent_space="sd1",
+        latent_channels=4,
+        downscale=8,
+        build=_diffusers_builder("kl", SD_VAE_FT_MSE_REPO, SD_VAE_FT_MSE_REVISION),
+        files=(
+            WeightFile(DIFFUSERS_WEIGHTS, SD_VAE_FT_MSE_SHA256, _hub_url(SD_VAE_FT_MSE_REPO, SD_VAE_FT_MSE_REVISION)),
+        ),
+        description="Stable Diffusion 1.x VAE, MSE fine-tune (AutoencoderKL, posterior mean x 0.18215)",
+    )
+)
+
+TAESD_SPEC = register(
+    ModelSpec(
+        name="taesd",
+        code=3,
+        latent_space="sd1",
+        latent_channels=4,
+        downscale=8,
+        build=_diffusers_builder("tiny", TAESD_REPO, TAESD_REVISION),
+        files=(WeightFile(DIFFUSERS_WEIGHTS, TAESD_SHA256, _hub_url(TAESD_REPO, TAESD_REVISION)),),
+        description="Tiny AutoEncoder for Stable Diffusion 1.x/2.x (AutoencoderTiny); decodes sd-vae-ft-mse tokens",
     )
 )

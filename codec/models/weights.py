@@ -8,6 +8,7 @@ the file's pinned URL into the cache. Every file is checked against its sha256.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -80,10 +81,17 @@ def _download(model: str, file: WeightFile, target: Path) -> Path:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(file.url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
-        _verify(tmp, file)
+        actual = sha256_of(tmp)
+        if actual != file.sha256:
+            raise ModelUnavailable(
+                f"the file downloaded from {file.url} has sha256 {actual}, expected {file.sha256}:"
+                f" refusing it. Put a verified {file.name} at $EMMM_MODEL_DIR/{model}/{file.name}"
+            )
         os.replace(tmp, target)
         return target
-    except (OSError, urllib.error.URLError, ValueError) as exc:
+    except ModelUnavailable:
+        raise
+    except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
         raise ModelUnavailable(_missing_message(model, file, reason=f"download failed: {exc}")) from exc
     finally:
         tmp.unlink(missing_ok=True)

@@ -11,4 +11,4 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the OpenAPI extension for ApiTokenAuthentication.
-        from . import schema  # noqa: F401
+        from . import schema  # noqa: F401  (registers it)

@@ -1,40 +1,24 @@
 """One JSON error shape for every API error.
 
 ``{"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}``
-(``fields`` only for validation errors). Codec errors about untrusted input
-(``InvalidToken``, ``InvalidImage``) become 400 with their message, which is safe to show.
+(``fields`` only for validation errors). A ``services.ServiceError`` keeps its status,
+code and user-safe message; a stray codec error about untrusted input becomes 400.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.conf import settings
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from codec import CodecError
 from imagehost import services
-
-try:  # the codec is plain Python; keep the API importable while it is being written
-    from codec import CodecError
-except ImportError:  # pragma: no cover
-    CodecError = ValueError  # type: ignore[misc,assignment]
-
-
-class Gone(exceptions.APIException):
-    status_code = status.HTTP_410_GONE
-    default_detail = "This resource is no longer available."
-    default_code = "gone"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
-    default_code = "conflict"
 
 
 def _first_message(detail: Any) -> str:

@@ -11,6 +11,12 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_number(self, request, paginator) -> str | int:
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not (raw.isdigit() or raw in self.last_page_strings):
+            raise ValidationError({self.page_query_param: ["A page number (1, 2, ...) or 'last'."]})
+        return super().get_page_number(request, paginator)
+
     def get_page_size(self, request) -> int:
         self.page_size = settings.EMMM_PAGE_SIZE
         raw = request.query_params.get(self.page_size_query_param)

@@ -1,9 +1,12 @@
-"""A parser for uploads sent as the raw request body (``Content-Type: image/*``)."""
+"""Upload parsing: raw request bodies (``Content-Type: image/*``) and bounded multipart files."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.uploadhandler import MemoryFileUploadHandler
 from rest_framework.parsers import BaseParser
+
+from imagehost import services
 
 
 class RawImageParser(BaseParser):
@@ -23,3 +26,21 @@ class RawImageParser(BaseParser):
 
 class OctetStreamParser(RawImageParser):
     media_type = "application/octet-stream"
+
+
+class BoundedMemoryUploadHandler(MemoryFileUploadHandler):
+    """Keeps multipart uploads in memory up to ``EMMM_MAX_UPLOAD_BYTES`` (413 beyond).
+
+    Django's MemoryFileUploadHandler silently skips files over FILE_UPLOAD_MAX_MEMORY_SIZE
+    (2.5 MB by default); with no other handler the file would vanish from the request.
+    """
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None) -> None:
+        self.activated = True
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if start + len(raw_data) > settings.EMMM_MAX_UPLOAD_BYTES:
+            raise services.UploadTooLarge(
+                f"The file is over the limit of {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes."
+            )
+        return super().receive_data_chunk(raw_data, start)

@@ -38,7 +38,7 @@ class ErrorSerializer(serializers.Serializer):
 
 # --- pictures ------------------------------------------------------------------------
 class PictureSerializer(serializers.ModelSerializer):
-    album = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The album's id, or null.")
+    album = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True, help_text="The album's id, or null.")
     model = serializers.CharField(source="model_id", read_only=True, help_text="The codec model that encoded it.")
     chars = serializers.IntegerField(read_only=True, help_text="Length of the token in characters.")
     token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)

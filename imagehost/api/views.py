@@ -7,20 +7,19 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, permissions, serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, permissions, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-import codec
 from imagehost import selectors, services
-from imagehost.models import Album, EncodeJob, JobStatus, Picture, ShortLink
+from imagehost.models import Album, EncodeJob, Picture
 
 from . import serializers as s
 from .pagination import Pagination
-from .parsers import OctetStreamParser, RawImageParser
+from .parsers import BoundedMemoryUploadHandler, OctetStreamParser, RawImageParser
 from .throttling import DecodeThrottle, LinkThrottle, UploadThrottle
 
 WAIT_POLL_SECONDS = 0.2
@@ -28,7 +27,7 @@ MAX_DB_ID = 2**63 - 1
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Documented error answers, all in the one error shape."""
+    """Documented error answers (always 400 and 401), all in the one error shape."""
     text = {
         400: "Invalid input.",
         401: "Authentication required, or the credentials are invalid.",
@@ -41,7 +40,8 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         429: "Too many requests; see the Retry-After header.",
         503: "A backend is unavailable; retry later.",
     }
-    return {c: OpenApiResponse(s.ErrorSerializer, description=text[c]) for c in codes}
+    # Any request may carry bad input (e.g. an unknown query parameter) or bad credentials.
+    return {c: OpenApiResponse(s.ErrorSerializer, description=text[c]) for c in sorted({400, 401, *codes})}
 
 
 def user_or_none(request: Request) -> Any:
@@ -85,6 +85,10 @@ class ImageUploadView(ApiView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [UploadThrottle]
     query_params_allowed = frozenset(s.UploadQuerySerializer().fields)
+
+    def initialize_request(self, request, *args, **kwargs) -> Request:
+        request.upload_handlers = [BoundedMemoryUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
     serializer_class = s.UploadSerializer
 
     @extend_schema(
@@ -305,7 +309,7 @@ class LinkListView(ApiView):
         summary="Create (or get) a short link",
         description="From a `token` or one of your `picture`s. The same owner shortening the same token gets the same link.",
         request=s.LinkCreateSerializer,
-        responses={201: s.LinkSerializer, **errors(400, 401, 404, 409, 410, 413, 415, 429)},
+        responses={201: s.LinkSerializer, **errors(400, 401, 404, 409, 410, 413, 415, 429, 503)},
     )
     def post(self, request: Request) -> Response:
         body = s.LinkCreateSerializer(data=request.data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from schemathesis import DataGenerationMethod
 from schemathesis.checks import (
     content_type_conformance,
@@ -23,7 +23,7 @@ from schemathesis.checks import (
 from imagehost.api.models import ApiToken
 from imagehost.models import Picture
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 25
 CHECKS = (
     not_a_server_error,
     status_code_conformance,
@@ -35,13 +35,27 @@ CHECKS = (
 
 @pytest.fixture
 def live_schema(db):
+    """The schema served by the real WSGI app, inside the test's database transaction.
+
+    As Django's test client does, the per-request connection closing is switched off so
+    that requests run in the test transaction (PostgreSQL would otherwise close it).
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
     from emmmsite.wsgi import application
 
-    return schemathesis.from_wsgi(
-        "/api/schema/?format=json",
-        application,
-        data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
-    )
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.from_wsgi(
+            "/api/schema/?format=json",
+            application,
+            data_generation_methods=[DataGenerationMethod.positive, DataGenerationMethod.negative],
+        )
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -71,4 +85,9 @@ schema = schemathesis.from_pytest_fixture(
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms_to_its_schema(case, api_headers):
+    # A multipart body that is not an object cannot be encoded at all (the client library fails).
+    assume(not (case.media_type == "multipart/form-data" and not isinstance(case.body, dict)))
+    if case.data_generation_method == DataGenerationMethod.negative:
+        # An empty list is sent as nothing at all: the "negative" request would be a valid one.
+        assume(all(v != [] for v in (case.query or {}).values()))
     case.call_and_validate(headers=api_headers, checks=CHECKS)

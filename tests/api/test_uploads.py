@@ -67,6 +67,27 @@ def test_too_large_file_is_413(anon_client, png_bytes, settings):
     assert "limit" in r.json()["error"]["message"]
 
 
+def test_multipart_files_over_django_memory_default_are_kept(anon_client, settings):
+    """A 3 MB file (over Django's 2.5 MB FILE_UPLOAD_MAX_MEMORY_SIZE) still arrives; over our limit: 413."""
+    import io
+    import os
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(buf, "PNG")
+    data = buf.getvalue()
+    assert len(data) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    r = anon_client.post("/api/v1/images", {"file": SimpleUploadedFile("big.png", data, "image/png")}, format="multipart")
+    assert r.status_code == 202, r.content
+    assert EncodeJob.objects.get(pk=r.json()["id"]).source_bytes == len(data)
+    settings.EMMM_MAX_UPLOAD_BYTES = len(data) - 1000
+    r = anon_client.post("/api/v1/images", {"file": SimpleUploadedFile("big.png", data, "image/png")}, format="multipart")
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "too_large"
+
+
 def test_too_many_pixels_is_413(anon_client, png_bytes, settings):
     settings.EMMM_MAX_UPLOAD_PIXELS = 100 * 100
     r = anon_client.post("/api/v1/images", data=png_bytes(200, 100), content_type="image/png")

@@ -173,3 +173,19 @@ def test_sweeper_resends_unsent_and_expires_old_jobs(png_bytes, fs_broker, setti
     report = services.requeue_stale_jobs()
     job.refresh_from_db()
     assert report.expired == 1 and job.status == JobStatus.FAILED and job.source is None
+
+
+def test_csrf_with_no_referrer_origin_null(png_bytes):
+    """Browsers post with Origin: null under no-referrer: the token decides, not the origin."""
+    from django.test import Client
+
+    c = Client(enforce_csrf_checks=True)
+    page = c.get("/")
+    token = page.cookies["csrftoken"].value
+    files = {"images": [SimpleUploadedFile("a.png", png_bytes(16, 16), content_type="image/png")]}
+    assert c.post("/", files, HTTP_ORIGIN="null").status_code == 403  # no CSRF token
+    files = {"images": [SimpleUploadedFile("a.png", png_bytes(16, 16), content_type="image/png")],
+             "csrfmiddlewaretoken": token}
+    assert c.post("/", files, HTTP_ORIGIN="https://evil.example").status_code == 403
+    files["images"] = [SimpleUploadedFile("a.png", png_bytes(16, 16), content_type="image/png")]
+    assert c.post("/", files, HTTP_ORIGIN="null").status_code == 303

@@ -1,0 +1,125 @@
+"""Command line: ``python -m codec encode|decode|inspect``.
+
+    python -m codec encode photo.jpg [--max-chars N] [--model M] [--max-pixels N] > photo.tok
+    python -m codec decode photo.tok -o photo.png        # or the token text itself
+    python -m codec inspect photo.tok                    # header fields as JSON, no model run
+
+A TOKEN_OR_FILE argument is read from the file when such a file exists, from standard
+input when it is ``-``, and is otherwise taken as the token text. Exit status: 0 on
+success, 2 for bad input (an invalid token or image, a bad option: a one-line message on
+standard error, never a traceback), 3 when the model's weights are unavailable, 1 when the
+output cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_NO_MODEL = 3
+EXIT_IO = 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _read_token(arg: str) -> str:
+    """The token text from an argument that is a token, a file holding one, or ``-``."""
+    from .limits import MAX_TOKEN_CHARS
+
+    limit = MAX_TOKEN_CHARS + 4096  # enough for the longest token and surrounding whitespace
+    if arg == "-":
+        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace")
+    if os.path.isfile(arg):
+        with open(arg, "rb") as fh:
+            return fh.read(limit).decode("ascii", errors="replace")
+    return arg
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m codec",
+        description="emmmbedding token codec: an image in, a URL-safe token out, and back.",
+        epilog="Exit status: 0 ok, 1 output not writable, 2 bad input, 3 model weights unavailable.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enc = sub.add_parser("encode", help="encode an image file into a token (printed on stdout)")
+    enc.add_argument("image", metavar="IMAGE", help="image file (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF) or - for stdin")
+    enc.add_argument("--max-chars", type=_positive_int, metavar="N", help="longest token allowed")
+    enc.add_argument("--model", metavar="M", help="model name (default: $EMMM_DEFAULT_MODEL or taef2)")
+    enc.add_argument("--max-pixels", type=_positive_int, metavar="N", help="downscale larger images to this many pixels")
+
+    dec = sub.add_parser("decode", help="decode a token into an image file")
+    dec.add_argument("token", metavar="TOKEN_OR_FILE", help="a token, a file holding one, or - for stdin")
+    dec.add_argument("-o", "--output", required=True, metavar="OUT", help="output image; format from the extension (.png, .jpg, .webp, ...)")
+    dec.add_argument("--model", metavar="M", help="decode with another model of the same latent space")
+
+    ins = sub.add_parser("inspect", help="print a token's header fields as JSON (no model run)")
+    ins.add_argument("token", metavar="TOKEN_OR_FILE", help="a token, a file holding one, or - for stdin")
+    return parser
+
+
+def _output_format(path: str) -> str:
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        from .errors import CodecError
+
+        raise CodecError(f"cannot tell the output format from {path!r}: use an extension such as .png, .jpg or .webp")
+    return fmt
+
+
+def _run(args: argparse.Namespace) -> int:
+    import codec
+
+    if args.command == "encode":
+        source = sys.stdin.buffer.read() if args.image == "-" else args.image
+        result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels)
+        print(result.token)
+        return 0
+    if args.command == "decode":
+        fmt = _output_format(args.output)
+        image = codec.decode(_read_token(args.token), model=args.model)
+        try:
+            image.save(args.output, format=fmt)
+        except OSError as exc:
+            print(f"python -m codec: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_IO
+        return 0
+    info = codec.inspect(_read_token(args.token))
+    print(json.dumps(dataclasses.asdict(info), indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .errors import CodecError, ModelUnavailable
+
+    try:
+        return _run(args)
+    except ModelUnavailable as exc:
+        print(f"python -m codec: error: {exc}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except CodecError as exc:  # InvalidToken, InvalidImage, bad options: safe one-line messages
+        print(f"python -m codec: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

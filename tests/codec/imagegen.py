@@ -1,0 +1,44 @@
+"""Synthetic test pictures and metrics for the codec tests (and golden/make_golden.py)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+
+def photo(width: int, height: int, seed: int = 0, noise: float = 4.0) -> Image.Image:
+    """A photo-like RGB picture: smooth colour gradients, a few soft-edged shapes, mild noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    x, y = x / max(width - 1, 1), y / max(height - 1, 1)
+    base = np.empty((height, width, 3))
+    for c in range(3):
+        a, b, p = rng.uniform(-1, 1, 3)
+        base[..., c] = 128 + 70 * a * x + 60 * b * y + 30 * np.sin(2 * np.pi * (x * (1 + c) + p))
+    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x0, y0 = rng.uniform(-0.2, 0.8, 2) * (width, height)
+        w, h = rng.uniform(0.15, 0.5, 2) * (width, height)
+        colour = tuple(int(v) for v in rng.integers(20, 236, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x0 + w, y0 + h], fill=colour)
+    image = image.filter(ImageFilter.GaussianBlur(0.8))
+    array = np.asarray(image, dtype=np.float64) + rng.normal(0, noise, (height, width, 3))
+    return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "RGB")
+
+
+def encoded(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    """PSNR in dB between two RGB images of the same size (inf when identical)."""
+    assert a.size == b.size, (a.size, b.size)
+    x = np.asarray(a.convert("RGB"), dtype=np.float64)
+    y = np.asarray(b.convert("RGB"), dtype=np.float64)
+    mse = float(np.mean((x - y) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -360,15 +360,41 @@ def sweep(images, steps: list[int], refines: list[int], threads: int, log=print)
     for name, image in images:
         text = original_token(image)
         base.append((len(text), psnr(image, core.decode(text))))
-        for r in refines:
-            start = time.perf_counter()
-            latent = core.encode_latent(net, image, r)
-            enc_time[r].append(time.perf_counter() - start)
+        for r, latent, seconds in refined_latents(net, image, refines):
+            enc_time[r].append(seconds)
             for units in steps:
                 text = core._token(spec, image.size, image.size, latent, exponents, units)
                 table.setdefault((r, units), []).append((len(text), psnr(image, core.decode(text))))
         log(f"{name}: done")
     return {"table": table, "enc_time": enc_time, "base": base}
+
+
+def refined_latents(net, image: Image.Image, counts: list[int]):
+    """(steps, latent, seconds) for each refinement step count in ``counts``, from one
+    refinement run: the same Adam loop as ``core.refine_latent``, snapshotted after each
+    count (Adam is deterministic, so the first k steps of a longer run are a k-step run).
+    Seconds are cumulative from the start of encoding, as a k-step encode would take."""
+    start = time.perf_counter()
+    x = core.image_to_tensor(image, net.downscale)
+    with torch.inference_mode():
+        latent = net.encode(x)
+    wanted = sorted(set(counts))
+    out = []
+    if 0 in wanted:
+        out.append((0, latent[0].float().cpu().numpy(), time.perf_counter() - start))
+    width, height = image.size
+    target = x[..., :height, :width]
+    with torch.inference_mode(False), torch.enable_grad():
+        z = latent.detach().clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([z], lr=core.REFINE_LR)
+        for step in range(1, max(wanted) + 1):
+            optimiser.zero_grad(set_to_none=True)
+            loss = torch.mean((net.decode(z)[..., :height, :width] - target) ** 2)
+            loss.backward()
+            optimiser.step()
+            if step in wanted:
+                out.append((step, z.detach()[0].float().cpu().numpy().copy(), time.perf_counter() - start))
+    return out
 
 
 def sweep_markdown(result: dict, steps: list[int], refines: list[int], size: int, n: int) -> str:

@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.text import slugify
+from PIL import Image
 
 from .models import Album, BlockedToken, EncodeJob, JobStatus, Picture, ShortLink, Visibility, token_sha256
 
@@ -465,16 +466,13 @@ def render_token_image(token: str, fmt: str | None = "webp", width: int | None =
         content, w, h = hit
         return RenderedImage(content, content_type, etag, fmt, w, h, from_cache=True)
     try:
-        codec.inspect(token)
         image = codec.decode(token)
-    except codec.InvalidToken as exc:
-        raise BadToken(str(exc)) from exc
+    except codec.ModelUnavailable as exc:
+        raise ServiceError(f"This server cannot decode the token right now: {exc}", status=503, code="model_unavailable") from exc
     except codec.CodecError as exc:
         raise BadToken(str(exc)) from exc
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
-        from PIL import Image
-
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     if pil_format == "JPEG" and image.mode != "RGB":
         image = image.convert("RGB")

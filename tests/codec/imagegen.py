@@ -42,3 +42,19 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     y = np.asarray(b.convert("RGB"), dtype=np.float64)
     mse = float(np.mean((x - y) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def synthetic_token(width: int, height: int, *, seed: int = 0, kind: int = 1, scale: float = 1.5,
+                    coded: tuple[int, int] | None = None) -> str:
+    """A valid taef2 token built from a random latent, without running a model."""
+    from codec import packing, token
+
+    cw, ch = coded or (width, height)
+    shape = (32, -(-ch // 8), -(-cw // 8))
+    latent = (np.random.default_rng(seed).normal(0, scale, shape)).astype(np.float32)
+    if kind == packing.GAUSS_RC:
+        payload = packing.pack_gauss_rc(latent, packing.Quantiser(4096, (0,) * 32))
+    else:
+        payload = packing.pack_webp8(latent)
+    header = token.Header(1, 1, width, height, cw, ch, *shape, kind, len(payload))
+    return token.to_text(token.pack(header, payload))

@@ -107,7 +107,7 @@ def test_missing_file_is_400(client):
 
 
 def test_upload_rate_limit_at_n_and_n_plus_1(client, settings, png_bytes):
-    settings.EMMM_UPLOAD_RATE = "2/m"
+    settings.EMMM_UPLOAD_RATE = "2/h"  # hour windows: no boundary mid-test
     codes = [upload(client, png_bytes(16, 16, i)).status_code for i in range(3)]
     assert codes == [303, 303, 429]
 

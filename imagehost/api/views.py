@@ -52,6 +52,7 @@ class ApiView(GenericAPIView):
     """Base view: unknown query parameters are refused (400) rather than silently ignored."""
 
     query_params_allowed: frozenset[str] = frozenset()
+    pagination_class = None  # list views set Pagination (which adds `page`, `page_size`)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -85,11 +86,12 @@ class ImageUploadView(ApiView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [UploadThrottle]
     query_params_allowed = frozenset(s.UploadQuerySerializer().fields)
+    serializer_class = s.UploadSerializer
 
     def initialize_request(self, request, *args, **kwargs) -> Request:
+        # Before anything reads the body: keep multipart files in memory up to our own limit.
         request.upload_handlers = [BoundedMemoryUploadHandler(request)]
         return super().initialize_request(request, *args, **kwargs)
-    serializer_class = s.UploadSerializer
 
     @extend_schema(
         operation_id="images_upload",
@@ -141,7 +143,7 @@ class ImageUploadView(ApiView):
 def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:
     """The upload's options and bytes: multipart form (fields win over the query) or raw body."""
     if isinstance(request.data, bytes) or not request.content_type.startswith(("multipart/", "application/x-www")):
-        options = s.UploadQuerySerializer(data=request.query_params)
+        options = s.UploadQuerySerializer(data=request.query_params.dict())  # plain dict: "x=" is blank, not absent
         options.is_valid(raise_exception=True)
         return options.validated_data, request.data if isinstance(request.data, bytes) else b""
     options = s.UploadSerializer(data={**request.query_params.dict(), **request.data.dict()})
@@ -250,7 +252,7 @@ class PictureListView(ApiView):
     )
     def get(self, request: Request) -> Response:
         pictures = selectors.pictures_for_owner(request.user)
-        if request.query_params.get("album"):
+        if "album" in request.query_params:
             pictures = pictures.filter(album=selectors.get_album_for_owner(request.query_params["album"], request.user))
         page = self.paginate_queryset(pictures)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
@@ -363,7 +365,7 @@ class DecodeView(ApiView):
             (200, "image/png"): IMAGE_RESPONSE,
             (200, "image/jpeg"): IMAGE_RESPONSE,
             (200, "image/avif"): IMAGE_RESPONSE,
-            **errors(400, 401, 410, 413, 415, 429),
+            **errors(400, 401, 410, 413, 415, 429, 503),
         },
     )
     def post(self, request: Request) -> HttpResponse:

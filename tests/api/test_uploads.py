@@ -96,7 +96,14 @@ def test_too_many_pixels_is_413(anon_client, png_bytes, settings):
 
 @pytest.mark.parametrize(
     "query, field",
-    [("max_chars=3", "max_chars"), ("max_chars=abc", "max_chars"), ("wait=99", "wait"), ("model=nope", None)],
+    [
+        ("max_chars=3", "max_chars"),
+        ("max_chars=abc", "max_chars"),
+        ("wait=99", "wait"),
+        ("album=", "album"),
+        ("surprise=1", "surprise"),
+        ("model=nope", None),
+    ],
 )
 def test_bad_options_are_400(anon_client, png_bytes, query, field):
     r = anon_client.post(f"/api/v1/images?{query}", data=png_bytes(), content_type="image/png")

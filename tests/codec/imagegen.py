@@ -58,3 +58,45 @@ def synthetic_token(width: int, height: int, *, seed: int = 0, kind: int = 1, sc
         payload = packing.pack_webp8(latent)
     header = token.Header(1, 1, width, height, cw, ch, *shape, kind, len(payload))
     return token.to_text(token.pack(header, payload))
+
+
+def png_header_only(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A PNG signature and a valid IHDR chunk (correct CRC) declaring any size, no pixel data."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + chunk + end
+
+
+def peak_memory_growth(fn):
+    """``(fn(), bytes)``: how far the process's peak resident memory rose while fn ran.
+
+    Linux: resets the high-water mark through /proc/self/clear_refs and reads VmHWM, so it
+    sees every allocation that was touched (Pillow, torch and numpy alike). Elsewhere it
+    falls back to tracemalloc, which sees Python and numpy allocations only.
+    """
+    import tracemalloc
+
+    def status(field: str) -> int:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise LookupError(field)
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = status("VmRSS")
+    except OSError:
+        tracemalloc.start()
+        try:
+            result = fn()
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    result = fn()
+    return result, max(0, status("VmHWM") - before)

@@ -16,11 +16,12 @@ def test_bench_report_on_tiny_images(tmp_path, taef2):
     folder.mkdir()
     photo(96, 72, seed=1).save(folder / "one.png")
     photo(72, 96, seed=2).save(folder / "two.png")
-    out = tmp_path / "bench.md"
+    images = bench.load_images(bench.image_paths(folder), 64)
+    assert sorted(im.size for _, im in images) == [(48, 64), (64, 48)]
 
-    assert bench.main(["--images", str(folder), "--size", "64", "--out", str(out), "--no-large", "--threads", "2"]) == 0
+    report = bench.run(images, 64, 1, log=lambda _msg: None)
+    text = bench.markdown(report, folder=str(folder), args="--size 64")
 
-    text = out.read_text()
     for heading in ("## Means", "## Side by side in one run", "## Decode time outside the model",
                     "## Where the VAE token loses", "## Per image"):  # fmt: skip
         assert heading in text
@@ -30,10 +31,6 @@ def test_bench_report_on_tiny_images(tmp_path, taef2):
         assert f"| {method}: " in text
     assert re.search(r"mean chars \(a\) / mean chars \(b\) = \d+ / \d+ = \d\.\d{3}", text)
 
-    # The same run, as data: every method on both images, at the resized size.
-    images = bench.load_images(bench.image_paths(folder), 64)
-    assert sorted(im.size for _, im in images) == [(48, 64), (64, 48)]
-    report = bench.run(images, 64, 2, log=lambda _msg: None)
     assert len(report.rows) == 2 * len(bench.METHODS)
     for row in report.rows:
         assert row.chars > 0 and row.nbytes > 0
@@ -50,3 +47,10 @@ def test_bench_report_on_tiny_images(tmp_path, taef2):
             f = by[(fmt, name)]
             assert f.over_budget or f.nbytes <= a.nbytes
             assert 0 <= f.quality <= 100
+
+
+def test_msssim_settings_fit_the_image():
+    assert bench.msssim_settings(316, 211) == (11, 5)  # Kodak at 316: the standard settings
+    assert bench.msssim_settings(64, 48) == (3, 5)
+    assert bench.msssim_settings(40, 40) == (3, 4)
+    assert bench.msssim_settings(30, 200) is None

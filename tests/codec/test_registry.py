@@ -1,0 +1,183 @@
+"""Model registry and weights: load once per process, pinned sha256, download, clear errors.
+
+Real components only: weights served by a local http.server, a closed port for a failed
+download, the real TAEF2 files copied into temp folders.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import codec
+from codec.errors import ModelUnavailable
+from codec.models import TAEF2_SPEC, registry, weights
+from codec.models.weights import WeightFile
+
+ENCODER = TAEF2_SPEC.files[0]
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    registry.unload_all()
+    yield
+    registry.unload_all()  # later tests load the real weights again
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """An empty model folder and an empty download cache."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("EMMM_OFFLINE", raising=False)
+    return tmp_path
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_eight_threads_get_one_model_built_once():
+    calls = []
+
+    def build(spec):
+        calls.append(threading.get_ident())
+        time.sleep(0.2)  # a slow load: every thread arrives while it runs
+        return object()
+
+    spec = registry.register(registry.ModelSpec("test-slow", 250, "test", 4, 8, build=build))
+    try:
+        barrier = threading.Barrier(8)
+        results = [None] * 8
+
+        def worker(i):
+            barrier.wait()
+            results[i] = registry.load("test-slow")
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(calls) == 1
+        assert all(r is results[0] for r in results) and results[0] is not None
+        assert registry.load("test-slow") is results[0]
+    finally:
+        registry._SPECS.pop(spec.name)
+
+
+def test_real_model_is_shared_between_threads(weights_dir):
+    barrier = threading.Barrier(8)
+    results = []
+
+    def worker():
+        barrier.wait()
+        results.append(codec.load_model("taef2"))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8 and len({id(m) for m in results}) == 1
+    assert codec.load_model() is results[0]
+
+
+def test_model_codes_are_never_reused():
+    with pytest.raises(ValueError, match="model code 1 already belongs to taef2"):
+        registry.register(registry.ModelSpec("other", 1, "x", 4, 8, build=lambda s: None))
+    assert "other" not in codec.available_models()
+
+
+def test_sha256_mismatch_is_model_unavailable(no_weights):
+    folder = no_weights / "models" / "taef2"
+    folder.mkdir()
+    (folder / ENCODER.name).write_bytes(b"not the weights")
+    with pytest.raises(ModelUnavailable, match=rf"{ENCODER.name} has sha256 [0-9a-f]{{64}}, expected {ENCODER.sha256}: wrong or corrupted weights"):
+        codec.load_model("taef2")
+
+
+def test_missing_weights_offline_says_where_to_put_them(no_weights, monkeypatch):
+    monkeypatch.setenv("EMMM_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable) as info:
+        codec.load_model("taef2")
+    message = str(info.value)
+    assert "weights for model 'taef2' are missing (no download allowed)" in message
+    assert f"Put {ENCODER.name}" in message and f"with sha256 {ENCODER.sha256}" in message
+    assert f"at $EMMM_MODEL_DIR/taef2/{ENCODER.name}" in message
+    assert str(no_weights / "cache" / "taef2") in message
+
+
+def test_failed_download_says_where_to_put_the_files(no_weights):
+    file = WeightFile(ENCODER.name, ENCODER.sha256, f"http://127.0.0.1:{closed_port()}/{ENCODER.name}")
+    with pytest.raises(ModelUnavailable) as info:
+        weights.resolve("taef2", file)
+    message = str(info.value)
+    assert "are missing (download failed:" in message and "refused" in message.lower()
+    assert f"at $EMMM_MODEL_DIR/taef2/{ENCODER.name}" in message
+    assert not list((no_weights / "cache" / "taef2").iterdir())  # no partial file left
+
+
+def test_download_verifies_and_lands_in_the_cache(no_weights, file_server, weights_dir, monkeypatch):
+    root, base = file_server
+    for f in TAEF2_SPEC.files:
+        shutil.copyfile(weights_dir / "taef2" / f.name, root / f.name)
+        path = weights.resolve("taef2", WeightFile(f.name, f.sha256, f"{base}/{f.name}"))
+        assert path == no_weights / "cache" / "taef2" / f.name
+        assert weights.sha256_of(path) == f.sha256
+    assert sorted(p.name for p in (no_weights / "cache" / "taef2").iterdir()) == sorted(f.name for f in TAEF2_SPEC.files)
+    # the cache is then used without any network, and the model works from it
+    monkeypatch.setenv("EMMM_OFFLINE", "1")
+    model = codec.load_model("taef2")
+    assert model.latent_channels == 32
+
+
+def test_download_with_the_wrong_hash_is_refused(no_weights, file_server):
+    root, base = file_server
+    (root / ENCODER.name).write_bytes(b"tampered" * 1000)
+    with pytest.raises(ModelUnavailable, match=rf"downloaded from {base}/{ENCODER.name} has sha256 [0-9a-f]{{64}}, expected {ENCODER.sha256}"):
+        weights.resolve("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/{ENCODER.name}"))
+    assert not list((no_weights / "cache" / "taef2").iterdir())  # nothing unverified is kept
+
+
+def test_http_error_is_model_unavailable(no_weights, file_server):
+    _, base = file_server
+    with pytest.raises(ModelUnavailable, match="download failed: HTTP Error 404"):
+        weights.resolve("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/missing.pth"))
+
+
+def test_model_dir_takes_precedence_over_the_cache(tmp_path, monkeypatch, weights_dir):
+    cache = tmp_path / "cache" / "taef2"
+    cache.mkdir(parents=True)
+    (cache / ENCODER.name).write_bytes(b"stale")
+    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
+    assert weights.resolve("taef2", ENCODER) == Path(weights_dir) / "taef2" / ENCODER.name

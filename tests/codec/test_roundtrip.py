@@ -1,0 +1,96 @@
+"""encode -> decode on the real TAEF2 weights: sizes, quality floor, rate control."""
+
+from __future__ import annotations
+
+import pytest
+
+import codec
+from codec.errors import CodecError
+
+from .imagegen import encoded, photo, psnr
+
+#: Quality floor for the default encode (refinement on) of the synthetic photos below.
+#: Measured 2026-11-21 on 15 photo() images (sizes 128x96, 100x75, 131x97, 96x128, 120x90,
+#: seeds 0-2; TAEF2, CPU): PSNR 30.7 - 33.5 dB, mean 32.0 (without refinement: 28.2 - 31.7).
+#: The added noise (sigma 4) alone caps the PSNR near 36 dB. The floor keeps ~2.7 dB of
+#: margin below the worst measurement for CPU/thread float differences; a broken model,
+#: quantiser or colour path lands far below it (a flat grey guess scores ~12 dB).
+PSNR_FLOOR_DB = 28.0
+
+
+@pytest.mark.parametrize("size, seed", [((128, 96), 0), ((100, 75), 1), ((131, 97), 2)])
+def test_round_trip_quality_and_size(size, seed, taef2):
+    image = photo(*size, seed=seed)
+    result = codec.encode(encoded(image))
+    assert (result.width, result.height, result.model) == (*size, "taef2")
+    assert result.chars == len(result.token)
+    decoded = codec.decode(result.token)
+    assert decoded.mode == "RGB" and decoded.size == size
+    assert psnr(image, decoded) >= PSNR_FLOOR_DB
+
+
+def test_grey_guess_is_below_the_floor():
+    """The floor is meaningful: a decoder that returned a flat picture would fail it."""
+    from PIL import Image
+
+    image = photo(128, 96, seed=0)
+    assert psnr(image, Image.new("RGB", image.size, (128, 128, 128))) < PSNR_FLOOR_DB - 10
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (9, 17), (61, 45)])
+def test_any_size_round_trips_to_the_exact_size(size, taef2):
+    result = codec.encode(photo(*size, seed=1), refine_steps=0)
+    assert codec.decode(result.token).size == size
+    info = codec.inspect(result.token)
+    assert info.latent_shape == (32, -(-size[1] // 8), -(-size[0] // 8))
+
+
+def test_max_pixels_downscales_the_token(taef2):
+    result = codec.encode(photo(120, 90), max_pixels=3000, refine_steps=0)
+    assert (result.width, result.height) == (63, 47)
+    assert codec.decode(result.token).size == (63, 47)
+
+
+@pytest.mark.parametrize("max_chars", [300, 600, 1200, 2500])
+def test_rate_control_never_exceeds_max_chars(max_chars, taef2):
+    image = photo(128, 96, seed=5)
+    result = codec.encode(image, max_chars=max_chars, refine_steps=0)
+    assert result.chars == len(result.token) <= max_chars
+    decoded = codec.decode(result.token)
+    assert decoded.size == (128, 96)  # always the original size, even when coded smaller
+    if max_chars >= 2500:  # more than the default step needs: full size, a finer step
+        assert codec.inspect(result.token).coded_width == 128
+        assert result.chars > len(codec.encode(image, refine_steps=0).token)
+
+
+def test_budget_needing_a_downscale_still_decodes_at_the_original_size(taef2):
+    image = photo(128, 96, seed=6)
+    plain = codec.encode(image, refine_steps=0)
+    result = codec.encode(image, max_chars=plain.chars // 3, refine_steps=0)
+    info = codec.inspect(result.token)
+    assert result.chars <= plain.chars // 3
+    assert info.coded_width < 128 and info.coded_height < 96
+    assert abs(info.coded_width / info.coded_height - 128 / 96) < 0.1  # aspect kept
+    decoded = codec.decode(result.token)
+    assert decoded.size == (128, 96)
+    assert psnr(image, decoded) > 20  # blurrier, but the same picture
+
+
+def test_more_characters_never_hurt(taef2):
+    image = photo(96, 64, seed=7)
+    scores = [psnr(image, codec.decode(codec.encode(image, max_chars=n, refine_steps=0).token)) for n in (400, 1600)]
+    assert scores[1] > scores[0]
+
+
+def test_too_small_max_chars_names_the_minimum():
+    floor = codec.minimum_chars("taef2")
+    assert floor == 254  # 190 bytes: framing + parameter table + one coder word
+    with pytest.raises(CodecError, match=f"max_chars=100 is too small: a taef2 token needs at least {floor}"):
+        codec.encode(photo(16, 16), max_chars=100)
+
+
+def test_unknown_model_and_bad_max_pixels():
+    with pytest.raises(CodecError, match="unknown model 'nope'; available: .*taef2"):
+        codec.encode(photo(16, 16), model="nope")
+    with pytest.raises(CodecError, match="max_pixels must be positive"):
+        codec.encode(photo(16, 16), max_pixels=0)

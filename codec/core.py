@@ -123,7 +123,11 @@ def _token(spec, size, coded, latent, exponents, units: int) -> str:
 def _fit(spec, size, coded, latent, exponents, max_chars: int) -> tuple[str | None, int]:
     """The token for the finest step up to MAX_STEP_UNITS that fits (binary search over
     STEP_LADDER), else None and the length at the coarsest allowed step."""
-    ladder = [units for units in STEP_LADDER if units <= MAX_STEP_UNITS]
+    peak = np.abs(latent).reshape(latent.shape[0], -1).max(axis=1)
+    ladder = [
+        units for units in STEP_LADDER
+        if units <= MAX_STEP_UNITS and np.all(peak / packing.channel_steps(units, np.asarray(exponents)) < 0.9 * packing.MAX_RADIUS)
+    ] or [MAX_STEP_UNITS]  # steps fine enough to clip symbols at the radius cap are skipped
     lo, hi, best = 0, len(ladder) - 1, None
     coarsest = len(_token(spec, size, coded, latent, exponents, ladder[-1]))
     if coarsest > max_chars:

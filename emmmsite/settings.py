@@ -177,6 +177,9 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler
 # --- emmmbedding limits -------------------------------------------------------
 EMMM_MAX_UPLOAD_BYTES = env_int("EMMM_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 EMMM_MAX_FILES_PER_UPLOAD = env_int("EMMM_MAX_FILES_PER_UPLOAD", 10)
+# The memory handler silently skips files in a larger request body, so it must hold the
+# largest body the upload view accepts (the view answers 413 above it).
+FILE_UPLOAD_MAX_MEMORY_SIZE = EMMM_MAX_UPLOAD_BYTES * EMMM_MAX_FILES_PER_UPLOAD + 256 * 1024
 # Uploads with more pixels are refused (413). Smaller ones are downscaled by the codec to
 # EMMM_MAX_PIXELS (read by the codec itself, default 512*512) before encoding.
 EMMM_MAX_UPLOAD_PIXELS = env_int("EMMM_MAX_UPLOAD_PIXELS", 40_000_000)
@@ -199,8 +202,9 @@ EMMM_TEST_ENCODE_DELAY_S = float(os.environ.get("EMMM_TEST_ENCODE_DELAY_S", "0")
 # --- rate limits (django-ratelimit) ---------------------------------------------
 RATELIMIT_ENABLE = env_bool("EMMM_RATELIMIT_ENABLE", True)
 RATELIMIT_VIEW = "imagehost.views.ratelimited"
-if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
-    RATELIMIT_IP_META_KEY = "HTTP_X_FORWARDED_FOR"
+# The same client address as the API's throttles: REMOTE_ADDR, or behind EMMM_NUM_PROXIES
+# trusted proxies the address the outermost one saw; never a client-supplied header alone.
+RATELIMIT_IP_META_KEY = "imagehost.api.throttling.client_ip"
 # The file cache is shared between processes on one machine; Redis in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001", "django_ratelimit.E003"]
 

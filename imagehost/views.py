@@ -127,8 +127,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "imagehost/upload.html", {"albums": albums, "limits": _limits()})
 
-    max_body = settings.EMMM_MAX_UPLOAD_BYTES * settings.EMMM_MAX_FILES_PER_UPLOAD + 256 * 1024
-    if int(request.META.get("CONTENT_LENGTH") or 0) > max_body:
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
         raise services.UploadTooLarge(f"The upload is too large; each file may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
     files = request.FILES.getlist("images")
     if not files:

@@ -189,3 +189,28 @@ def test_csrf_with_no_referrer_origin_null(png_bytes):
     assert c.post("/", files, HTTP_ORIGIN="https://evil.example").status_code == 403
     files["images"] = [SimpleUploadedFile("a.png", png_bytes(16, 16), content_type="image/png")]
     assert c.post("/", files, HTTP_ORIGIN="null").status_code == 303
+
+
+def test_a_file_over_django_default_memory_size_is_accepted(client):
+    """Django's default 2.5 MB memory limit would silently drop this file."""
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1100, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noise).save(buf, format="PNG", compress_level=0)
+    data = buf.getvalue()
+    assert 2_621_440 < len(data) < 10 * 1024 * 1024
+    assert upload(client, data).status_code == 303
+    assert EncodeJob.objects.count() == 1
+
+
+def test_rate_limit_key_ignores_a_spoofed_forwarded_for(rf, settings):
+    from django_ratelimit.core import _get_ip
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    request = rf.get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="6.6.6.6")
+    assert _get_ip(request) == "10.0.0.9"
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 2.2.2.2")
+    assert _get_ip(request) == "2.2.2.2"

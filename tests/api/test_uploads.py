@@ -72,13 +72,14 @@ def test_multipart_files_over_django_memory_default_are_kept(anon_client, settin
     import io
     import os
 
+    from django.conf import global_settings
     from django.core.files.uploadedfile import SimpleUploadedFile
     from PIL import Image
 
     buf = io.BytesIO()
     Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(buf, "PNG")
     data = buf.getvalue()
-    assert len(data) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+    assert len(data) > global_settings.FILE_UPLOAD_MAX_MEMORY_SIZE
     r = anon_client.post("/api/v1/images", {"file": SimpleUploadedFile("big.png", data, "image/png")}, format="multipart")
     assert r.status_code == 202, r.content
     assert EncodeJob.objects.get(pk=r.json()["id"]).source_bytes == len(data)

@@ -26,7 +26,7 @@ class ModelSpec:
     downscale: int
     build: Callable[["ModelSpec"], LatentAutoencoder] = field(repr=False)
     files: tuple[WeightFile, ...] = ()
-    #: Per-channel multipliers of the quantisation step (RD allocation, see docs/benchmarks.md);
+    #: Relative decoder sensitivity per latent channel; quantisation steps scale as 1/sqrt(weight);
     #: the encoder's choice only: the token carries the steps it used.
     step_weights: tuple[float, ...] | None = None
     description: str = ""

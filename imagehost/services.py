@@ -281,6 +281,8 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
             data, model=job.model_name or None, max_chars=job.max_chars
         )
     except codec.CodecError as exc:
+        if isinstance(exc, codec.ModelUnavailable):  # this worker's set-up, not the upload
+            return _retry_or_fail(job_id, exc, f"The encoder is unavailable: {exc}")
         with transaction.atomic():
             job = EncodeJob.objects.select_for_update().get(pk=job_id)
             if not job.is_finished:
@@ -288,18 +290,7 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
         return job
     except Exception as exc:  # noqa: BLE001 - any other failure is retried, then reported
         log.exception("encode failed for job %s", job_id)
-        with transaction.atomic():
-            job = EncodeJob.objects.select_for_update().get(pk=job_id)
-            if job.is_finished:
-                return job
-            message = f"Encoding failed ({type(exc).__name__})."
-            if job.attempts >= max_attempts:
-                _finish_failed(job, f"Gave up after {job.attempts} attempts. {message}")
-                return job
-            job.status = JobStatus.QUEUED
-            job.error = message
-            job.save()
-        raise RetryableEncodeError(message) from exc
+        return _retry_or_fail(job_id, exc, f"Encoding failed ({type(exc).__name__}).")
 
     with transaction.atomic():
         job = EncodeJob.objects.select_for_update().get(pk=job_id)
@@ -323,6 +314,21 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
         job.save()
         get_or_create_short_link(result.token, job.owner)
     return job
+
+
+def _retry_or_fail(job_id: UUID | str, exc: Exception, message: str) -> EncodeJob:
+    """Put a job back in the queue (raises RetryableEncodeError) unless attempts are spent."""
+    with transaction.atomic():
+        job = EncodeJob.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return job
+        if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
+            _finish_failed(job, f"Gave up after {job.attempts} attempts. {message}")
+            return job
+        job.status = JobStatus.QUEUED
+        job.error = message
+        job.save()
+    raise RetryableEncodeError(message) from exc
 
 
 @dataclass

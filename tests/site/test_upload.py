@@ -214,3 +214,26 @@ def test_rate_limit_key_ignores_a_spoofed_forwarded_for(rf, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 2.2.2.2")
     assert _get_ip(request) == "2.2.2.2"
+
+
+def test_missing_model_requeues_the_job_then_gives_up(png_bytes, settings, monkeypatch, tmp_path):
+    """Weights missing on a worker is its set-up, not the upload's fault: retry, then fail clearly."""
+    from codec.models import registry
+
+    settings.EMMM_JOB_MAX_ATTEMPTS = 2
+    monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMMM_OFFLINE", "1")
+    registry.unload_all()
+    try:
+        job = services.submit_upload(png_bytes(20, 20))
+        with pytest.raises(services.RetryableEncodeError, match="encoder is unavailable"):
+            services.run_encode_job(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.QUEUED and job.source is not None and job.attempts == 1
+        services.run_encode_job(job.pk)
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED and job.source is None
+        assert job.error.startswith("Gave up after 2 attempts. The encoder is unavailable")
+    finally:
+        registry.unload_all()

@@ -28,8 +28,12 @@ def _freeze(module: torch.nn.Module) -> torch.nn.Module:
     return module.to(device())
 
 
-def _diffusers_builder(kind: str, repo_id: str, revision: str | None):
-    """Build function for a diffusers VAE (``kind`` "kl" or "tiny") pinned to ``revision``."""
+def _diffusers_builder(kind: str, repo_id: str, revision: str | None, scaling_factor: float | None = None):
+    """Build function for a diffusers VAE (``kind`` "kl" or "tiny") pinned to ``revision``.
+
+    ``scaling_factor`` pins the config's latent scaling (it defines the latent space, and
+    ``config.json`` is not covered by the weights' sha256).
+    """
 
     def build(spec: ModelSpec):
         from ..errors import ModelUnavailable
@@ -41,6 +45,10 @@ def _diffusers_builder(kind: str, repo_id: str, revision: str | None):
             raise ModelUnavailable(
                 f"model {spec.name!r} loaded with {net.latent_channels} latent channels / downscale "
                 f"{net.downscale}, expected {spec.latent_channels} / {spec.downscale}: wrong config.json"
+            )
+        if scaling_factor is not None and net.scaling_factor != scaling_factor:
+            raise ModelUnavailable(
+                f"model {spec.name!r} has scaling_factor {net.scaling_factor}, expected {scaling_factor}: wrong config.json"
             )
         return net
 
@@ -95,7 +103,7 @@ SD_VAE_FT_MSE_SPEC = register(
         latent_space="sd1",
         latent_channels=4,
         downscale=8,
-        build=_diffusers_builder("kl", SD_VAE_FT_MSE_REPO, SD_VAE_FT_MSE_REVISION),
+        build=_diffusers_builder("kl", SD_VAE_FT_MSE_REPO, SD_VAE_FT_MSE_REVISION, scaling_factor=0.18215),
         files=(
             WeightFile(DIFFUSERS_WEIGHTS, SD_VAE_FT_MSE_SHA256, _hub_url(SD_VAE_FT_MSE_REPO, SD_VAE_FT_MSE_REVISION)),
         ),
@@ -110,7 +118,7 @@ TAESD_SPEC = register(
         latent_space="sd1",
         latent_channels=4,
         downscale=8,
-        build=_diffusers_builder("tiny", TAESD_REPO, TAESD_REVISION),
+        build=_diffusers_builder("tiny", TAESD_REPO, TAESD_REVISION, scaling_factor=1.0),
         files=(WeightFile(DIFFUSERS_WEIGHTS, TAESD_SHA256, _hub_url(TAESD_REPO, TAESD_REVISION)),),
         description="Tiny AutoEncoder for Stable Diffusion 1.x/2.x (AutoencoderTiny); decodes sd-vae-ft-mse tokens",
     )

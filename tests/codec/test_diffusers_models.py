@@ -215,6 +215,16 @@ def test_wrong_latent_channels_are_refused(model_dir, extra_specs):
         codec.load_model(spec.name)
 
 
+def test_wrong_scaling_factor_is_refused(model_dir, extra_specs):
+    """config.json is not covered by the weights' sha256; the pinned scaling factor is."""
+    root, shas = model_dir
+    spec = replace(_spec(KL + "-scaled", 211, "kl", shas[KL]), build=_diffusers_builder("kl", NO_REPO, NO_REVISION, scaling_factor=0.5))
+    shutil.copytree(root / KL, root / spec.name)
+    extra_specs(spec)
+    with pytest.raises(codec.ModelUnavailable, match="scaling_factor"):
+        codec.load_model(spec.name)
+
+
 def test_model_is_loaded_once_per_process(model_dir, extra_specs):
     root, shas = model_dir
     shutil.copytree(root / TINY, root / "test-sd-count")

@@ -49,9 +49,11 @@ run-prod: venv
 services:
 	bash scripts/test-services.sh
 
-# Full suite on PostgreSQL + real Redis + real worker + Chromium, then the fast part on SQLite.
+# The codec suite (its own process: no database, and its memory probes see a fresh heap), the
+# site and API on PostgreSQL + real Redis + real worker + Chromium, then the fast part on SQLite.
 test: venv services
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q
+	$(PY) -m pytest -q tests/codec
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q tests/site tests/api
 	DATABASE_URL= EMMM_VAR_DIR=$(CURDIR)/var/test-sqlite $(PY) -m pytest -q -m "not stack and not browser" tests/site
 
 test-fast: venv

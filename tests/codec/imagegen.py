@@ -71,6 +71,17 @@ def png_header_only(width: int, height: int, bit_depth: int = 8, colour_type: in
     return b"\x89PNG\r\n\x1a\n" + chunk + end
 
 
+def _release_free_heap() -> None:
+    """Give freed heap pages back to the OS (glibc), so that new allocations show in RSS."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_memory_growth(fn):
     """``(fn(), bytes)``: how far the process's peak resident memory rose while fn ran.
 
@@ -88,6 +99,7 @@ def peak_memory_growth(fn):
         raise LookupError(field)
 
     try:
+        _release_free_heap()
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
         before = status("VmRSS")

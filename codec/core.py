@@ -106,9 +106,9 @@ def encode(
         source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
         latent = encode_latent(net, source, steps)
         if max_chars is None:
-            text = _token(spec, rgb.size, coded, latent, exponents, DEFAULT_STEP_UNITS)
-            return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
-        text, coarsest = _fit(spec, rgb.size, coded, latent, exponents, max_chars)
+            text: str | None = _token(spec, rgb.size, coded, latent, exponents, DEFAULT_STEP_UNITS)
+        else:
+            text, coarsest = _fit(spec, rgb.size, coded, latent, exponents, max_chars)
         if text is not None:
             return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
         # Characters grow with area at a fixed step: aim straight at the size that fits.
@@ -132,10 +132,11 @@ def _fit(spec, size, coded, latent, exponents, max_chars: int) -> tuple[str | No
         units for units in STEP_LADDER
         if units <= MAX_STEP_UNITS and np.all(peak / packing.channel_steps(units, np.asarray(exponents)) < 0.9 * packing.MAX_RADIUS)
     ] or [MAX_STEP_UNITS]  # steps fine enough to clip symbols at the radius cap are skipped
-    lo, hi, best = 0, len(ladder) - 1, None
-    coarsest = len(_token(spec, size, coded, latent, exponents, ladder[-1]))
+    best = _token(spec, size, coded, latent, exponents, ladder[-1])
+    coarsest = len(best)
     if coarsest > max_chars:
         return None, coarsest
+    lo, hi = 0, len(ladder) - 2
     while lo <= hi:
         mid = (lo + hi) // 2
         text = _token(spec, size, coded, latent, exponents, ladder[mid])
@@ -157,7 +158,7 @@ def _header(spec, size, coded, shape, kind: int, payload: bytes) -> token.Header
 def minimum_chars(model: str | None = None) -> int:
     """Length of the shortest possible token for a model (framing and tables, no data)."""
     spec = registry.get_spec(model or default_model())
-    nbytes = token.OVERHEAD + 2 + 5 * spec.latent_channels + 4
+    nbytes = token.OVERHEAD + packing.gauss_rc_table_bytes(spec.latent_channels) + 4  # + one coded word
     return math.ceil(nbytes * 4 / 3)
 
 

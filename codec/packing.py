@@ -94,10 +94,15 @@ def pack_gauss_rc(latent: np.ndarray, quantiser: Quantiser) -> bytes:
     return b"".join(out) + encoder.get_compressed().astype("<u4").tobytes()
 
 
+def gauss_rc_table_bytes(channels: int) -> int:
+    """Size of a gauss-rc payload's parameter table (before the coded words)."""
+    return _RC_PARAMS.size + channels * _RC_CHANNEL.size
+
+
 def unpack_gauss_rc(payload: bytes, shape: tuple[int, int, int]) -> np.ndarray:
     """Inverse of pack_gauss_rc; every declared parameter is checked before use."""
     channels, height, width = shape
-    table_size = _RC_PARAMS.size + channels * _RC_CHANNEL.size
+    table_size = gauss_rc_table_bytes(channels)
     if len(payload) < table_size or (len(payload) - table_size) % 4:
         raise InvalidToken("the token's payload has the wrong length for its latent shape")
     (base_units,) = _RC_PARAMS.unpack_from(payload)

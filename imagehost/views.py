@@ -256,12 +256,10 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
     link = services.resolve_short_link(slug, count_hit=False)
-    from codec import inspect as codec_inspect
-
     try:
-        info = codec_inspect(link.token)
+        info = services.inspect_token(link.token)
         size = (info.width, info.height)
-    except Exception:  # noqa: BLE001 - a page without sizes is still a page
+    except services.ServiceError:  # a page without sizes is still a page
         size = (None, None)
     token_url = request.build_absolute_uri(reverse("image", args=[link.token]))
     return render(

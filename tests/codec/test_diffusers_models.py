@@ -206,22 +206,21 @@ def test_missing_pin_refuses_hub_loading(model_dir, extra_specs, offline_hub):
         codec.load_model("test-sd-unpinned")
 
 
-def test_wrong_latent_channels_are_refused(model_dir, extra_specs):
+@pytest.mark.parametrize(
+    "suffix, code, change, message",
+    [
+        # the spec expects 8 channels; the folder's config.json says 4
+        ("-8ch", 208, {"latent_channels": 8}, "latent channels"),
+        # config.json is not covered by the weights' sha256; the pinned scaling factor is
+        ("-scaled", 211, {"build": _diffusers_builder("kl", NO_REPO, NO_REVISION, scaling_factor=0.5)}, "scaling_factor"),
+    ],
+)
+def test_config_that_does_not_match_the_spec_is_refused(model_dir, extra_specs, suffix, code, change, message):
     root, shas = model_dir
-    spec = replace(_spec(KL + "-8ch", 208, "kl", shas[KL]), latent_channels=8)
+    spec = replace(_spec(KL + suffix, code, "kl", shas[KL]), **change)
     shutil.copytree(root / KL, root / spec.name)
     extra_specs(spec)
-    with pytest.raises(codec.ModelUnavailable, match="latent channels"):
-        codec.load_model(spec.name)
-
-
-def test_wrong_scaling_factor_is_refused(model_dir, extra_specs):
-    """config.json is not covered by the weights' sha256; the pinned scaling factor is."""
-    root, shas = model_dir
-    spec = replace(_spec(KL + "-scaled", 211, "kl", shas[KL]), build=_diffusers_builder("kl", NO_REPO, NO_REVISION, scaling_factor=0.5))
-    shutil.copytree(root / KL, root / spec.name)
-    extra_specs(spec)
-    with pytest.raises(codec.ModelUnavailable, match="scaling_factor"):
+    with pytest.raises(codec.ModelUnavailable, match=message):
         codec.load_model(spec.name)
 
 

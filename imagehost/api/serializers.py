@@ -17,6 +17,15 @@ SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$"
 IMAGE_FORMATS = ["webp", "png", "jpg", "jpeg", "avif"]
 
 
+class StrictCharField(serializers.CharField):
+    """A text field that refuses JSON numbers and booleans instead of turning them into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 # --- errors ------------------------------------------------------------------------
 class ErrorBodySerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The HTTP status code.")
@@ -63,8 +72,8 @@ class PictureSerializer(serializers.ModelSerializer):
 
 
 class PictureUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    album = serializers.CharField(
+    title = StrictCharField(max_length=200, required=False, allow_blank=True)
+    album = StrictCharField(
         max_length=60, required=False, allow_null=True, help_text="Album id to move the picture to; null: none."
     )
 
@@ -74,12 +83,12 @@ class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(
         required=False, help_text="The image (multipart). Or send the raw image as the request body."
     )
-    album = serializers.CharField(max_length=60, required=False, help_text="Id (slug) of one of your albums.")
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    album = StrictCharField(max_length=60, required=False, help_text="Id (slug) of one of your albums.")
+    title = StrictCharField(max_length=200, required=False, allow_blank=True)
     max_chars = serializers.IntegerField(
         required=False, min_value=16, max_value=10_000_000, help_text="Upper bound on the token length."
     )
-    model = serializers.CharField(max_length=40, required=False, help_text="Codec model; default: the site's.")
+    model = StrictCharField(max_length=40, required=False, help_text="Codec model; default: the site's.")
     wait = serializers.IntegerField(
         required=False, min_value=0, max_value=30, default=0,
         help_text="Seconds to wait for the encoding before answering (for one-shot clients such as ShareX).",
@@ -118,7 +127,7 @@ class AlbumSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="slug", read_only=True, help_text="The album's unguessable id (its slug).")
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
-    title = serializers.CharField(max_length=200)
+    title = StrictCharField(max_length=200)
     picture_count = serializers.SerializerMethodField()
     pictures_url = serializers.SerializerMethodField()
 
@@ -135,7 +144,7 @@ class AlbumSerializer(serializers.ModelSerializer):
 
 
 class AlbumUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200, required=False)
+    title = StrictCharField(max_length=200, required=False)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
 
@@ -149,7 +158,7 @@ class AlbumPictureSerializer(PictureSerializer):
 
 # --- short links ------------------------------------------------------------------------
 class LinkCreateSerializer(serializers.Serializer):
-    token = serializers.CharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
+    token = StrictCharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
     picture = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Id of one of your pictures.")
     slug = serializers.RegexField(
         SLUG_PATTERN, required=False, help_text="Custom slug (signed-in users): 3-40 letters, digits, - and _."
@@ -180,7 +189,7 @@ class LinkSerializer(serializers.ModelSerializer):
 
 # --- tokens: decode and inspect -----------------------------------------------------------
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text=TOKEN_HELP, trim_whitespace=True)
+    token = StrictCharField(help_text=TOKEN_HELP, trim_whitespace=True)
 
 
 class DecodeSerializer(TokenSerializer):

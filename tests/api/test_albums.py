@@ -93,7 +93,13 @@ def test_list_and_create_need_auth(anon_client):
 
 @pytest.mark.parametrize(
     "body, field",
-    [({"title": ""}, "title"), ({"title": "ok", "visibility": "secret"}, "visibility"), ({}, "title")],
+    [
+        ({"title": ""}, "title"),
+        ({"title": "ok", "visibility": "secret"}, "visibility"),
+        ({}, "title"),
+        ({"title": 0}, "title"),  # a JSON number is not text (schemathesis found it accepted)
+        ({"title": True}, "title"),
+    ],
 )
 def test_create_rejects_bad_bodies(owner_client, body, field):
     r = owner_client.post("/api/v1/albums", body, format="json")

@@ -8,7 +8,7 @@ urlpatterns = [
     path("", include("imagehost.urls")),
 ]
 
-handler400 = "imagehost.views.error_400"
-handler403 = "imagehost.views.error_403"
-handler404 = "imagehost.views.error_404"
-handler500 = "imagehost.views.error_500"
+handler400 = "imagehost.views.errors.error_400"
+handler403 = "imagehost.views.errors.error_403"
+handler404 = "imagehost.views.errors.error_404"
+handler500 = "imagehost.views.errors.error_500"

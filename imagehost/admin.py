@@ -6,22 +6,22 @@ import re
 from django import forms
 from django.contrib import admin, messages
 
-from . import services
+from .services import tokens
 from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink, token_sha256
 
 
 @admin.action(description="Block (take down) the selected items' tokens")
 def block_tokens(modeladmin, request, queryset) -> None:
     for obj in queryset:
-        services.block_token(obj.token_sha256, by=request.user, reason=f"admin action on {obj._meta.verbose_name} {obj.pk}")
+        tokens.block_token(obj.token_sha256, by=request.user, reason=f"admin action on {obj._meta.verbose_name} {obj.pk}")
     messages.success(request, f"Blocked {queryset.count()} token(s).")
 
 
 @admin.register(Picture)
 class PictureAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "owner", "album", "model_id", "width", "height", "created")
+    list_display = ("id", "title", "owner", "album", "model_name", "width", "height", "created")
     search_fields = ("title", "token_sha256", "owner__username")
-    list_filter = ("model_id",)
+    list_filter = ("model_name",)
     readonly_fields = ("token_sha256", "created")
     actions = [block_tokens]
 

@@ -21,3 +21,10 @@ class NoReferrerCsrfViewMiddleware(CsrfViewMiddleware):
         if getattr(request, "_emmm_null_origin", False):
             return  # no origin information at all: the token check (still done) decides
         super()._check_referer(request)
+
+
+class NoReferrerCSRFCheck(NoReferrerCsrfViewMiddleware):
+    """The same check for DRF's session authentication (the upload page's script posts to the API)."""
+
+    def _reject(self, request, reason):
+        return reason

@@ -48,7 +48,7 @@ class Picture(models.Model):
     title = models.CharField(max_length=200, blank=True)
     token = models.TextField()
     token_sha256 = models.CharField(max_length=64, db_index=True)
-    model_id = models.CharField(max_length=40)
+    model_name = models.CharField(max_length=40, help_text="The codec model that encoded the token.")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)

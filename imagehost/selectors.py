@@ -6,8 +6,8 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink, Visibility, token_sha256
-from .services import NotFound
+from .models import Album, EncodeJob, Picture, ShortLink, Visibility, token_sha256
+from .services.errors import NotFound
 
 
 def get_job(job_id: UUID | str) -> EncodeJob:
@@ -93,6 +93,3 @@ def get_short_link(slug: str) -> ShortLink:
 def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
     return ShortLink.objects.filter(owner=owner).order_by("-created")
 
-
-def is_token_blocked(token: str) -> bool:
-    return BlockedToken.objects.filter(token_sha256=token_sha256(token)).exists()

@@ -1,11 +1,15 @@
-"""Celery tasks: thin wrappers around services (acks late, requeued if the worker dies)."""
+"""Celery tasks: thin wrappers around ``services.jobs`` (acks late, requeued if the worker dies).
+
+The job lifecycle (states, retries, the sweeper) is described in ``imagehost/services/jobs.py``.
+"""
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
 
-from . import services
+from .services import jobs
+from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +23,8 @@ log = logging.getLogger(__name__)
 def encode_job(self, job_id: str) -> str | None:
     """Encode one uploaded image; safe to run more than once for the same job."""
     try:
-        job = services.run_encode_job(job_id)
-    except services.RetryableEncodeError as exc:
+        job = jobs.run_encode_job(job_id)
+    except RetryableEncodeError as exc:
         raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
     if job is None:
         log.warning("encode_job: job %s does not exist", job_id)
@@ -31,6 +35,6 @@ def encode_job(self, job_id: str) -> str | None:
 @shared_task(acks_late=True)
 def requeue_stale_jobs() -> dict:
     """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones, drop stray originals."""
-    report = services.requeue_stale_jobs()
-    purged = services.purge_finished_sources()
+    report = jobs.requeue_stale_jobs()
+    purged = jobs.purge_finished_sources()
     return {"resent": report.resent, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}

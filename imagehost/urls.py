@@ -1,23 +1,21 @@
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import views
+from .views import images, library, uploads
 
 urlpatterns = [
-    path("", views.upload, name="upload"),
-    path("jobs/", views.jobs, name="jobs"),
-    path("jobs/<uuid:job_id>/", views.job, name="job"),
-    path("jobs/<uuid:job_id>.json", views.job_json, name="job_json"),
-    re_path(r"^i/(?P<token>[^/]+)$", views.image, name="image"),
-    path("image", views.image_query, name="image_query"),
-    path("s/<str:slug>/", views.short_page, name="short_page"),
-    path("s/<str:slug>", views.short_image, name="short_image"),
-    path("shorten", views.shorten, name="shorten"),
-    path("accounts/signup/", views.signup, name="signup"),
+    path("", uploads.upload, name="upload"),
+    path("jobs/", uploads.jobs, name="jobs"),
+    path("jobs/<uuid:job_id>/", uploads.job, name="job"),
+    re_path(r"^i/(?P<token>[^/]+)$", images.image, name="image"),
+    path("image", images.image_query, name="image_query"),
+    path("s/<str:slug>/", images.short_page, name="short_page"),
+    path("s/<str:slug>", images.short_image, name="short_image"),
+    path("shorten", images.shorten, name="shorten"),
+    path("accounts/signup/", library.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("library/", views.library, name="library"),
-    path("p/<int:pk>/", views.picture, name="picture"),
-    path("albums/", views.albums, name="albums"),
-    path("albums/public/", views.public_albums, name="public_albums"),
-    path("albums/<slug:slug>/", views.album, name="album"),
+    path("library/", library.library, name="library"),
+    path("p/<int:pk>/", library.picture, name="picture"),
+    path("albums/", library.albums, name="albums"),
+    path("albums/public/", library.public_albums, name="public_albums"),
+    path("albums/<slug:slug>/", library.album, name="album"),
 ]

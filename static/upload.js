@@ -1,5 +1,7 @@
 // Progressive enhancement for the upload page: several files, drag and drop, paste,
-// per-file status (queued -> encoding -> done) and copy buttons. Without JS the form posts.
+// per-file status (queued -> encoding -> done) and copy buttons. It uses the REST API
+// (POST /api/v1/images, GET /api/v1/jobs/{id}) with the session cookie and the CSRF token.
+// Without JS the form posts to / and the result page refreshes until done.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -9,6 +11,8 @@
   var results = document.getElementById("results");
   var tpl = document.getElementById("result-tpl");
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var uploadUrl = form.dataset.apiUpload;
+  var places = JSON.parse(document.getElementById("url-places").textContent);
 
   function setStatus(li, text, isError) {
     var s = li.querySelector(".status");
@@ -16,26 +20,35 @@
     s.className = "status" + (isError ? " error" : "");
   }
 
-  function showDone(li, job) {
-    var done = li.querySelector(".done");
-    li.querySelector(".preview").src = job.token_url;
-    li.querySelector(".token-url").value = job.token_url;
-    li.querySelector(".short-url").value = job.short_url || "";
-    var fits = job.fits.map(function (f) { return f.place + ": " + (f.fits ? "fits" : "too long"); });
+  function errorText(res) {
+    var e = res.body && res.body.error;
+    return "error " + res.status + ": " + (e && e.message ? e.message : "the upload was refused");
+  }
+
+  function showDone(li, picture) {
+    li.querySelector(".warning").hidden = true;
+    li.querySelector(".preview").src = picture.token_url;
+    li.querySelector(".token-url").value = picture.token_url;
+    li.querySelector(".short-url").value = picture.short_url || "";
+    var length = picture.token_url.length;
+    var fits = places.map(function (p) { return p.place + ": " + (length <= p.limit ? "fits" : "too long"); });
     li.querySelector(".fits").textContent =
-      "Token: " + job.chars + " characters; URL: " + job.url_length + ". " + fits.join(" · ");
-    done.hidden = false;
+      "Token: " + picture.chars + " characters; URL: " + length + ". " + fits.join(" · ");
+    li.querySelector(".done").hidden = false;
+  }
+
+  function show(li, job) {
+    if (job.status === "done") { setStatus(li, "done"); showDone(li, job.picture); return true; }
+    if (job.status === "failed") { setStatus(li, "failed: " + job.error, true); return true; }
+    setStatus(li, job.status === "running" ? "encoding" : "queued");
+    return false;
   }
 
   function poll(li, url, delay) {
     setTimeout(function () {
-      fetch(url, { headers: { Accept: "application/json" } })
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (job) {
-          if (job.status === "done") { setStatus(li, "done"); showDone(li, job); }
-          else if (job.status === "failed") { setStatus(li, "failed: " + job.error, true); }
-          else { setStatus(li, job.status === "running" ? "encoding" : "queued"); poll(li, url, Math.min(delay * 1.5, 3000)); }
-        })
+        .then(function (job) { if (!show(li, job)) poll(li, url, Math.min(delay * 1.5, 3000)); })
         .catch(function () { poll(li, url, 3000); });
     }, delay);
   }
@@ -45,15 +58,22 @@
     results.appendChild(li);
     setStatus(li, "uploading " + (file.name || "image"));
     var data = new FormData();
-    data.append("images", file);
+    data.append("file", file);
     ["title", "album"].forEach(function (n) { var el = form.elements[n]; if (el && el.value) data.append(n, el.value); });
-    fetch(form.action, { method: "POST", body: data, headers: { Accept: "application/json", "X-CSRFToken": csrf } })
+    fetch(uploadUrl, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrf },
+    })
       .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
       .then(function (res) {
-        if (res.status !== 202) { setStatus(li, "error " + res.status + ": " + res.body.error, true); return; }
-        var job = res.body.jobs[0];
-        setStatus(li, "queued");
-        poll(li, job.status_url, 300);
+        if (res.status !== 202 && res.status !== 201) { setStatus(li, errorText(res), true); return; }
+        var job = res.body;
+        if (job.warning) {
+          var w = li.querySelector(".warning");
+          w.textContent = job.warning.message;
+          w.hidden = false;
+        }
+        if (!show(li, job)) poll(li, job.status_url, 300);
       })
       .catch(function () { setStatus(li, "upload failed (network)", true); });
   }

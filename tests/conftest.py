@@ -132,6 +132,7 @@ def fs_broker(tmp_path) -> FsBroker:
             "data_folder_in": str(folder / "out"),
             "data_folder_out": str(folder / "out"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
         },
     )
     return FsBroker(folder)
@@ -278,7 +279,7 @@ def celery_worker_factory(redis_broker, transactional_db, tmp_path):
         defaults.update(env)
         with open(logfile, "wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "emmmsite", "worker", "-B", "--pool=solo",
+                [sys.executable, "-m", "celery", "-A", "tests.stack_worker", "worker", "-B", "--pool=solo",
                  "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
                  "-n", f"test{n}@%h", "-s", str(tmp_path / f"beat{n}")],
                 cwd=REPO,

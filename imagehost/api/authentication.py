@@ -40,3 +40,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Makes DRF answer 401 (not 403) to unauthenticated requests.
         return f'{self.keyword} realm="api"'
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The site session, with the site's CSRF rule (``Origin: null`` under ``no-referrer``)."""
+
+    def enforce_csrf(self, request) -> None:
+        from imagehost.middleware import NoReferrerCSRFCheck
+
+        check = NoReferrerCSRFCheck(lambda r: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")

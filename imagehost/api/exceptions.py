@@ -1,15 +1,14 @@
 """One JSON error shape for every API error.
 
 ``{"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}``
-(``fields`` only for validation errors). A ``services.ServiceError`` keeps its status,
-code and user-safe message; a stray codec error about untrusted input becomes 400.
+(``fields`` only for validation errors). A ``ServiceError`` keeps its status, code and
+user-safe message.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -17,8 +16,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from codec import CodecError
-from imagehost import services
+from imagehost.services.errors import ServiceError, TokenTooLong
 
 
 def _first_message(detail: Any) -> str:
@@ -43,15 +41,11 @@ def _codes(detail: Any) -> str:
 
 def to_api_exception(exc: Exception) -> Exception:
     """Map domain and Django exceptions onto DRF ones."""
-    if isinstance(exc, services.ServiceError):
+    if isinstance(exc, ServiceError):
         api_exc = exceptions.APIException(exc.message, code=exc.code)
         # A token in a request body that is too long is a too-large body, not a too-long URI.
-        api_exc.status_code = 413 if isinstance(exc, services.TokenTooLong) else exc.status
-        if isinstance(exc, services.BrokerUnavailable):
-            api_exc.wait = settings.EMMM_RETRY_AFTER_S  # type: ignore[attr-defined]
+        api_exc.status_code = 413 if isinstance(exc, TokenTooLong) else exc.status
         return api_exc
-    if isinstance(exc, CodecError):
-        return exceptions.ValidationError({"detail": [str(exc)]}, code="invalid")
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)

@@ -6,13 +6,13 @@ from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from rest_framework.parsers import BaseParser
 
-from imagehost import services
+from imagehost.services.errors import UploadTooLarge
 
 
 class RawImageParser(BaseParser):
     """Reads the body as bytes, at most ``EMMM_MAX_UPLOAD_BYTES + 1`` of them.
 
-    The extra byte lets ``services.validate_upload`` answer 413 without reading an
+    The extra byte lets ``uploads.validate_upload`` answer 413 without reading an
     unbounded body into memory.
     """
 
@@ -40,7 +40,7 @@ class BoundedMemoryUploadHandler(MemoryFileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         if start + len(raw_data) > settings.EMMM_MAX_UPLOAD_BYTES:
-            raise services.UploadTooLarge(
+            raise UploadTooLarge(
                 f"The file is over the limit of {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes."
             )
         return super().receive_data_chunk(raw_data, start)

@@ -8,13 +8,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from imagehost import selectors
+from imagehost.views.http import REQUESTABLE_FORMATS
 from imagehost.models import Album, EncodeJob, JobStatus, Picture, ShortLink, Visibility
 
-from . import links
+from . import absolute_urls
 
 TOKEN_HELP = "An image token: URL-safe base64 text (A-Z a-z 0-9 - _)."
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$"
-IMAGE_FORMATS = ["webp", "png", "jpg", "jpeg", "avif"]
 
 
 class StrictCharField(serializers.CharField):
@@ -48,7 +48,7 @@ class ErrorSerializer(serializers.Serializer):
 # --- pictures ------------------------------------------------------------------------
 class PictureSerializer(serializers.ModelSerializer):
     album = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True, help_text="The album's id, or null.")
-    model = serializers.CharField(source="model_id", read_only=True, help_text="The codec model that encoded it.")
+    model = serializers.CharField(source="model_name", read_only=True, help_text="The codec model that encoded it.")
     chars = serializers.IntegerField(read_only=True, help_text="Length of the token in characters.")
     token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
     token_url = serializers.SerializerMethodField(help_text="URL that carries the token; GET decodes it.")
@@ -63,12 +63,12 @@ class PictureSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_token_url(self, obj: Picture) -> str:
-        return links.token_url(self.context["request"], obj.token)
+        return absolute_urls.token_url(self.context["request"], obj.token)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: Picture) -> str | None:
         link = selectors.short_link_for(obj.token, obj.owner)
-        return links.short_url(self.context["request"], link.slug) if link else None
+        return absolute_urls.short_url(self.context["request"], link.slug) if link else None
 
 
 class PictureUpdateSerializer(serializers.Serializer):
@@ -113,13 +113,30 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_status_url(self, obj: EncodeJob) -> str:
-        return links.absolute(self.context["request"], "api:job-detail", obj.pk)
+        return absolute_urls.absolute(self.context["request"], "api:job-detail", obj.pk)
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)
         if instance.status != JobStatus.DONE:
             data["picture"] = None
         return data
+
+
+class WarningSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine-readable code, e.g. `queue_unavailable`.")
+    message = serializers.CharField()
+
+
+class AcceptedJobSerializer(JobSerializer):
+    """A job just accepted; ``warning`` when it is kept but could not be queued yet (the broker is down)."""
+
+    warning = WarningSerializer(
+        required=False, read_only=True, help_text="Present when the upload is kept but not yet queued."
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "warning"]
+        read_only_fields = fields
 
 
 # --- albums --------------------------------------------------------------------------
@@ -140,7 +157,7 @@ class AlbumSerializer(serializers.ModelSerializer):
         return obj.pictures.count()
 
     def get_pictures_url(self, obj: Album) -> str:
-        return links.absolute(self.context["request"], "api:album-pictures", obj.slug)
+        return absolute_urls.absolute(self.context["request"], "api:album-pictures", obj.slug)
 
 
 class AlbumUpdateSerializer(serializers.Serializer):
@@ -181,10 +198,10 @@ class LinkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, obj: ShortLink) -> str:
-        return links.short_url(self.context["request"], obj.slug)
+        return absolute_urls.short_url(self.context["request"], obj.slug)
 
     def get_token_url(self, obj: ShortLink) -> str:
-        return links.token_url(self.context["request"], obj.token)
+        return absolute_urls.token_url(self.context["request"], obj.token)
 
 
 # --- tokens: decode and inspect -----------------------------------------------------------
@@ -193,7 +210,7 @@ class TokenSerializer(serializers.Serializer):
 
 
 class DecodeSerializer(TokenSerializer):
-    format = serializers.ChoiceField(choices=IMAGE_FORMATS, default="webp", help_text="Output image format.")
+    format = serializers.ChoiceField(choices=REQUESTABLE_FORMATS, default="webp", help_text="Output image format.")
     width = serializers.IntegerField(
         required=False, min_value=1, max_value=65535, help_text="Shrink to this width (never enlarges)."
     )

@@ -14,7 +14,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from imagehost import selectors, services
+from imagehost import selectors
+from imagehost.services import library, links, rendering, tokens, uploads
+from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
+from imagehost.views.forms import parse_width
+from imagehost.views.http import image_etag, parse_format
 from imagehost.models import Album, EncodeJob, Picture
 
 from . import serializers as s
@@ -109,7 +113,10 @@ class ImageUploadView(ApiView):
             "application/octet-stream": OpenApiTypes.BINARY,
         },
         responses={
-            202: OpenApiResponse(s.JobSerializer, description="Accepted: the job is queued or running."),
+            202: OpenApiResponse(
+                s.AcceptedJobSerializer,
+                description="Accepted: the job is queued or running (with a `warning` when the queue is down; the job is kept).",
+            ),
             201: OpenApiResponse(s.JobSerializer, description="Finished within `wait` seconds (done or failed)."),
             **errors(400, 401, 404, 413, 415, 429),
         },
@@ -122,18 +129,20 @@ class ImageUploadView(ApiView):
             if user is None:
                 raise exceptions.ValidationError({"album": ["Sign in to upload into an album."]})
             album = selectors.get_album_for_owner(opts["album"], user)
-        try:
-            job = services.submit_upload(
-                data,
-                owner=user,
-                album=album,
-                title=opts.get("title", ""),
-                max_chars=opts.get("max_chars"),
-                model=opts.get("model") or None,
-            )
-        except services.BrokerUnavailable as exc:
-            # The job is saved and will be sent by the sweeper: still accepted.
-            job = selectors.get_job(exc.job_ids[0])
+        submission = uploads.submit_uploads(
+            [data],
+            owner=user,
+            album=album,
+            title=opts.get("title", ""),
+            max_chars=opts.get("max_chars"),
+            model=opts.get("model") or None,
+        )
+        job = submission.jobs[0]
+        if submission.queue_unavailable:
+            # The job is kept and the sweeper sends it when the broker is back: accepted, with a warning.
+            body = dict(s.JobSerializer(job, context={"request": request}).data)
+            body["warning"] = {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE_MESSAGE}
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
         job = wait_for_job(job, opts.get("wait", 0))
         body = s.JobSerializer(job, context={"request": request}).data
         code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
@@ -189,7 +198,7 @@ class AlbumListView(ApiView):
     def post(self, request: Request) -> Response:
         body = s.AlbumSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        album = services.create_album(request.user, **body.validated_data)
+        album = library.create_album(request.user, **body.validated_data)
         return Response(self.get_serializer(album).data, status=status.HTTP_201_CREATED)
 
 
@@ -216,12 +225,12 @@ class AlbumDetailView(AlbumAccessMixin, ApiView):
         album = self.get_album(request, slug, write=True)
         body = s.AlbumUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        album = services.update_album(album, **body.validated_data)
+        album = library.update_album(album, **body.validated_data)
         return Response(self.get_serializer(album).data)
 
     @extend_schema(operation_id="albums_destroy", summary="Delete an album (its pictures stay in the library)", responses={204: None, **errors(401, 403, 404)})
     def delete(self, request: Request, slug: str) -> Response:
-        services.delete_album(self.get_album(request, slug, write=True))
+        library.delete_album(self.get_album(request, slug, write=True))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -279,14 +288,14 @@ class PictureDetailView(ApiView):
         changes = body.validated_data
         if "album" in changes:
             album = selectors.get_album_for_owner(changes["album"], request.user) if changes["album"] else None
-            picture = services.move_picture_to_album(picture, album)
+            picture = library.move_picture_to_album(picture, album)
         if "title" in changes:
-            picture = services.update_picture(picture, title=changes["title"])
+            picture = library.update_picture(picture, title=changes["title"])
         return Response(self.get_serializer(picture).data)
 
     @extend_schema(operation_id="pictures_destroy", summary="Delete a picture from my library", responses={204: None, **errors(401, 404)})
     def delete(self, request: Request, pk: int) -> Response:
-        services.delete_picture(self.get_picture(request, pk))
+        library.delete_picture(self.get_picture(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -324,7 +333,7 @@ class LinkListView(ApiView):
             token = selectors.get_picture_for_owner(opts["picture"], user).token
         else:
             token = opts["token"]
-        link = services.get_or_create_short_link(token, user, slug=opts.get("slug"), expires_at=opts.get("expires_at"))
+        link = links.get_or_create_short_link(token, user, slug=opts.get("slug"), expires_at=opts.get("expires_at"))
         return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
 
 
@@ -335,7 +344,7 @@ class LinkDetailView(ApiView):
     @extend_schema(operation_id="links_destroy", summary="Delete one of my short links", responses={204: None, **errors(401, 404)})
     def delete(self, request: Request, slug: str) -> Response:
         link = selectors.get_short_link(slug)
-        services.delete_short_link(link, owner=request.user)
+        links.delete_short_link(link, owner=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -372,10 +381,11 @@ class DecodeView(ApiView):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         opts = body.validated_data
-        width = services.parse_width(str(opts["width"])) if "width" in opts else None
-        rendered = services.render_token_image(opts["token"], opts["format"], width)
+        fmt = parse_format(opts["format"])
+        width = parse_width(str(opts["width"])) if "width" in opts else None
+        rendered = rendering.render_token_image(opts["token"], fmt, width)
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
-        response["ETag"] = rendered.etag
+        response["ETag"] = image_etag(rendered.token_sha256, fmt, width)
         response["X-Image-Width"] = str(rendered.width)
         response["X-Image-Height"] = str(rendered.height)
         return response
@@ -397,5 +407,5 @@ class InspectView(ApiView):
     def post(self, request: Request) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        info = services.inspect_token(body.validated_data["token"])
+        info = tokens.inspect_token(body.validated_data["token"])
         return Response(s.TokenInfoSerializer(info).data)

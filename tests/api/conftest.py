@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from imagehost import services
+from imagehost.services import library
 from imagehost.api.models import ApiToken
 from imagehost.models import Picture, Visibility
 
@@ -54,7 +54,7 @@ def clients(anon_client, owner_client, other_client) -> dict[str, APIClient]:
 @pytest.fixture
 def make_album(owner):
     def make(visibility: str = Visibility.PRIVATE, user=None, title: str = "Holiday"):
-        return services.create_album(user or owner, title, visibility)
+        return library.create_album(user or owner, title, visibility)
 
     return make
 
@@ -70,7 +70,7 @@ def make_picture(owner):
             album=album,
             title=title,
             token=token or f"{FAKE_TOKEN}{next(counter)}",
-            model_id="taef2",
+            model_name="taef2",
             width=64,
             height=48,
         )

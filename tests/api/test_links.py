@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from imagehost import services
+from imagehost.services import links, tokens
 from imagehost.models import ShortLink
 
 pytestmark = pytest.mark.django_db
@@ -76,12 +76,12 @@ def test_anonymous_custom_slug_is_refused(anon_client):
 
 
 def test_blocked_token_is_410(anon_client):
-    services.block_token(TOKEN)
+    tokens.block_token(TOKEN)
     assert anon_client.post("/api/v1/links", {"token": TOKEN}, format="json").status_code == 410
 
 
 def test_delete_only_my_links(owner_client, other_client, anon_client, owner):
-    link = services.get_or_create_short_link(TOKEN, owner)
+    link = links.get_or_create_short_link(TOKEN, owner)
     assert anon_client.delete(f"/api/v1/links/{link.slug}").status_code == 401
     assert other_client.delete(f"/api/v1/links/{link.slug}").status_code == 404
     assert owner_client.delete("/api/v1/links/no-such-link").status_code == 404

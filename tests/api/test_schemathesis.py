@@ -61,11 +61,13 @@ def live_schema(db):
 @pytest.fixture
 def api_headers(django_user_model, settings) -> dict[str, str]:
     """A user with an album and a picture, and their API token; throttles out of the way."""
-    rest = dict(django_settings.REST_FRAMEWORK)
-    rest["DEFAULT_THROTTLE_RATES"] = {k: "100000/min" for k in rest["DEFAULT_THROTTLE_RATES"]}
-    settings.REST_FRAMEWORK = rest
+    from imagehost.ratelimits import SCOPES
+
+    for scope in SCOPES.values():
+        setattr(settings, scope.rate_setting, "100000/m")
+        setattr(settings, scope.anon_api_rate_setting, "100000/m")
     user = django_user_model.objects.create_user("fuzz", password="pw-fuzz-123")
-    Picture.objects.create(owner=user, token="E" * 40, model_id="taef2", width=8, height=8, title="p")
+    Picture.objects.create(owner=user, token="E" * 40, model_name="taef2", width=8, height=8, title="p")
     _, raw = ApiToken.issue(user, "schemathesis")
     return {"Authorization": f"Bearer {raw}"}
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import RequestFactory, override_settings
 from rest_framework.settings import api_settings
 
-from imagehost.api.throttling import client_ip
+from imagehost.ratelimits import client_ip
 
 pytestmark = pytest.mark.django_db
 
@@ -18,9 +18,14 @@ def rest_settings(**changes):
 
 
 def rates(**changes):
-    from django.conf import settings
+    """Override rate settings by scope name: ``decodes_anon="2/min"`` is EMMM_API_ANON_DECODE_RATE."""
+    from imagehost.ratelimits import SCOPES
 
-    return rest_settings(DEFAULT_THROTTLE_RATES={**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **changes})
+    named = {}
+    for key, rate in changes.items():
+        scope = SCOPES[key.removesuffix("_anon")]
+        named[scope.anon_api_rate_setting if key.endswith("_anon") else scope.rate_setting] = rate
+    return override_settings(**named)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from imagehost import services
+from imagehost.services import tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def test_too_long_token_is_413(anon_client, settings):
 
 
 def test_blocked_token_is_410(anon_client, real_token):
-    services.block_token(real_token[0], reason="test")
+    tokens.block_token(real_token[0], reason="test")
     assert anon_client.post("/api/v1/decode", {"token": real_token[0]}, format="json").status_code == 410
     r = anon_client.post("/api/v1/inspect", {"token": real_token[0]}, format="json")
     assert r.status_code == 410

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from imagehost import services
+from imagehost.services import links, uploads
 from imagehost.models import EncodeJob, JobStatus, Picture
 
 pytestmark = pytest.mark.django_db
@@ -133,10 +133,10 @@ def test_album_rules(anon_client, other_client, make_album, png_bytes):
 
 
 def test_job_status_when_done_and_failed(anon_client, owner, png_bytes):
-    job = services.submit_upload(png_bytes(), owner=None)
-    picture = Picture.objects.create(owner=None, token="B" * 50, model_id="taef2", width=96, height=64)
+    job = uploads.submit_upload(png_bytes(), owner=None)
+    picture = Picture.objects.create(owner=None, token="B" * 50, model_name="taef2", width=96, height=64)
     EncodeJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE, picture=picture, source=None)
-    link = services.get_or_create_short_link(picture.token, None)
+    link = links.get_or_create_short_link(picture.token, None)
     body = anon_client.get(f"/api/v1/jobs/{job.pk}").json()
     assert body["status"] == "done"
     pic = body["picture"]
@@ -144,7 +144,7 @@ def test_job_status_when_done_and_failed(anon_client, owner, png_bytes):
     assert pic["token_url"] == "http://testserver/i/" + "B" * 50
     assert pic["short_url"] == f"http://testserver/s/{link.slug}"
 
-    failed = services.submit_upload(png_bytes(), owner=None)
+    failed = uploads.submit_upload(png_bytes(), owner=None)
     EncodeJob.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="Boom.", source=None)
     body = anon_client.get(f"/api/v1/jobs/{failed.pk}").json()
     assert (body["status"], body["error"], body["picture"]) == ("failed", "Boom.", None)

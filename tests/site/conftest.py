@@ -44,7 +44,7 @@ def make_picture(token_pool):
     def make(owner=None, i: int = 0, **kw):
         res = token_pool(i)
         return Picture.objects.create(
-            owner=owner, token=res.token, model_id=res.model, width=res.width, height=res.height, **kw
+            owner=owner, token=res.token, model_name=res.model, width=res.width, height=res.height, **kw
         )
 
     return make

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.core import mail
 
-from imagehost import services
+from imagehost.services import errors, library, uploads
 from imagehost.models import Album, Picture, Visibility
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_library_is_paginated_and_private(client, settings, user, other_user, ma
 def test_picture_page_actions(client, user, other_user, make_picture):
     pic = make_picture(owner=user, title="cat")
     theirs = make_picture(owner=other_user, i=1)
-    album = services.create_album(user, "Pets")
+    album = library.create_album(user, "Pets")
     client.force_login(user)
     r = client.get(f"/p/{pic.pk}/")
     assert r.status_code == 200 and f"/i/{pic.token}" in r.content.decode()
@@ -71,7 +71,7 @@ def test_album_crud_visibility_and_order(client, user, other_user, make_picture)
     assert r["Location"] == f"/albums/{album.slug}/"
     pics = [make_picture(owner=user, i=i) for i in range(3)]
     for p in pics:
-        services.move_picture_to_album(p, album)
+        library.move_picture_to_album(p, album)
     assert [p.pk for p in album.pictures.order_by("position")] == [p.pk for p in pics]
     client.post(f"/albums/{album.slug}/", {"action": "down", "picture": pics[0].pk})
     assert [p.pk for p in album.pictures.order_by("position")] == [pics[1].pk, pics[0].pk, pics[2].pk]
@@ -90,21 +90,21 @@ def test_album_crud_visibility_and_order(client, user, other_user, make_picture)
     assert page.status_code == 200 and "Trip 2026" in page.content.decode()
     assert other.post(f"/albums/{album.slug}/", {"action": "delete"}).status_code == 404
     assert "Trip 2026" not in client.get("/albums/public/").content.decode()
-    services.update_album(album, visibility="public")
+    library.update_album(album, visibility="public")
     assert "Trip 2026" in client.get("/albums/public/").content.decode()
     client.post(f"/albums/{album.slug}/", {"action": "delete"})
     assert not Album.objects.exists() and Picture.objects.filter(owner=user).count() == 3
 
 
 def test_cannot_upload_into_someone_elses_album(user, other_user, png_bytes):
-    album = services.create_album(other_user, "Theirs")
-    with pytest.raises(services.InvalidInput):
-        services.submit_upload(png_bytes(16, 16), owner=user, album=album)
+    album = library.create_album(other_user, "Theirs")
+    with pytest.raises(errors.InvalidInput):
+        uploads.submit_upload(png_bytes(16, 16), owner=user, album=album)
 
 
 def test_admin_pages_and_takedown(admin_client, real_token, make_picture, user):
     pic = make_picture(owner=user)
-    services.create_album(user, "A")
+    library.create_album(user, "A")
     for model in ("picture", "album", "shortlink", "encodejob", "blockedtoken"):
         assert admin_client.get(f"/admin/imagehost/{model}/").status_code == 200
         assert admin_client.get(f"/admin/imagehost/{model}/add/").status_code == 200

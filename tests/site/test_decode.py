@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from PIL import Image
 
-from imagehost import services
+from imagehost.services import rendering, tokens
 from imagehost.models import token_sha256
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +59,7 @@ def test_if_none_match_gives_304_and_result_is_cached(client, real_token):
     r = client.get(f"/i/{real_token}.png?w=40", HTTP_IF_NONE_MATCH=first["ETag"])
     assert r.status_code == 304 and r.content == b""
     assert r["ETag"] == first["ETag"]
-    again = services.render_token_image(real_token, "png", 40)
+    again = rendering.render_token_image(real_token, "png", 40)
     assert again.from_cache and again.content == first.content
 
 
@@ -87,16 +87,16 @@ def test_token_length_limit_at_n_and_n_plus_1(client, settings, real_token):
 
 def test_blocked_token_is_410_before_decoding(client, real_token, admin_user):
     etag = client.get(f"/i/{real_token}")["ETag"]
-    services.block_token(real_token, by=admin_user, reason="test")
+    tokens.block_token(real_token, by=admin_user, reason="test")
     for url in (f"/i/{real_token}", f"/i/{real_token}.png", f"/image?q={real_token}"):
         assert client.get(url).status_code == 410
     assert client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=etag).status_code == 410
-    assert services.unblock_token(token_sha256(real_token)) == 1
+    assert tokens.unblock_token(token_sha256(real_token)) == 1
     assert client.get(f"/i/{real_token}").status_code == 200
 
 
 def test_decode_rate_limit_at_n_and_n_plus_1(client, settings, real_token):
-    services.render_token_image(real_token)  # warm the cache: the requests are fast
+    rendering.render_token_image(real_token)  # warm the cache: the requests are fast
     settings.EMMM_DECODE_RATE = "3/h"  # hour windows: no window boundary between the requests
     codes = [client.get(f"/i/{real_token}").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

@@ -6,37 +6,37 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from imagehost import services
+from imagehost.services import errors, links, tokens
 from imagehost.models import ShortLink
 
 pytestmark = pytest.mark.django_db
 
 
 def test_same_owner_same_token_same_link(real_token, user, other_user):
-    a = services.get_or_create_short_link(real_token, user)
-    assert services.get_or_create_short_link(real_token, user).pk == a.pk
-    anon = services.get_or_create_short_link(real_token, None)
-    assert services.get_or_create_short_link(real_token, None).pk == anon.pk
-    b = services.get_or_create_short_link(real_token, other_user)
+    a = links.get_or_create_short_link(real_token, user)
+    assert links.get_or_create_short_link(real_token, user).pk == a.pk
+    anon = links.get_or_create_short_link(real_token, None)
+    assert links.get_or_create_short_link(real_token, None).pk == anon.pk
+    b = links.get_or_create_short_link(real_token, other_user)
     assert len({a.pk, anon.pk, b.pk}) == 3
     assert len(a.slug) >= 12 and a.slug != b.slug
 
 
 def test_custom_slugs(real_token, token_pool, user):
-    link = services.get_or_create_short_link(real_token, user, slug="my-cat")
+    link = links.get_or_create_short_link(real_token, user, slug="my-cat")
     assert link.slug == "my-cat"
-    with pytest.raises(services.SlugTaken):
-        services.get_or_create_short_link(token_pool(1).token, user, slug="my-cat")
-    with pytest.raises(services.InvalidInput):
-        services.get_or_create_short_link(token_pool(1).token, None, slug="anon-slug")
-    with pytest.raises(services.InvalidInput):
-        services.get_or_create_short_link(token_pool(1).token, user, slug="x")
-    with pytest.raises(services.BadToken):
-        services.get_or_create_short_link("bad token!", user)
+    with pytest.raises(errors.SlugTaken):
+        links.get_or_create_short_link(token_pool(1).token, user, slug="my-cat")
+    with pytest.raises(errors.InvalidInput):
+        links.get_or_create_short_link(token_pool(1).token, None, slug="anon-slug")
+    with pytest.raises(errors.InvalidInput):
+        links.get_or_create_short_link(token_pool(1).token, user, slug="x")
+    with pytest.raises(errors.BadToken):
+        links.get_or_create_short_link("bad token!", user)
 
 
 def test_short_link_serves_the_image_itself(client, real_token):
-    link = services.get_or_create_short_link(real_token, None)
+    link = links.get_or_create_short_link(real_token, None)
     direct = client.get(f"/i/{real_token}")
     r = client.get(f"/s/{link.slug}")
     assert r.status_code == 200  # the image, not a redirect
@@ -48,7 +48,7 @@ def test_short_link_serves_the_image_itself(client, real_token):
 
 
 def test_short_page_has_opengraph_tags(client, real_token):
-    link = services.get_or_create_short_link(real_token, None)
+    link = links.get_or_create_short_link(real_token, None)
     r = client.get(f"/s/{link.slug}/")
     body = r.content.decode()
     assert r.status_code == 200 and r["Referrer-Policy"] == "no-referrer"
@@ -59,12 +59,12 @@ def test_short_page_has_opengraph_tags(client, real_token):
 def test_unknown_expired_and_blocked_links(client, real_token, token_pool, user):
     assert client.get("/s/nope-nope").status_code == 404
     assert client.get("/s/nope-nope/").status_code == 404
-    link = services.get_or_create_short_link(token_pool(1).token, user, expires_at=timezone.now() + timedelta(hours=1))
+    link = links.get_or_create_short_link(token_pool(1).token, user, expires_at=timezone.now() + timedelta(hours=1))
     assert client.get(f"/s/{link.slug}").status_code == 200
     ShortLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert client.get(f"/s/{link.slug}").status_code == 410
-    blocked = services.get_or_create_short_link(real_token, None)
-    services.block_token(real_token)
+    blocked = links.get_or_create_short_link(real_token, None)
+    tokens.block_token(real_token)
     assert client.get(f"/s/{blocked.slug}").status_code == 410
     assert client.get(f"/s/{blocked.slug}/").status_code == 410
 

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
 def _upload(client, data: bytes):
-    return client.post("/", {"images": [SimpleUploadedFile("a.png", data, content_type="image/png")]},
+    """What the upload page's script does: POST /api/v1/images (one file)."""
+    return client.post("/api/v1/images", {"file": SimpleUploadedFile("a.png", data, content_type="image/png")},
                        HTTP_ACCEPT="application/json")
 
 
@@ -27,12 +28,12 @@ def _status(job_id) -> str:
 def test_upload_is_encoded_by_a_real_worker(client, celery_worker, png_bytes, wait_for):
     r = _upload(client, png_bytes(64, 48, seed=3))
     assert r.status_code == 202
-    job_id = r.json()["jobs"][0]["id"]
+    job_id = r.json()["id"]
     wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=120, what="the job to be done")
     job = EncodeJob.objects.get(pk=job_id)
     assert job.source is None and job.attempts == 1 and job.picture.width == 64
-    status = client.get(f"/jobs/{job_id}.json").json()
-    assert status["status"] == "done" and status["short_url"].startswith("http://testserver/s/")
+    status = client.get(f"/api/v1/jobs/{job_id}").json()
+    assert status["status"] == "done" and status["picture"]["short_url"].startswith("http://testserver/s/")
     assert client.get(f"/i/{job.picture.token}").status_code == 200
 
 
@@ -40,7 +41,7 @@ def test_worker_killed_mid_encode_job_still_done_exactly_once(client, celery_wor
     # The first worker sleeps inside the encode (fault injection) so we can SIGKILL it mid-way.
     first = celery_worker_factory(EMMM_TEST_ENCODE_DELAY_S="30")
     r = _upload(client, png_bytes(64, 48, seed=5))
-    job_id = r.json()["jobs"][0]["id"]
+    job_id = r.json()["id"]
     wait_for(lambda: _status(job_id) == JobStatus.RUNNING, timeout=60, what="the encode to start")
     first.kill()
     assert _status(job_id) == JobStatus.RUNNING
@@ -56,22 +57,29 @@ def test_worker_killed_mid_encode_job_still_done_exactly_once(client, celery_wor
     assert "Traceback" not in second.log()
 
 
-def test_broker_down_gives_503_then_job_is_sent_when_back(client, celery_worker, redis_broker, png_bytes, wait_for):
+def test_broker_down_gives_202_with_a_warning_then_job_is_sent_when_back(
+    client, celery_worker, redis_broker, png_bytes, wait_for
+):
+    """The job is kept, so both surfaces accept it and say so (decision: 202 + warning, not 503)."""
     redis_broker.stop()
     r = _upload(client, png_bytes(48, 48, seed=7))
-    assert r.status_code == 503
-    assert int(r["Retry-After"]) > 0
-    assert "queue" in r.json()["error"]
-    job_id = r["X-Job-Ids"].split(",")[0]
+    assert r.status_code == 202
+    assert r.json()["warning"]["code"] == "queue_unavailable" and "queue" in r.json()["warning"]["message"]
+    job_id = r.json()["id"]
     job = EncodeJob.objects.get(pk=job_id)
     assert job.status == JobStatus.QUEUED and job.sends == 0 and job.source is not None
-    # Not an HTML traceback for browsers either:
-    page = client.post("/", {"images": [SimpleUploadedFile("b.png", png_bytes(20, 20), content_type="image/png")]})
-    assert page.status_code == 503 and b"Error 503" in page.content
+    # The site's form (no JavaScript): the normal result page, with a visible notice, no traceback.
+    page = client.post("/", {"images": [SimpleUploadedFile("b.png", png_bytes(20, 20), content_type="image/png")]},
+                       follow=True)
+    assert page.status_code == 200 and page.redirect_chain[0][1] == 303
+    assert b'id="queue-notice"' in page.content and b"will be encoded when the queue is back" in page.content
+    site_job_id = page.redirect_chain[0][0].split("ids=")[1]
+    assert EncodeJob.objects.get(pk=site_job_id).source is not None
     redis_broker.start()
-    # The worker reconnects; its beat sweeper re-sends the queued job.
+    # The worker reconnects; its beat sweeper re-sends the queued jobs.
     wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=150, interval=0.5, what="the job to be sent and done")
     assert EncodeJob.objects.get(pk=job_id).sends >= 1
+    wait_for(lambda: _status(site_job_id) == JobStatus.DONE, timeout=60, interval=0.5, what="the site's job too")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
-from imagehost import services
+from imagehost.services import errors, jobs, uploads
 from imagehost.models import EncodeJob, JobStatus, Picture, ShortLink
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,11 +40,11 @@ def test_anonymous_upload_queues_then_worker_function_finishes(client, png_bytes
     page = client.get(r["Location"])
     assert page.status_code == 200 and b"Queued" in page.content and b'http-equiv="refresh"' in page.content
 
-    services.run_encode_job(job.pk)
+    jobs.run_encode_job(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and job.source is None and job.attempts == 1
     pic = job.picture
-    assert pic.owner is None and pic.width == 64 and pic.height == 48 and pic.model_id == "taef2"
+    assert pic.owner is None and pic.width == 64 and pic.height == 48 and pic.model_name == "taef2"
     link = ShortLink.objects.get(token_sha256=pic.token_sha256)
     page = client.get(r["Location"])
     body = page.content.decode()
@@ -53,18 +53,35 @@ def test_anonymous_upload_queues_then_worker_function_finishes(client, png_bytes
     assert client.get(f"/i/{pic.token}").status_code == 200
 
     # Idempotent: running the job again changes nothing.
-    services.run_encode_job(job.pk)
+    jobs.run_encode_job(job.pk)
     assert Picture.objects.count() == 1 and ShortLink.objects.count() == 1
 
 
-def test_json_upload_and_status(client, png_bytes):
-    r = upload(client, png_bytes(40, 40), HTTP_ACCEPT="application/json")
+def test_upload_page_script_uses_the_api_with_session_and_csrf(png_bytes, user):
+    """The page's script posts to /api/v1/images (session + CSRF, Origin: null under no-referrer)
+    and polls /api/v1/jobs/{id}; the site's own job JSON is gone."""
+    from django.test import Client
+
+    c = Client(enforce_csrf_checks=True)
+    c.force_login(user)
+    page = c.get("/")
+    assert 'data-api-upload="/api/v1/images"' in page.content.decode() and 'id="url-places"' in page.content.decode()
+    csrf = page.cookies["csrftoken"].value
+
+    def post(**headers):
+        f = SimpleUploadedFile("a.png", png_bytes(40, 40), content_type="image/png")
+        return c.post("/api/v1/images", {"file": f}, HTTP_ACCEPT="application/json", **headers)
+
+    assert post(HTTP_ORIGIN="null").status_code == 403  # no CSRF token
+    r = post(HTTP_ORIGIN="null", HTTP_X_CSRFTOKEN=csrf)
     assert r.status_code == 202
-    job = r.json()["jobs"][0]
-    assert job["status"] == "queued"
-    s = client.get(job["status_url"], HTTP_ACCEPT="application/json")
+    job = r.json()
+    assert job["status"] == "queued" and "warning" not in job
+    s = c.get(job["status_url"], HTTP_ACCEPT="application/json")
     assert s.status_code == 200 and s.json()["id"] == job["id"]
-    assert client.get("/jobs/00000000-0000-0000-0000-000000000000.json").status_code == 404
+    assert EncodeJob.objects.get(pk=job["id"]).owner == user
+    assert c.get(f"/jobs/{job['id']}.json").status_code == 404
+    assert c.get("/jobs/00000000-0000-0000-0000-000000000000.json").status_code == 404
 
 
 def test_several_files_at_once_and_file_count_limit(client, settings, png_bytes):
@@ -128,19 +145,19 @@ def test_rolled_back_transaction_sends_no_task(png_bytes, fs_broker):
 
     with pytest.raises(Boom):
         with transaction.atomic():
-            services.submit_upload(png_bytes(20, 20))
+            uploads.submit_upload(png_bytes(20, 20))
             raise Boom
     assert EncodeJob.objects.count() == 0
     assert fs_broker.messages() == []
-    services.submit_upload(png_bytes(20, 20))
+    uploads.submit_upload(png_bytes(20, 20))
     assert len(fs_broker.messages()) == 1
 
 
 def test_gives_up_after_max_attempts_with_clear_error(png_bytes, settings):
     settings.EMMM_JOB_MAX_ATTEMPTS = 2
-    job = services.submit_upload(png_bytes(20, 20))
+    job = uploads.submit_upload(png_bytes(20, 20))
     EncodeJob.objects.filter(pk=job.pk).update(attempts=2, status=JobStatus.RUNNING)
-    services.run_encode_job(job.pk)
+    jobs.run_encode_job(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.source is None
     assert job.error.startswith("Gave up after 2 attempts")
@@ -149,10 +166,10 @@ def test_gives_up_after_max_attempts_with_clear_error(png_bytes, settings):
 
 def test_undecodable_upload_fails_the_job_with_a_message(png_bytes):
     data = png_bytes(20, 20)
-    job = services.submit_upload(data)
+    job = uploads.submit_upload(data)
     # Corrupt the stored bytes after validation: the worker must fail cleanly, not retry forever.
     EncodeJob.objects.filter(pk=job.pk).update(source=data[:60])
-    services.run_encode_job(job.pk)
+    jobs.run_encode_job(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error and job.source is None
 
@@ -162,15 +179,15 @@ def test_sweeper_resends_unsent_and_expires_old_jobs(png_bytes, fs_broker, setti
 
     from django.utils import timezone
 
-    job = services.submit_upload(png_bytes(20, 20))
+    job = uploads.submit_upload(png_bytes(20, 20))
     assert len(fs_broker.messages()) == 1
     # A job whose send failed (sends=0) is re-sent by the sweeper.
     EncodeJob.objects.filter(pk=job.pk).update(sends=0, updated=timezone.now() - timedelta(seconds=5))
-    report = services.requeue_stale_jobs()
+    report = jobs.requeue_stale_jobs()
     assert report.resent == 1 and len(fs_broker.messages()) == 2
     # Older than EMMM_JOB_EXPIRE_S: failed, original dropped.
     EncodeJob.objects.filter(pk=job.pk).update(created=timezone.now() - timedelta(seconds=settings.EMMM_JOB_EXPIRE_S + 1))
-    report = services.requeue_stale_jobs()
+    report = jobs.requeue_stale_jobs()
     job.refresh_from_db()
     assert report.expired == 1 and job.status == JobStatus.FAILED and job.source is None
 
@@ -206,14 +223,18 @@ def test_a_file_over_django_default_memory_size_is_accepted(client):
 
 
 def test_rate_limit_key_ignores_a_spoofed_forwarded_for(rf, settings):
-    from django_ratelimit.core import _get_ip
+    from django.contrib.auth.models import AnonymousUser
+
+    from imagehost.ratelimits import SCOPES
 
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
     request = rf.get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="6.6.6.6")
-    assert _get_ip(request) == "10.0.0.9"
+    request.user = AnonymousUser()
+    assert SCOPES["uploads"].key(request) == "ip:10.0.0.9"
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 2.2.2.2")
-    assert _get_ip(request) == "2.2.2.2"
+    request.user = AnonymousUser()
+    assert SCOPES["uploads"].key(request) == "ip:2.2.2.2"
 
 
 def test_missing_model_requeues_the_job_then_gives_up(png_bytes, settings, monkeypatch, tmp_path):
@@ -226,12 +247,12 @@ def test_missing_model_requeues_the_job_then_gives_up(png_bytes, settings, monke
     monkeypatch.setenv("EMMM_OFFLINE", "1")
     registry.unload_all()
     try:
-        job = services.submit_upload(png_bytes(20, 20))
-        with pytest.raises(services.RetryableEncodeError, match="encoder is unavailable"):
-            services.run_encode_job(job.pk)
+        job = uploads.submit_upload(png_bytes(20, 20))
+        with pytest.raises(errors.RetryableEncodeError, match="encoder is unavailable"):
+            jobs.run_encode_job(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.QUEUED and job.source is not None and job.attempts == 1
-        services.run_encode_job(job.pk)
+        jobs.run_encode_job(job.pk)
         job.refresh_from_db()
         assert job.status == JobStatus.FAILED and job.source is None
         assert job.error.startswith("Gave up after 2 attempts. The encoder is unavailable")

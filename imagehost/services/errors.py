@@ -1,0 +1,89 @@
+"""The refusals services raise: a user-safe message and the HTTP status that fits it.
+
+Imports nothing but the standard library, so parsers, selectors and exception handlers
+can use it without pulling in the codec (and torch).
+"""
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class ServiceError(Exception):
+    """A refusal with a user-safe message and the HTTP status that fits it."""
+
+    status: int = 400
+    code: str = "invalid"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(ServiceError):
+    status, code = 400, "invalid"
+
+
+class BadToken(ServiceError):
+    status, code = 400, "bad_token"
+
+
+class TokenTooLong(ServiceError):
+    status, code = 414, "token_too_long"
+
+
+class TokenBlocked(ServiceError):
+    status, code = 410, "blocked"
+
+
+class LinkExpired(ServiceError):
+    status, code = 410, "expired"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class UploadTooLarge(ServiceError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedImage(ServiceError):
+    status, code = 415, "not_an_image"
+
+
+class SlugTaken(ServiceError):
+    status, code = 409, "slug_taken"
+
+
+class ModelUnavailable(ServiceError):
+    """This server cannot run the codec model a token or an upload needs right now."""
+
+    status, code = 503, "model_unavailable"
+
+
+QUEUE_UNAVAILABLE_MESSAGE = (
+    "The encoding queue is unavailable right now. Your upload is kept and will be "
+    "encoded when the queue is back."
+)
+
+
+class BrokerUnavailable(ServiceError):
+    """The task queue cannot be reached; the job stays saved (queued) and is sent later.
+
+    Raised by ``jobs.send_job``. Uploads do not surface it as an error: the job is kept,
+    so both surfaces answer as accepted, with a warning (see ``uploads.Submission``).
+    """
+
+    status, code = 503, "queue_unavailable"
+
+    def __init__(self, message: str = QUEUE_UNAVAILABLE_MESSAGE, job_ids: list[UUID] | None = None):
+        super().__init__(message)
+        self.job_ids = job_ids or []
+
+
+class RetryableEncodeError(Exception):
+    """An unexpected failure inside an encode; the task should try again."""

@@ -1,0 +1,244 @@
+"""The encode-job lifecycle: one ``EncodeJob`` row per uploaded image.
+
+=========  ===========================  ===========================  ======================
+state      entered by                   left by                      the original (source)
+=========  ===========================  ===========================  ======================
+queued     ``uploads.submit_uploads``   ``claim`` (worker) → running  kept
+           (web request, one            sweeper → failed (expiry)
+           transaction); a retryable
+           failure puts it back here
+running    ``claim`` (worker, row       ``complete`` → done           kept
+           lock; ``attempts`` += 1)     ``fail`` → failed
+                                        ``requeue`` → queued (retry)
+                                        sweeper → failed (expiry)
+done       ``complete`` (worker)        never                        dropped, same transaction
+failed     ``fail`` / sweeper           never                        dropped, same transaction
+=========  ===========================  ===========================  ======================
+
+Who moves a job, and what happens when something around it breaks:
+
+- **Sending.** The web request saves the job and, after its transaction commits, puts the
+  ``encode_job`` task on the broker (``send_job``; ``sends`` += 1).
+- **Broker outage at upload time.** ``send_job`` raises ``BrokerUnavailable``; the job
+  stays ``queued`` with ``sends == 0`` and the upload is still accepted (202 with a
+  ``queue_unavailable`` warning on the API, a notice on the site's result page). The
+  sweeper sends it when the broker is back.
+- **Worker death.** Tasks are acknowledged late and rejected when the worker process is
+  lost: the broker redelivers the message (Redis: after ``EMMM_VISIBILITY_TIMEOUT_S``),
+  and the sweeper re-sends a ``running`` job not updated for ``EMMM_RUNNING_STALE_S``.
+  ``claim`` takes a row lock and skips finished jobs, so a job ends exactly once.
+- **Attempt cap.** Each ``claim`` counts an attempt; at ``EMMM_JOB_MAX_ATTEMPTS`` the next
+  delivery fails the job ("Gave up after N attempts …"). Codec refusals (a bad image)
+  fail at once; anything else (including missing model weights) is retried.
+- **Expiry.** The sweeper (Celery beat, every ``EMMM_SWEEP_INTERVAL_S``) fails jobs still
+  queued or running ``EMMM_JOB_EXPIRE_S`` after upload, and re-sends ``queued`` jobs
+  never sent or not picked up within ``EMMM_REQUEUE_AFTER_S``.
+
+A database check constraint makes a finished job holding an original impossible.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import codec
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..models import EncodeJob, JobStatus, Picture
+from .errors import BrokerUnavailable, RetryableEncodeError
+from .library import next_position
+from .links import get_or_create_short_link
+
+log = logging.getLogger(__name__)
+
+
+# --- sending -------------------------------------------------------------------------------
+def send_job(job_id: UUID | str) -> None:
+    """Put the encode task for a job on the broker. Raises BrokerUnavailable."""
+    from kombu.exceptions import OperationalError
+
+    from ..tasks import encode_job
+
+    try:
+        # A short-lived connection per send: a broker outage never poisons a shared pool.
+        with encode_job.app.connection_for_write() as conn:
+            encode_job.apply_async(
+                args=[str(job_id)],
+                connection=conn,
+                retry=True,
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+            )
+    except (OperationalError, ConnectionError, OSError) as exc:
+        log.warning("broker unavailable, job %s stays queued: %s", job_id, exc)
+        raise BrokerUnavailable(job_ids=[UUID(str(job_id))]) from exc
+    EncodeJob.objects.filter(pk=job_id).update(sends=F("sends") + 1, updated=timezone.now())
+
+
+# --- running: claim / encode / complete ------------------------------------------------------
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What a worker needs to encode a job it has claimed (moved to ``running``)."""
+
+    job_id: UUID
+    source: bytes
+    model: str | None
+    max_chars: int | None
+
+
+def _locked(job_id: UUID | str) -> EncodeJob | None:
+    return EncodeJob.objects.select_for_update().filter(pk=job_id).first()
+
+
+def fail(job: EncodeJob, message: str) -> None:
+    """Move a locked, unfinished job to ``failed`` and drop its original."""
+    job.status = JobStatus.FAILED
+    job.error = message
+    job.source = None
+    job.finished = timezone.now()
+    job.save()
+
+
+def claim(job_id: UUID | str) -> ClaimedJob | None:
+    """queued → running (one attempt more), or None when there is nothing to encode.
+
+    Finished or unknown jobs are left as they are; a job out of attempts is failed.
+    """
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job is None or job.is_finished:
+            return None
+        if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
+            fail(job, f"Gave up after {job.attempts} attempts. " + (job.error or "The worker stopped while encoding."))
+            return None
+        if job.source is None:  # cannot happen while the check constraint holds; fail clearly
+            fail(job, "The uploaded file is no longer available.")
+            return None
+        job.attempts += 1
+        job.status = JobStatus.RUNNING
+        job.started = timezone.now()
+        job.save()
+        return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars)
+
+
+def encode(claimed: ClaimedJob) -> codec.EncodeResult:
+    """Run the codec on a claimed job's original (no database access)."""
+    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars)
+
+
+def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
+    """running → done: the picture, its short link and the dropped original, in one transaction."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job.is_finished:
+            return job
+        job.picture = Picture.objects.create(
+            owner=job.owner,
+            album=job.album,
+            position=next_position(job.album) if job.album else 0,
+            title=job.title,
+            token=result.token,
+            model_name=result.model,
+            width=result.width,
+            height=result.height,
+        )
+        job.status = JobStatus.DONE
+        job.error = ""
+        job.source = None
+        job.finished = timezone.now()
+        job.save()
+        get_or_create_short_link(result.token, job.owner)
+    return job
+
+
+def fail_by_id(job_id: UUID | str, message: str) -> EncodeJob:
+    """running → failed for a codec refusal (the upload itself is at fault)."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if not job.is_finished:
+            fail(job, message)
+    return job
+
+
+def requeue(job_id: UUID | str, exc: Exception, message: str) -> EncodeJob:
+    """running → queued (raises RetryableEncodeError for the task to retry), or failed at the cap."""
+    with transaction.atomic():
+        job = _locked(job_id)
+        if job.is_finished:
+            return job
+        if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
+            fail(job, f"Gave up after {job.attempts} attempts. {message}")
+            return job
+        job.status = JobStatus.QUEUED
+        job.error = message
+        job.save()
+    raise RetryableEncodeError(message) from exc
+
+
+def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
+    """claim → encode → complete; idempotent (the Celery task may run it more than once).
+
+    Raises RetryableEncodeError for unexpected failures while attempts remain.
+    """
+    claimed = claim(job_id)
+    if claimed is None:
+        return EncodeJob.objects.filter(pk=job_id).first()
+    try:
+        result = encode(claimed)
+    except codec.ModelUnavailable as exc:  # this worker's set-up, not the upload
+        return requeue(job_id, exc, f"The encoder is unavailable: {exc}")
+    except codec.CodecError as exc:
+        return fail_by_id(job_id, str(exc))
+    except Exception as exc:  # noqa: BLE001 - any other failure is retried, then reported
+        log.exception("encode failed for job %s", job_id)
+        return requeue(job_id, exc, f"Encoding failed ({type(exc).__name__}).")
+    return complete(job_id, result)
+
+
+# --- the sweeper ---------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    resent: int = 0
+    expired: int = 0
+    broker_down: bool = False
+
+
+def requeue_stale_jobs(now: datetime | None = None) -> SweepReport:
+    """Re-send jobs stuck in ``queued`` (or ``running`` with a dead worker); expire old ones.
+
+    Runs every EMMM_SWEEP_INTERVAL_S from Celery beat (``worker -B``). Expiring a job
+    drops its original.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    expire_before = now - timedelta(seconds=settings.EMMM_JOB_EXPIRE_S)
+    with transaction.atomic():
+        for job in EncodeJob.objects.select_for_update(skip_locked=True).filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created__lt=expire_before
+        ):
+            fail(job, "The job expired before it could be encoded. Please upload the image again.")
+            report.expired += 1
+    stale = EncodeJob.objects.filter(
+        Q(status=JobStatus.QUEUED, sends=0, updated__lt=now - timedelta(seconds=1))
+        | Q(status=JobStatus.QUEUED, updated__lt=now - timedelta(seconds=settings.EMMM_REQUEUE_AFTER_S))
+        | Q(status=JobStatus.RUNNING, updated__lt=now - timedelta(seconds=settings.EMMM_RUNNING_STALE_S))
+    ).values_list("pk", flat=True)
+    for job_id in list(stale[:500]):
+        try:
+            send_job(job_id)
+        except BrokerUnavailable:
+            report.broker_down = True
+            break
+        report.resent += 1
+    return report
+
+
+def purge_finished_sources() -> int:
+    """Belt and braces: drop any original still attached to a finished job."""
+    return EncodeJob.objects.filter(status__in=[JobStatus.DONE, JobStatus.FAILED], source__isnull=False).update(
+        source=None
+    )

@@ -1,0 +1,105 @@
+"""A signed-in user's library: pictures and albums."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils.text import slugify
+
+from ..models import Album, Picture, Visibility
+from .errors import InvalidInput, NotFound
+
+
+def next_position(album: Album) -> int:
+    """The position after the album's last picture."""
+    top = album.pictures.aggregate(m=Max("position"))["m"]
+    return 0 if top is None else top + 1
+
+
+# --- pictures ---------------------------------------------------------------------------
+def update_picture(picture: Picture, *, title: str | None = None) -> Picture:
+    """Change a picture's title."""
+    if title is not None:
+        picture.title = title.strip()[:200]
+        picture.save(update_fields=["title"])
+    return picture
+
+
+def move_picture_to_album(picture: Picture, album: Album | None) -> Picture:
+    """Put a picture in one of its owner's albums (at the end), or take it out (None)."""
+    if album is not None and album.owner_id != picture.owner_id:
+        raise NotFound("No such album.")
+    with transaction.atomic():
+        picture.album = album
+        picture.position = next_position(album) if album else 0
+        picture.save(update_fields=["album", "position"])
+    return picture
+
+
+def delete_picture(picture: Picture) -> None:
+    """Delete a picture row (the token itself cannot be recalled: anyone holding it keeps the image)."""
+    picture.delete()
+
+
+# --- albums -----------------------------------------------------------------------------
+def _unique_album_slug(title: str) -> str:
+    base = slugify(title)[:40] or "album"
+    return f"{base}-{secrets.token_hex(4)}"
+
+
+def _check_visibility(visibility: str) -> str:
+    if visibility not in Visibility.values:
+        raise InvalidInput(f"Visibility must be one of: {', '.join(Visibility.values)}.")
+    return visibility
+
+
+def create_album(owner: Any, title: str, visibility: str = Visibility.PRIVATE) -> Album:
+    """Create an album for a signed-in user; its slug is unguessable."""
+    title = (title or "").strip()
+    if not title:
+        raise InvalidInput("An album needs a title.")
+    return Album.objects.create(
+        owner=owner, title=title[:200], slug=_unique_album_slug(title), visibility=_check_visibility(visibility)
+    )
+
+
+def update_album(album: Album, *, title: str | None = None, visibility: str | None = None) -> Album:
+    """Rename an album and/or change its visibility."""
+    if title is not None:
+        title = title.strip()
+        if not title:
+            raise InvalidInput("An album needs a title.")
+        album.title = title[:200]
+    if visibility is not None:
+        album.visibility = _check_visibility(visibility)
+    album.save()
+    return album
+
+
+def delete_album(album: Album) -> None:
+    """Delete an album; its pictures stay in the library, outside any album."""
+    album.delete()
+
+
+def reorder_album(album: Album, picture_ids: list[int]) -> None:
+    """Set the album's order: ``picture_ids`` must be exactly the album's pictures."""
+    current = set(album.pictures.values_list("pk", flat=True))
+    if len(picture_ids) != len(set(picture_ids)) or set(picture_ids) != current:
+        raise InvalidInput("The new order must list each picture of the album exactly once.")
+    with transaction.atomic():
+        for position, pk in enumerate(picture_ids):
+            Picture.objects.filter(pk=pk, album=album).update(position=position)
+
+
+def move_picture_in_album(picture: Picture, delta: int) -> None:
+    """Move a picture up (delta<0) or down (delta>0) in its album's order."""
+    album = picture.album
+    if album is None:
+        raise InvalidInput("This picture is not in an album.")
+    ids = list(album.pictures.order_by("position", "created", "pk").values_list("pk", flat=True))
+    i = ids.index(picture.pk)
+    j = max(0, min(len(ids) - 1, i + delta))
+    ids.insert(j, ids.pop(i))
+    reorder_album(album, ids)

@@ -1,0 +1,118 @@
+"""Uploads: validate the bytes, save queued jobs, send them after the transaction commits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import codec
+from django.conf import settings
+from django.db import transaction
+
+from ..models import Album, EncodeJob
+from .errors import BrokerUnavailable, InvalidInput, UnsupportedImage, UploadTooLarge
+from .jobs import send_job
+
+
+def max_upload_pixels() -> int:
+    """The most pixels an upload may have (more: 413). The codec downscales what it encodes."""
+    return settings.EMMM_MAX_UPLOAD_PIXELS
+
+
+def validate_upload(data: bytes) -> codec.ImageFacts:
+    """Check size, format and pixel count without decoding pixels.
+
+    Raises UploadTooLarge (413) or UnsupportedImage (415).
+    """
+    if len(data) > settings.EMMM_MAX_UPLOAD_BYTES:
+        raise UploadTooLarge(
+            f"The file is {len(data):,} bytes; the limit is {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes."
+        )
+    if not data:
+        raise UnsupportedImage("The file is empty.")
+    try:
+        facts = codec.probe_image(data)
+    except codec.InvalidImage as exc:
+        if "pixel" in str(exc).lower():
+            raise UploadTooLarge(str(exc)) from exc
+        raise UnsupportedImage(str(exc)) from exc
+    fmt = (facts.format or "").upper()
+    if fmt not in {f.upper() for f in settings.EMMM_ALLOWED_FORMATS}:
+        raise UnsupportedImage(f"{fmt or 'This'} images are not accepted; send PNG, JPEG, WebP or GIF.")
+    pixels = facts.width * facts.height
+    if pixels > max_upload_pixels():
+        raise UploadTooLarge(
+            f"The image is {facts.width}x{facts.height} = {pixels:,} pixels; the limit is {max_upload_pixels():,}."
+        )
+    return facts
+
+
+@dataclass
+class Submission:
+    """The jobs saved for one upload request.
+
+    ``queue_unavailable`` is set (once the surrounding transaction has committed) when the
+    broker could not be reached: the jobs are kept, queued, and the sweeper sends them when
+    the broker is back. Both the site and the API then answer "accepted, with a warning".
+    """
+
+    jobs: list[EncodeJob] = field(default_factory=list)
+    queue_unavailable: bool = False
+
+    def send(self) -> None:
+        """Send every job; at the first broker error stop (the sweeper sends the rest)."""
+        for job in self.jobs:
+            try:
+                send_job(job.pk)
+            except BrokerUnavailable:
+                self.queue_unavailable = True
+                return
+
+
+def submit_uploads(
+    payloads: list[bytes],
+    *,
+    owner: Any = None,
+    album: Album | None = None,
+    title: str = "",
+    max_chars: int | None = None,
+    model: str | None = None,
+) -> Submission:
+    """Validate every upload, then save each as a queued EncodeJob and send the tasks after commit.
+
+    Never encodes on the calling thread. ``owner`` is a user or None (anonymous). Raises
+    UploadTooLarge / UnsupportedImage / InvalidInput before anything is saved, so a bad
+    file in a batch saves none of them.
+    """
+    if owner is not None and not getattr(owner, "is_authenticated", False):
+        owner = None
+    if album is not None and (owner is None or album.owner_id != owner.pk):
+        raise InvalidInput("You can only add pictures to your own albums.")
+    if model and model not in codec.available_models():
+        raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")
+    if max_chars is not None and max_chars < 16:
+        raise InvalidInput("max_chars is too small.")
+    if not payloads:
+        raise InvalidInput("Choose at least one image to upload.")
+    for data in payloads:
+        validate_upload(data)
+    submission = Submission()
+    with transaction.atomic():
+        for data in payloads:
+            submission.jobs.append(
+                EncodeJob.objects.create(
+                    owner=owner,
+                    album=album,
+                    title=(title or "")[:200],
+                    model_name=model or "",
+                    max_chars=max_chars,
+                    source=data,
+                    source_bytes=len(data),
+                )
+            )
+        transaction.on_commit(submission.send, robust=False)
+    return submission
+
+
+def submit_upload(data: bytes, **options: Any) -> EncodeJob:
+    """One upload (see ``submit_uploads``); returns its job."""
+    return submit_uploads([data], **options).jobs[0]

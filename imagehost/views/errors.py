@@ -1,0 +1,66 @@
+"""Error pages (HTML, or the API's JSON error shape for script clients) and the middleware
+that turns a ``ServiceError`` or a rate limit raised by a view into one."""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from ..ratelimits import RateLimited
+from ..services.errors import ServiceError
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def error_response(
+    request: HttpRequest, status: int, message: str, *, code: str = "error", headers: dict | None = None
+) -> HttpResponse:
+    """A clear error page with the given status (JSON ``{"error": {...}}`` for script clients)."""
+    if wants_json(request):
+        body = {"error": {"status": status, "code": code, "message": message}}
+        response: HttpResponse = JsonResponse(body, status=status)
+    else:
+        response = render(request, "imagehost/error.html", {"status": status, "message": message}, status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def error_400(request, exception=None):
+    return error_response(request, 400, "Bad request.", code="invalid")
+
+
+def error_403(request, exception=None):
+    return error_response(request, 403, "You are not allowed to do that.", code="permission_denied")
+
+
+def error_404(request, exception=None):
+    return error_response(request, 404, "Not found.", code="not_found")
+
+
+def error_500(request):
+    return error_response(request, 500, "Something went wrong on our side.")
+
+
+class ServiceErrorMiddleware:
+    """Turn a ServiceError (or RateLimited) raised by a site view into its clear 4xx/5xx page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RateLimited):
+            return error_response(
+                request,
+                429,
+                f"Too many requests. Please try again in {exception.retry_after} seconds.",
+                code="throttled",
+                headers={"Retry-After": str(exception.retry_after)},
+            )
+        if isinstance(exception, ServiceError):
+            return error_response(request, exception.status, exception.message, code=exception.code)
+        return None

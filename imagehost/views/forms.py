@@ -1,0 +1,99 @@
+"""Django forms that parse the site's input: a malformed parameter is a 400, never a 500."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from ..models import Visibility
+from ..services.errors import InvalidInput
+
+MAX_DB_ID = 2**63 - 1
+
+
+def parse(form_class: type[forms.Form], data: Any) -> dict[str, Any]:
+    """Validate ``data`` with ``form_class``; the first error becomes InvalidInput (400)."""
+    form = form_class(data)
+    if not form.is_valid():
+        field, messages = next(iter(form.errors.items()))
+        prefix = "" if field == "__all__" else f"{field}: "
+        raise InvalidInput(f"{prefix}{messages[0]}")
+    return form.cleaned_data
+
+
+class WidthForm(forms.Form):
+    """``?w=N``: a whole number from 1 to EMMM_MAX_RENDER_WIDTH."""
+
+    w = forms.IntegerField(required=False, min_value=1)
+
+    def clean_w(self) -> int | None:
+        w = self.cleaned_data["w"]
+        if w is not None and w > settings.EMMM_MAX_RENDER_WIDTH:
+            raise forms.ValidationError(f"w must be a whole number from 1 to {settings.EMMM_MAX_RENDER_WIDTH}.")
+        return w
+
+
+def parse_width(raw: str | None) -> int | None:
+    """Parse ``?w=N`` (absent or empty: None); anything else than 1..EMMM_MAX_RENDER_WIDTH is a 400."""
+    return parse(WidthForm, {"w": raw or ""})["w"]
+
+
+class UploadForm(forms.Form):
+    title = forms.CharField(required=False, strip=False)  # the service keeps the first 200 characters
+    album = forms.CharField(required=False, max_length=60)
+
+
+class ShortenForm(forms.Form):
+    token = forms.CharField(required=False, strip=True)
+    slug = forms.CharField(required=False, strip=True, max_length=40)
+    expires_at = forms.DateTimeField(
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "iso-8601"],
+        error_messages={"invalid": "The expiry is not a valid date and time (YYYY-MM-DDTHH:MM)."},
+    )
+    next = forms.CharField(required=False)
+
+    def clean_expires_at(self):
+        value = self.cleaned_data["expires_at"]
+        if value is not None and timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value
+
+
+class PictureActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("title", "title"), ("album", "album"), ("delete", "delete")],
+        error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},
+    )
+    title = forms.CharField(required=False, strip=False)
+    album = forms.CharField(required=False, max_length=60)
+
+
+class AlbumCreateForm(forms.Form):
+    title = forms.CharField(required=False, strip=False)
+    visibility = forms.CharField(required=False)
+
+
+class AlbumActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[(a, a) for a in ("update", "delete", "up", "down", "reorder")],
+        error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},
+    )
+    title = forms.CharField(required=False, strip=False)
+    visibility = forms.ChoiceField(required=False, choices=Visibility.choices)
+    picture = forms.IntegerField(required=False, min_value=1, max_value=MAX_DB_ID)
+    order = forms.CharField(required=False)
+
+    def clean_order(self) -> list[int]:
+        try:
+            return [int(x) for x in self.cleaned_data["order"].split(",") if x.strip()]
+        except ValueError:
+            raise forms.ValidationError("The order must be a comma-separated list of picture ids.") from None
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") in ("up", "down") and data.get("picture") is None:
+            raise forms.ValidationError("Which picture? (picture must be a picture id)")
+        return data

@@ -1,0 +1,24 @@
+"""HTTP helpers shared by the site's and the API's image answers: query parsing and ETags."""
+from __future__ import annotations
+
+from ..services.errors import NotFound
+from ..services.rendering import DEFAULT_RENDER_FORMAT, RENDER_FORMATS
+
+IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+FORMAT_ALIASES = {"jpeg": "jpg"}
+#: Every output format name a URL or request may ask for (aliases included).
+REQUESTABLE_FORMATS = [*RENDER_FORMATS, *FORMAT_ALIASES]
+
+
+def parse_format(fmt: str | None) -> str:
+    """Map a requested extension to an output format (default WebP); unknown: NotFound (404)."""
+    fmt = (fmt or DEFAULT_RENDER_FORMAT).lower()
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
+    if fmt not in RENDER_FORMATS:
+        raise NotFound(f"Unknown image format {fmt!r}; use webp, png, jpg or avif.")
+    return fmt
+
+
+def image_etag(sha: str, fmt: str, width: int | None) -> str:
+    """Strong ETag for a rendering: computable without decoding."""
+    return f'"{sha[:40]}-{fmt}-{width or 0}"'

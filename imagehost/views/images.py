@@ -1,0 +1,98 @@
+"""Decoding views (``/i/<token>``, ``/image?q=``) and short links (``/s/<slug>``, ``/shorten``)."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..ratelimits import rate_limited
+from ..services import links, rendering, tokens
+from ..services.errors import ServiceError
+from .forms import ShortenForm, parse, parse_width
+from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format
+
+
+def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
+    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
+    fmt = parse_format(fmt)
+    width = parse_width(request.GET.get("w"))
+    etag = image_etag(sha, fmt, width)
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        rendered = rendering.render_token_image(token, fmt, width)
+        response = HttpResponse(rendered.content, content_type=rendered.content_type)
+        response["Content-Length"] = str(len(rendered.content))
+    response["ETag"] = etag
+    response["Cache-Control"] = IMAGE_CACHE_CONTROL
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+@rate_limited("decodes")
+def image(request: HttpRequest, token: str) -> HttpResponse:
+    """/i/<token>[.ext]: the decoded image (WebP unless an extension asks otherwise)."""
+    fmt = None
+    if "." in token:
+        token, fmt = token.rsplit(".", 1)
+    return _image_response(request, token, fmt)
+
+
+@require_http_methods(["GET", "HEAD"])
+@rate_limited("decodes")
+def image_query(request: HttpRequest) -> HttpResponse:
+    """/image?q=<token>: same as /i/<token>, for links shaped like the original project's."""
+    return _image_response(request, request.GET.get("q", ""), request.GET.get("f") or None)
+
+
+@require_http_methods(["GET", "HEAD"])
+@rate_limited("decodes")
+def short_image(request: HttpRequest, slug: str) -> HttpResponse:
+    """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL)."""
+    fmt = None
+    if "." in slug:
+        slug, fmt = slug.rsplit(".", 1)
+    link = links.resolve_short_link(slug, count_hit=request.method == "GET")
+    return _image_response(request, link.token, fmt)
+
+
+@require_GET
+def short_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
+    link = links.resolve_short_link(slug, count_hit=False)
+    try:
+        info = tokens.inspect_token(link.token)
+        size = (info.width, info.height)
+    except ServiceError:  # a page without sizes is still a page
+        size = (None, None)
+    return render(
+        request,
+        "imagehost/short.html",
+        {
+            "link": link,
+            "image_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])),
+            "og_image_url": request.build_absolute_uri(reverse("short_image", args=[f"{link.slug}.png"])),
+            "token_url": request.build_absolute_uri(reverse("image", args=[link.token])),
+            "width": size[0],
+            "height": size[1],
+        },
+    )
+
+
+@require_POST
+@rate_limited("links")
+def shorten(request: HttpRequest) -> HttpResponse:
+    """Create (or find) a short link for a token; custom slug/expiry for signed-in users."""
+    form = parse(ShortenForm, request.POST)
+    user = request.user if request.user.is_authenticated else None
+    link = links.get_or_create_short_link(
+        form["token"], user, slug=form["slug"] or None, expires_at=form["expires_at"]
+    )
+    next_url = form["next"]
+    if next_url.startswith("/") and not next_url.startswith("//"):
+        messages.success(request, f"Short link: /s/{link.slug}")
+        return redirect(next_url)
+    return redirect("short_page", slug=link.slug)

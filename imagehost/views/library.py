@@ -1,0 +1,140 @@
+"""Accounts, the library, picture pages and albums."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import selectors
+from ..models import Visibility
+from ..ratelimits import rate_limited
+from ..services import library as lib
+from ..services.errors import NotFound
+from .forms import AlbumActionForm, AlbumCreateForm, PictureActionForm, parse
+from .presentation import token_fits
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited("signups", methods=("POST",))
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("library")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_GET
+def library(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.pictures_for_owner(request.user), settings.EMMM_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "imagehost/library.html", {"page": page})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def picture(request: HttpRequest, pk: int) -> HttpResponse:
+    """A picture page: title, links, move to album, short link, delete."""
+    pic = selectors.get_picture_for_owner(pk, request.user)
+    if request.method == "POST":
+        form = parse(PictureActionForm, request.POST)
+        if form["action"] == "title":
+            lib.update_picture(pic, title=form["title"])
+            messages.success(request, "Title saved.")
+        elif form["action"] == "album":
+            album = selectors.get_album_for_owner(form["album"], request.user) if form["album"] else None
+            lib.move_picture_to_album(pic, album)
+            messages.success(request, f"Moved to {album.title}." if album else "Removed from its album.")
+        else:  # delete
+            lib.delete_picture(pic)
+            messages.success(request, "Picture deleted.")
+            return redirect("library")
+        return redirect("picture", pk=pic.pk)
+    token_url = request.build_absolute_uri(reverse("image", args=[pic.token]))
+    link = selectors.short_link_for(pic.token, request.user)
+    return render(
+        request,
+        "imagehost/picture.html",
+        {
+            "pic": pic,
+            "token_url": token_url,
+            "fits": token_fits(len(token_url)),
+            "link": link,
+            "short_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])) if link else None,
+            "albums": selectors.albums_for_owner(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def albums(request: HttpRequest) -> HttpResponse:
+    """My albums; POST creates one."""
+    if request.method == "POST":
+        form = parse(AlbumCreateForm, request.POST)
+        album = lib.create_album(request.user, form["title"], form["visibility"] or Visibility.PRIVATE)
+        return redirect("album", slug=album.slug)
+    return render(
+        request,
+        "imagehost/albums.html",
+        {"albums": selectors.albums_for_owner(request.user), "visibilities": Visibility.choices},
+    )
+
+
+def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
+    form = parse(AlbumActionForm, request.POST)
+    action = form["action"]
+    if action == "update":
+        lib.update_album(
+            alb,
+            title=form["title"] if "title" in request.POST else None,
+            visibility=form["visibility"] or None,
+        )
+        messages.success(request, "Album saved.")
+    elif action == "delete":
+        lib.delete_album(alb)
+        messages.success(request, "Album deleted; its pictures are still in your library.")
+        return redirect("albums")
+    elif action in ("up", "down"):
+        pic = selectors.get_picture_for_owner(form["picture"], user)
+        if pic.album_id != alb.pk:
+            raise NotFound("No such picture in this album.")
+        lib.move_picture_in_album(pic, -1 if action == "up" else 1)
+    else:  # reorder
+        lib.reorder_album(alb, form["order"])
+    return redirect("album", slug=alb.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def album(request: HttpRequest, slug: str) -> HttpResponse:
+    """An album page: the owner manages it; others see unlisted/public ones; private is 404."""
+    user = request.user if request.user.is_authenticated else None
+    alb = selectors.get_album_for_viewer(slug, user)
+    is_owner = user is not None and alb.owner_id == user.pk
+    if request.method == "POST":
+        if not is_owner:
+            raise NotFound("No such album.")
+        return _album_action(request, alb, user)
+    pictures = list(selectors.album_pictures(alb))
+    for p in pictures:
+        p.url = reverse("image", args=[p.token])
+    return render(
+        request,
+        "imagehost/album.html",
+        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices},
+    )
+
+
+@require_GET
+def public_albums(request: HttpRequest) -> HttpResponse:
+    return render(request, "imagehost/public_albums.html", {"albums": selectors.public_albums()[:100]})

@@ -1,0 +1,111 @@
+"""The upload page and the result pages of the no-JavaScript path.
+
+With JavaScript the page uses the REST API (``POST /api/v1/images``, ``GET /api/v1/jobs/{id}``)
+with the session and the CSRF token; without it the form posts here and the result page
+refreshes itself until every job has finished. Both show a job through the API's
+``JobSerializer``.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .. import selectors
+from ..api.serializers import JobSerializer
+from ..models import EncodeJob, JobStatus
+from ..ratelimits import rate_limited
+from ..services import uploads
+from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
+from .forms import UploadForm, parse
+from .presentation import fits_as_dicts, url_places
+
+
+def _limits() -> dict[str, Any]:
+    return {
+        "max_bytes": settings.EMMM_MAX_UPLOAD_BYTES,
+        "max_mb": round(settings.EMMM_MAX_UPLOAD_BYTES / 1024 / 1024, 1),
+        "max_pixels": uploads.max_upload_pixels(),
+        "max_files": settings.EMMM_MAX_FILES_PER_UPLOAD,
+        "max_token_chars": settings.EMMM_MAX_TOKEN_CHARS,
+    }
+
+
+def waiting_for_queue(job: EncodeJob) -> bool:
+    """A queued job never handed to the broker (it was down): the sweeper sends it later."""
+    return job.status == JobStatus.QUEUED and job.sends == 0
+
+
+def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
+    """One job on the result page: the API's representation plus where its link fits."""
+    data: dict[str, Any] = dict(JobSerializer(job, context={"request": request}).data)
+    data["status_label"] = job.get_status_display()
+    picture = data.get("picture")
+    if picture:
+        data["url_length"] = len(picture["token_url"])
+        data["fits"] = fits_as_dicts(data["url_length"])
+        link = selectors.short_link_for(job.picture.token, job.owner)
+        data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[link.slug])) if link else None
+        data["picture_url"] = reverse("picture", args=[job.picture.pk]) if job.picture.owner_id else None
+    return data
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited("uploads", methods=("POST",))
+def upload(request: HttpRequest) -> HttpResponse:
+    """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page."""
+    user = request.user if request.user.is_authenticated else None
+    if request.method == "GET":
+        context = {
+            "albums": selectors.albums_for_owner(user) if user else [],
+            "limits": _limits(),
+            "url_places": url_places(),
+        }
+        return render(request, "imagehost/upload.html", context)
+
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+        raise UploadTooLarge(f"The upload is too large; each file may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
+    files = request.FILES.getlist("images")
+    if not files:
+        raise InvalidInput("Choose at least one image to upload.")
+    if len(files) > settings.EMMM_MAX_FILES_PER_UPLOAD:
+        raise InvalidInput(f"Send at most {settings.EMMM_MAX_FILES_PER_UPLOAD} files at once.")
+    options = parse(UploadForm, request.POST)
+    album = selectors.get_album_for_owner(options["album"], user) if user and options["album"] else None
+    # Refuse oversize files before reading them (the name the client sent is ignored).
+    for f in files:
+        if f.size > settings.EMMM_MAX_UPLOAD_BYTES:
+            raise UploadTooLarge(f"A file is {f.size:,} bytes; the limit is {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
+    submission = uploads.submit_uploads([f.read() for f in files], owner=user, album=album, title=options["title"])
+    ids = ",".join(str(j.pk) for j in submission.jobs)
+    response = HttpResponseRedirect(f"{reverse('jobs')}?{urlencode({'ids': ids})}")
+    response.status_code = 303  # See Other: the result page is fetched with GET
+    return response
+
+
+def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
+    context = {
+        "results": [result_context(request, j) for j in found],
+        "pending": any(not j.is_finished for j in found),
+        "queue_notice": QUEUE_UNAVAILABLE_MESSAGE if any(waiting_for_queue(j) for j in found) else None,
+    }
+    return render(request, "imagehost/jobs.html", context)
+
+
+@require_GET
+def jobs(request: HttpRequest) -> HttpResponse:
+    """Result page for several uploads (no-JS path); refreshes itself while any is pending."""
+    found = selectors.jobs_by_ids(request.GET.get("ids", "").split(",")[:50])
+    if not found:
+        raise NotFound("No such upload.")
+    return _results_page(request, found)
+
+
+@require_GET
+def job(request: HttpRequest, job_id) -> HttpResponse:
+    return _results_page(request, [selectors.get_job(job_id)])

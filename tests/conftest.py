@@ -6,6 +6,14 @@ Fixtures (all real components, nothing mocked):
   *filesystem* broker in a temp folder; ``fs_broker.messages()`` counts what was sent.
 - ``isolated_cache`` (autouse): a fresh file cache per test.
 - ``png_bytes(w, h, seed=0, fmt="PNG")``: make a test image with Pillow (a factory).
+- ``token_pool(i)`` (session): a real ``codec.EncodeResult`` (real codec, TAEF2 weights) of
+  small test image number ``i``, encoded once per session; ``real_encoded`` is
+  ``token_pool(0)`` and ``real_token`` its token text. Use them only where a test decodes.
+- ``FAKE_TOKEN`` / ``fake_token(n)``: well-formed tokens that are never decoded.
+- ``make_picture(owner, *, album=None, title="pic", token=None)``: a Picture row; a unique
+  fake token unless ``token=`` gives a real one.
+- ``codec_environment`` (session, autouse): ``EMMM_TORCH_THREADS`` and ``EMMM_MODEL_DIR``
+  (``../shared/models`` when present) for the test process and its subprocesses.
 - ``redis_server`` (session): a private ``redis-server`` process on 127.0.0.1:<free port>;
   ``.url``, ``.stop()``, ``.start()`` (same port), ``.ping()``.
 - ``redis_broker``: flushes ``redis_server`` and points the in-process Celery app at it.
@@ -38,9 +46,24 @@ from typing import Callable
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("EMMM_TORCH_THREADS", "2")
-if "EMMM_MODEL_DIR" not in os.environ and (REPO.parent / "shared" / "models").is_dir():
-    os.environ["EMMM_MODEL_DIR"] = str(REPO.parent / "shared" / "models")
+FAKE_TOKEN = "A" * 40  # a well-formed token for rows and requests that are never decoded
+
+
+def fake_token(n: int) -> str:
+    """A distinct well-formed token (never decoded)."""
+    return f"{FAKE_TOKEN}{n}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def codec_environment():
+    """The codec's environment for this process and the workers/servers it starts."""
+    patch = pytest.MonkeyPatch()
+    if "EMMM_TORCH_THREADS" not in os.environ:
+        patch.setenv("EMMM_TORCH_THREADS", "2")
+    if "EMMM_MODEL_DIR" not in os.environ and (REPO.parent / "shared" / "models").is_dir():
+        patch.setenv("EMMM_MODEL_DIR", str(REPO.parent / "shared" / "models"))
+    yield
+    patch.undo()
 
 
 def free_port() -> int:
@@ -84,6 +107,63 @@ def png_bytes():
         buf = io.BytesIO()
         img.save(buf, format=fmt)
         return buf.getvalue()
+
+    return make
+
+
+def small_image(w: int, h: int, seed: int) -> bytes:
+    """The small PNG behind ``token_pool(seed)``."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (w, h), ((seed * 53) % 256, 120, 200))
+    ImageDraw.Draw(img).ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=(250, 220, (seed * 31) % 256))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def token_pool():
+    """Factory ``token_pool(i)`` -> a real codec.EncodeResult for small test image number i."""
+    import codec
+
+    done: dict[int, object] = {}
+
+    def get(i: int = 0):
+        if i not in done:
+            done[i] = codec.encode(small_image(64, 48, i))
+        return done[i]
+
+    return get
+
+
+@pytest.fixture
+def real_encoded(token_pool):
+    """``token_pool(0)``: a real token with its width and height."""
+    return token_pool(0)
+
+
+@pytest.fixture
+def real_token(real_encoded) -> str:
+    return real_encoded.token
+
+
+@pytest.fixture
+def make_picture():
+    """Factory ``make_picture(owner, *, album=None, title="pic", token=None)`` -> a Picture row.
+
+    ``owner`` may be None (anonymous). The token is a unique fake one unless ``token=`` gives a
+    real one (only tests that decode need that).
+    """
+    from imagehost.models import Picture
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(owner, *, album=None, title: str = "pic", token: str | None = None, **kw):
+        return Picture.objects.create(
+            owner=owner, album=album, title=title, token=token or fake_token(next(counter)),
+            model_name="taef2", width=64, height=48, **kw,
+        )
 
     return make
 
@@ -302,6 +382,10 @@ def celery_worker_factory(redis_broker, transactional_db, tmp_path):
     yield start
     for w in started:
         w.stop()
+        try:  # the embedded beat is a child in the worker's session: never leave it orphaned
+            os.killpg(w.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture

@@ -1,4 +1,7 @@
-"""Fixtures for the REST API tests: users, API-token clients, albums and pictures."""
+"""REST API fixtures: users (``owner``, ``other``), API-token clients, albums.
+
+Tokens and pictures (``real_token``, ``make_picture``, ``FAKE_TOKEN``): ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,7 @@ from rest_framework.test import APIClient
 
 from imagehost.services import library
 from imagehost.api.models import ApiToken
-from imagehost.models import Picture, Visibility
-
-FAKE_TOKEN = "A" * 40  # a well-formed token for rows that are never decoded
+from imagehost.models import Visibility
 
 
 @pytest.fixture
@@ -57,39 +58,3 @@ def make_album(owner):
         return library.create_album(user or owner, title, visibility)
 
     return make
-
-
-@pytest.fixture
-def make_picture(owner):
-    """A Picture row made directly (no encoding); tokens differ per picture."""
-    counter = iter(range(1, 10_000))
-
-    def make(user=None, album=None, title: str = "pic", token: str | None = None) -> Picture:
-        return Picture.objects.create(
-            owner=user if user is not None else owner,
-            album=album,
-            title=title,
-            token=token or f"{FAKE_TOKEN}{next(counter)}",
-            model_name="taef2",
-            width=64,
-            height=48,
-        )
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def real_token() -> tuple[str, int, int]:
-    """A real token (real codec, TAEF2 weights) of a 96x64 Pillow image, encoded once per session."""
-    import io
-
-    from PIL import Image, ImageDraw
-
-    import codec
-
-    img = Image.new("RGB", (96, 64), (30, 120, 200))
-    ImageDraw.Draw(img).ellipse([20, 10, 70, 50], fill=(250, 200, 40))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    result = codec.encode(buf.getvalue())
-    return result.token, result.width, result.height

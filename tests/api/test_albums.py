@@ -24,9 +24,9 @@ WRITE = {
 
 @pytest.mark.parametrize("visibility", ["private", "unlisted", "public"])
 @pytest.mark.parametrize("who", ["anon", "owner", "other"])
-def test_read_matrix(clients, make_album, make_picture, visibility, who):
+def test_read_matrix(clients, make_album, make_picture, visibility, who, owner):
     album = make_album(visibility)
-    make_picture(album=album, title="in album")
+    make_picture(owner, album=album, title="in album")
     client = clients[who]
     detail = client.get(f"/api/v1/albums/{album.slug}")
     pictures = client.get(f"/api/v1/albums/{album.slug}/pictures")
@@ -59,9 +59,9 @@ def test_write_matrix_refused(clients, make_album, visibility, who):
 
 
 @pytest.mark.parametrize("visibility", ["private", "unlisted", "public"])
-def test_owner_can_update_and_delete(owner_client, make_album, make_picture, visibility):
+def test_owner_can_update_and_delete(owner_client, make_album, make_picture, visibility, owner):
     album = make_album(visibility)
-    picture = make_picture(album=album)
+    picture = make_picture(owner, album=album)
     r = owner_client.patch(f"/api/v1/albums/{album.slug}", {"title": "Renamed", "visibility": "public"}, format="json")
     assert r.status_code == 200, r.content
     assert (r.json()["title"], r.json()["visibility"]) == ("Renamed", "public")
@@ -114,10 +114,10 @@ def test_patch_rejects_blank_title(owner_client, make_album):
     assert r.status_code == 400
 
 
-def test_album_pictures_are_paginated_in_order(owner_client, make_album, make_picture):
+def test_album_pictures_are_paginated_in_order(owner_client, make_album, make_picture, owner):
     album = make_album()
     for i in range(5):
-        make_picture(album=album, title=f"p{i}")
+        make_picture(owner, album=album, title=f"p{i}")
     Picture.objects.filter(album=album, title="p0").update(position=99)
     r = owner_client.get(f"/api/v1/albums/{album.slug}/pictures?page_size=2")
     body = r.json()

@@ -26,7 +26,7 @@ def test_anonymous_link_from_token_is_stable(anon_client):
 
 
 def test_link_from_my_picture_with_custom_slug_and_expiry(owner_client, owner, make_picture):
-    picture = make_picture()
+    picture = make_picture(owner)
     expires = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
     r = owner_client.post(
         "/api/v1/links", {"picture": picture.pk, "slug": "my-cat", "expires_at": expires.isoformat()}, format="json"
@@ -38,8 +38,8 @@ def test_link_from_my_picture_with_custom_slug_and_expiry(owner_client, owner, m
     assert [x["slug"] for x in listing["results"]] == ["my-cat"]
 
 
-def test_link_from_someone_elses_picture_is_404(other_client, make_picture, anon_client):
-    picture = make_picture()
+def test_link_from_someone_elses_picture_is_404(other_client, make_picture, anon_client, owner):
+    picture = make_picture(owner)
     assert other_client.post("/api/v1/links", {"picture": picture.pk}, format="json").status_code == 404
     assert anon_client.post("/api/v1/links", {"picture": picture.pk}, format="json").status_code == 401
 

@@ -9,11 +9,11 @@ from imagehost.models import Picture
 pytestmark = pytest.mark.django_db
 
 
-def test_list_is_mine_paginated_and_filters_by_album(owner_client, make_album, make_picture, other):
+def test_list_is_mine_paginated_and_filters_by_album(owner_client, make_album, make_picture, other, owner):
     album = make_album()
-    make_picture(album=album, title="a")
-    make_picture(title="b")
-    make_picture(user=other, title="theirs")
+    make_picture(owner, album=album, title="a")
+    make_picture(owner, title="b")
+    make_picture(other, title="theirs")
     body = owner_client.get("/api/v1/pictures").json()
     assert body["count"] == 2
     assert {p["title"] for p in body["results"]} == {"a", "b"}
@@ -32,8 +32,8 @@ def test_filter_by_someone_elses_album_is_404(owner_client, make_album, other):
 
 
 @pytest.mark.parametrize("who, expected", [("anon", 401), ("other", 404)])
-def test_others_cannot_see_or_change(clients, make_picture, who, expected):
-    picture = make_picture()
+def test_others_cannot_see_or_change(clients, make_picture, who, expected, owner):
+    picture = make_picture(owner)
     client = clients[who]
     assert client.get(f"/api/v1/pictures/{picture.pk}").status_code == expected
     assert client.patch(f"/api/v1/pictures/{picture.pk}", {"title": "x"}, format="json").status_code == expected
@@ -43,8 +43,8 @@ def test_others_cannot_see_or_change(clients, make_picture, who, expected):
         assert client.get("/api/v1/pictures").status_code == 401
 
 
-def test_owner_retitles_moves_and_deletes(owner_client, make_album, make_picture):
-    picture = make_picture()
+def test_owner_retitles_moves_and_deletes(owner_client, make_album, make_picture, owner):
+    picture = make_picture(owner)
     album = make_album()
     r = owner_client.patch(f"/api/v1/pictures/{picture.pk}", {"title": "New", "album": album.slug}, format="json")
     assert r.status_code == 200, r.content
@@ -56,8 +56,8 @@ def test_owner_retitles_moves_and_deletes(owner_client, make_album, make_picture
     assert not Picture.objects.filter(pk=picture.pk).exists()
 
 
-def test_cannot_move_into_someone_elses_album(owner_client, make_album, make_picture, other):
-    picture = make_picture()
+def test_cannot_move_into_someone_elses_album(owner_client, make_album, make_picture, other, owner):
+    picture = make_picture(owner)
     theirs = make_album("public", user=other)
     r = owner_client.patch(f"/api/v1/pictures/{picture.pk}", {"album": theirs.slug}, format="json")
     assert r.status_code == 404

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("fmt, content_type, pil", [("webp", "image/webp", "WEBP"), ("png", "image/png", "PNG"), ("jpg", "image/jpeg", "JPEG")])
-def test_decode_returns_the_image(anon_client, real_token, fmt, content_type, pil):
-    token, width, height = real_token
+def test_decode_returns_the_image(anon_client, real_encoded, fmt, content_type, pil):
+    token, width, height = real_encoded.token, real_encoded.width, real_encoded.height
     r = anon_client.post("/api/v1/decode", {"token": token, "format": fmt}, format="json", HTTP_ACCEPT="image/*")
     assert r.status_code == 200, r.content[:300]
     assert r["Content-Type"] == content_type
@@ -23,8 +23,8 @@ def test_decode_returns_the_image(anon_client, real_token, fmt, content_type, pi
     assert image.size == (width, height)
 
 
-def test_decode_shrinks_to_width(anon_client, real_token):
-    token, width, height = real_token
+def test_decode_shrinks_to_width(anon_client, real_encoded):
+    token, width, height = real_encoded.token, real_encoded.width, real_encoded.height
     r = anon_client.post("/api/v1/decode", {"token": token, "format": "png", "width": 48}, format="json")
     assert Image.open(io.BytesIO(r.content)).size == (48, round(height * 48 / width))
 
@@ -53,15 +53,15 @@ def test_too_long_token_is_413(anon_client, settings):
 
 
 def test_blocked_token_is_410(anon_client, real_token):
-    tokens.block_token(real_token[0], reason="test")
-    assert anon_client.post("/api/v1/decode", {"token": real_token[0]}, format="json").status_code == 410
-    r = anon_client.post("/api/v1/inspect", {"token": real_token[0]}, format="json")
+    tokens.block_token(real_token, reason="test")
+    assert anon_client.post("/api/v1/decode", {"token": real_token}, format="json").status_code == 410
+    r = anon_client.post("/api/v1/inspect", {"token": real_token}, format="json")
     assert r.status_code == 410
     assert r.json()["error"]["code"] == "blocked"
 
 
-def test_inspect_reads_the_header(anon_client, real_token):
-    token, width, height = real_token
+def test_inspect_reads_the_header(anon_client, real_encoded):
+    token, width, height = real_encoded.token, real_encoded.width, real_encoded.height
     r = anon_client.post("/api/v1/inspect", {"token": token}, format="json")
     assert r.status_code == 200
     info = r.json()

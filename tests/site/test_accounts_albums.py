@@ -49,7 +49,7 @@ def test_library_is_paginated_and_private(client, settings, user, other_user, ma
 
 def test_picture_page_actions(client, user, other_user, make_picture):
     pic = make_picture(owner=user, title="cat")
-    theirs = make_picture(owner=other_user, i=1)
+    theirs = make_picture(owner=other_user)
     album = library.create_album(user, "Pets")
     client.force_login(user)
     r = client.get(f"/p/{pic.pk}/")
@@ -69,7 +69,7 @@ def test_album_crud_visibility_and_order(client, user, other_user, make_picture)
     r = client.post("/albums/", {"title": "Trip", "visibility": "private"})
     album = Album.objects.get(owner=user)
     assert r["Location"] == f"/albums/{album.slug}/"
-    pics = [make_picture(owner=user, i=i) for i in range(3)]
+    pics = [make_picture(owner=user) for _ in range(3)]
     for p in pics:
         library.move_picture_to_album(p, album)
     assert [p.pk for p in album.pictures.order_by("position")] == [p.pk for p in pics]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -135,8 +137,19 @@ def test_client_file_name_is_never_used(client, png_bytes, settings, tmp_path):
     assert r.status_code == 303
     job = EncodeJob.objects.get()
     assert name not in repr(job.__dict__)
-    roots = [Path(settings.BASE_DIR), Path(settings.VAR_DIR), tmp_path, Path("/tmp")]
-    assert not any(list(root.rglob(f"*{name}*")) for root in roots if root.exists())
+    assert not _files_named_like(name, Path(settings.BASE_DIR), Path(settings.VAR_DIR), tmp_path)
+    assert not list(Path(tempfile.gettempdir()).glob(f"*{name}*"))  # where upload temp files would go
+
+
+def _files_named_like(name: str, *roots: Path) -> list[str]:
+    """Files whose name contains ``name`` under the roots; virtualenvs and VCS folders are skipped."""
+    skip = {".venv", "venv", ".git", "node_modules", "__pycache__"}
+    found = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in skip]
+            found += [os.path.join(folder, f) for f in files + dirs if name in f]
+    return found
 
 
 def test_rolled_back_transaction_sends_no_task(png_bytes, fs_broker):

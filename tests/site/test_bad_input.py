@@ -1,0 +1,40 @@
+"""Malformed parameters on site pages are a clear 400 page, never a 500."""
+from __future__ import annotations
+
+import pytest
+
+from imagehost.services import library
+from tests.conftest import FAKE_TOKEN  # well-formed; these requests are refused before any decoding
+
+pytestmark = pytest.mark.django_db
+
+
+
+def test_album_move_with_a_non_numeric_picture_is_400(client, user):
+    album = library.create_album(user, "Pets")
+    client.force_login(user)
+    r = client.post(f"/albums/{album.slug}/", {"action": "up", "picture": "abc"})
+    assert r.status_code == 400 and b"Error 400" in r.content
+    r = client.post(f"/albums/{album.slug}/", {"action": "down", "picture": "9" * 30})
+    assert r.status_code == 400
+
+
+def test_width_with_a_non_ascii_digit_is_400(client):
+    for w in ("²", "1.5", "-3", "0x10"):
+        r = client.get(f"/i/{FAKE_TOKEN}", {"w": w})
+        assert r.status_code == 400 and b"Error 400" in r.content, w
+
+
+def test_shorten_with_an_impossible_expiry_is_400(client, user):
+    client.force_login(user)
+    r = client.post("/shorten", {"token": FAKE_TOKEN, "expires_at": "2030-13-45T99:99"})
+    assert r.status_code == 400 and b"expiry" in r.content
+
+
+def test_unknown_actions_are_400(client, user, make_picture):
+    album = library.create_album(user, "Pets")
+    pic = make_picture(owner=user)
+    client.force_login(user)
+    assert client.post(f"/albums/{album.slug}/", {"action": "explode"}).status_code == 400
+    assert client.post(f"/albums/{album.slug}/", {"action": "update", "visibility": "galaxy"}).status_code == 400
+    assert client.post(f"/p/{pic.pk}/", {}).status_code == 400

@@ -3,22 +3,24 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import views, views_settings
+from .views import settings_pages as views_settings
+from .views import library, links, tokens, uploads
+from .views.base import NotFoundView
 
 app_name = "api"
 
 v1 = [
-    path("images", views.ImageUploadView.as_view(), name="image-upload"),
-    path("jobs/<uuid:job_id>", views.JobDetailView.as_view(), name="job-detail"),
-    path("albums", views.AlbumListView.as_view(), name="album-list"),
-    path("albums/<slug:slug>", views.AlbumDetailView.as_view(), name="album-detail"),
-    path("albums/<slug:slug>/pictures", views.AlbumPicturesView.as_view(), name="album-pictures"),
-    path("pictures", views.PictureListView.as_view(), name="picture-list"),
-    path("pictures/<int:pk>", views.PictureDetailView.as_view(), name="picture-detail"),
-    path("links", views.LinkListView.as_view(), name="link-list"),
-    path("links/<str:slug>", views.LinkDetailView.as_view(), name="link-detail"),
-    path("decode", views.DecodeView.as_view(), name="decode"),
-    path("inspect", views.InspectView.as_view(), name="inspect"),
+    path("images", uploads.ImageUploadView.as_view(), name="image-upload"),
+    path("jobs/<uuid:job_id>", uploads.JobDetailView.as_view(), name="job-detail"),
+    path("albums", library.AlbumListView.as_view(), name="album-list"),
+    path("albums/<slug:slug>", library.AlbumDetailView.as_view(), name="album-detail"),
+    path("albums/<slug:slug>/pictures", library.AlbumPicturesView.as_view(), name="album-pictures"),
+    path("pictures", library.PictureListView.as_view(), name="picture-list"),
+    path("pictures/<int:pk>", library.PictureDetailView.as_view(), name="picture-detail"),
+    path("links", links.LinkListView.as_view(), name="link-list"),
+    path("links/<str:slug>", links.LinkDetailView.as_view(), name="link-detail"),
+    path("decode", tokens.DecodeView.as_view(), name="decode"),
+    path("inspect", tokens.InspectView.as_view(), name="inspect"),
 ]
 
 urlpatterns = [
@@ -29,5 +31,5 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke", views_settings.revoke_token, name="token-revoke"),
     path("tokens/sharex.sxcu", views_settings.sharex_download, name="sharex"),
     # Anything else under /api/ is a JSON 404, in the API's error shape.
-    re_path(r"^", views.NotFoundView.as_view(), name="not-found"),
+    re_path(r"^", NotFoundView.as_view(), name="not-found"),
 ]

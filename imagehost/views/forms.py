@@ -31,13 +31,16 @@ class WidthForm(forms.Form):
     def clean_w(self) -> int | None:
         w = self.cleaned_data["w"]
         if w is not None and w > settings.EMMM_MAX_RENDER_WIDTH:
-            raise forms.ValidationError(f"w must be a whole number from 1 to {settings.EMMM_MAX_RENDER_WIDTH}.")
+            raise forms.ValidationError("too wide")
         return w
 
 
 def parse_width(raw: str | None) -> int | None:
-    """Parse ``?w=N`` (absent or empty: None); anything else than 1..EMMM_MAX_RENDER_WIDTH is a 400."""
-    return parse(WidthForm, {"w": raw or ""})["w"]
+    """Parse ``?w=N`` (absent or empty: None); anything but 1..EMMM_MAX_RENDER_WIDTH is InvalidInput (400)."""
+    form = WidthForm({"w": raw or ""})
+    if not form.is_valid():
+        raise InvalidInput(f"w must be a whole number from 1 to {settings.EMMM_MAX_RENDER_WIDTH}.")
+    return form.cleaned_data["w"]
 
 
 class UploadForm(forms.Form):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from django.conf import settings as django_settings
 from hypothesis import HealthCheck, assume, settings
 from schemathesis import DataGenerationMethod
 from schemathesis.checks import (

@@ -159,7 +159,7 @@ def test_unknown_job_is_json_404(anon_client):
 
 def test_wait_returns_201_once_the_job_finishes(anon_client, png_bytes, monkeypatch):
     """``wait`` re-reads the job until it ends (here the job is finished by the 'worker' at once)."""
-    from imagehost.api import views
+    from imagehost.api.views import uploads as views
 
     real_get_job = views.selectors.get_job
 

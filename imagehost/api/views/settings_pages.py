@@ -11,8 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from imagehost import selectors
 
-from .models import ApiToken
-from .sharex import sharex_config, sxcu_bytes
+from ..models import ApiToken
+from ..sharex import sharex_config, sxcu_bytes
 
 
 def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str | None = None, status: int = 200) -> HttpResponse:

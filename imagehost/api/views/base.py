@@ -1,0 +1,67 @@
+"""Base classes of the API views: unknown query parameters refused, one error shape, JSON 404s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, permissions
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+
+
+from .. import serializers as s
+
+MAX_DB_ID = 2**63 - 1
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """Documented error answers (always 400 and 401), all in the one error shape."""
+    text = {
+        400: "Invalid input.",
+        401: "Authentication required, or the credentials are invalid.",
+        403: "Not allowed (e.g. changing someone else's album).",
+        404: "Not found (also: another user's private resource).",
+        409: "Conflict (e.g. the custom slug is taken).",
+        410: "The image was taken down.",
+        413: "Too large (file, pixel count or token length).",
+        415: "Unsupported media type or not an image.",
+        429: "Too many requests; see the Retry-After header.",
+        503: "A backend is unavailable; retry later.",
+    }
+    # Any request may carry bad input (e.g. an unknown query parameter) or bad credentials.
+    return {c: OpenApiResponse(s.ErrorSerializer, description=text[c]) for c in sorted({400, 401, *codes})}
+
+
+def user_or_none(request: Request) -> Any:
+    return request.user if request.user and request.user.is_authenticated else None
+
+
+class ApiView(GenericAPIView):
+    """Base view: unknown query parameters are refused (400) rather than silently ignored."""
+
+    query_params_allowed: frozenset[str] = frozenset()
+    pagination_class = None  # list views set Pagination (which adds `page`, `page_size`)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        allowed = self.query_params_allowed
+        if self.pagination_class is not None:
+            pager = self.pagination_class
+            allowed = allowed | {pager.page_query_param, pager.page_size_query_param}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({name or "(empty)": ["Unknown query parameter."] for name in unknown})
+
+
+class NotFoundView(GenericAPIView):
+    """Any unknown path under /api/: 404 in the API's error shape (not the site's HTML page)."""
+
+    permission_classes = [permissions.AllowAny]
+    schema = None
+
+    def http_method_not_allowed(self, request: Request, *args, **kwargs):
+        raise exceptions.NotFound()
+
+    def get(self, request: Request, *args, **kwargs):
+        raise exceptions.NotFound()

@@ -1,0 +1,125 @@
+"""``POST /api/v1/images`` and ``GET /api/v1/jobs/{id}`` (also used by the upload page's script)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, permissions, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from imagehost import selectors
+from imagehost.models import EncodeJob
+from imagehost.services import uploads
+from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
+
+from .. import serializers as s
+from ..parsers import BoundedMemoryUploadHandler, OctetStreamParser, RawImageParser
+from ..throttling import UploadThrottle
+from .base import ApiView, errors, user_or_none
+
+WAIT_POLL_SECONDS = 0.2
+
+
+class ImageUploadView(ApiView):
+    """Queue an image for encoding (validated at once, encoded by a worker)."""
+
+    parser_classes = [MultiPartParser, FormParser, RawImageParser, OctetStreamParser]
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [UploadThrottle]
+    query_params_allowed = frozenset(s.UploadQuerySerializer().fields)
+    serializer_class = s.UploadSerializer
+
+    def initialize_request(self, request, *args, **kwargs) -> Request:
+        # Before anything reads the body: keep multipart files in memory up to our own limit.
+        request.upload_handlers = [BoundedMemoryUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="images_upload",
+        summary="Upload an image",
+        description=(
+            "Send the image as multipart field `file` (other fields alongside), or as the raw request "
+            "body with `Content-Type: image/...` (options as query parameters). The file is checked at "
+            "once; encoding runs in the background. Answers 202 with the job; poll `status_url`. "
+            "With `wait=N` the request waits up to N seconds and answers 201 if the job finished."
+        ),
+        parameters=[s.UploadQuerySerializer],
+        request={
+            "multipart/form-data": s.UploadSerializer,
+            "image/*": OpenApiTypes.BINARY,
+            "application/octet-stream": OpenApiTypes.BINARY,
+        },
+        responses={
+            202: OpenApiResponse(
+                s.AcceptedJobSerializer,
+                description="Accepted: the job is queued or running (with a `warning` when the queue is down; the job is kept).",
+            ),
+            201: OpenApiResponse(s.JobSerializer, description="Finished within `wait` seconds (done or failed)."),
+            **errors(400, 401, 404, 413, 415, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        opts, data = read_upload(request)
+        user = user_or_none(request)
+        album = None
+        if opts.get("album"):
+            if user is None:
+                raise exceptions.ValidationError({"album": ["Sign in to upload into an album."]})
+            album = selectors.get_album_for_owner(opts["album"], user)
+        submission = uploads.submit_uploads(
+            [data],
+            owner=user,
+            album=album,
+            title=opts.get("title", ""),
+            max_chars=opts.get("max_chars"),
+            model=opts.get("model") or None,
+        )
+        job = submission.jobs[0]
+        if submission.queue_unavailable:
+            # The job is kept and the sweeper sends it when the broker is back: accepted, with a warning.
+            body = dict(s.JobSerializer(job, context={"request": request}).data)
+            body["warning"] = {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE_MESSAGE}
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
+        job = wait_for_job(job, opts.get("wait", 0))
+        body = s.JobSerializer(job, context={"request": request}).data
+        code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
+        return Response(body, status=code, headers={"Location": body["status_url"]})
+
+
+def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:
+    """The upload's options and bytes: multipart form (fields win over the query) or raw body."""
+    if isinstance(request.data, bytes) or not request.content_type.startswith(("multipart/", "application/x-www")):
+        options = s.UploadQuerySerializer(data=request.query_params.dict())  # plain dict: "x=" is blank, not absent
+        options.is_valid(raise_exception=True)
+        return options.validated_data, request.data if isinstance(request.data, bytes) else b""
+    options = s.UploadSerializer(data={**request.query_params.dict(), **request.data.dict()})
+    options.is_valid(raise_exception=True)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise exceptions.ValidationError({"file": ["Send an image as the `file` field or as the body."]})
+    return options.validated_data, upload.read()
+
+
+def wait_for_job(job: EncodeJob, seconds: float) -> EncodeJob:
+    """Re-read a job until it finishes or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        job = selectors.get_job(job.pk)
+    return job
+
+
+class JobDetailView(ApiView):
+    """An encode job's status; the id is the capability (anyone holding it may poll)."""
+
+    permission_classes = [permissions.AllowAny]
+    serializer_class = s.JobSerializer
+
+    @extend_schema(operation_id="jobs_retrieve", summary="Poll an upload job", responses={200: s.JobSerializer, **errors(401, 404)})
+    def get(self, request: Request, job_id) -> Response:
+        return Response(self.get_serializer(selectors.get_job(job_id)).data)

@@ -19,6 +19,12 @@ def parse_format(fmt: str | None) -> str:
     return fmt
 
 
+def split_extension(path_part: str) -> tuple[str, str | None]:
+    """``"abc.png"`` -> ``("abc", "png")``; ``"abc"`` -> ``("abc", None)``."""
+    name, dot, ext = path_part.rpartition(".")
+    return (name, ext) if dot else (path_part, None)
+
+
 def image_etag(sha: str, fmt: str, width: int | None) -> str:
     """Strong ETag for a rendering: computable without decoding."""
     return f'"{sha[:40]}-{fmt}-{width or 0}"'

@@ -11,7 +11,7 @@ from ..ratelimits import rate_limited
 from ..services import links, rendering, tokens
 from ..services.errors import ServiceError
 from .forms import ShortenForm, parse, parse_width
-from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format
+from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
 
 
 def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
@@ -35,10 +35,7 @@ def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpRe
 @rate_limited("decodes")
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """/i/<token>[.ext]: the decoded image (WebP unless an extension asks otherwise)."""
-    fmt = None
-    if "." in token:
-        token, fmt = token.rsplit(".", 1)
-    return _image_response(request, token, fmt)
+    return _image_response(request, *split_extension(token))
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -52,9 +49,7 @@ def image_query(request: HttpRequest) -> HttpResponse:
 @rate_limited("decodes")
 def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL)."""
-    fmt = None
-    if "." in slug:
-        slug, fmt = slug.rsplit(".", 1)
+    slug, fmt = split_extension(slug)
     link = links.resolve_short_link(slug, count_hit=request.method == "GET")
     return _image_response(request, link.token, fmt)
 

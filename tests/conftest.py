@@ -12,6 +12,8 @@ Fixtures (all real components, nothing mocked):
 - ``FAKE_TOKEN`` / ``fake_token(n)``: well-formed tokens that are never decoded.
 - ``make_picture(owner, *, album=None, title="pic", token=None)``: a Picture row; a unique
   fake token unless ``token=`` gives a real one.
+- ``fast_password_hashing`` (autouse): MD5 hashing for test users (Django's default PBKDF2
+  costs about a second per user on this machine).
 - ``codec_environment`` (session, autouse): ``EMMM_TORCH_THREADS`` and ``EMMM_MODEL_DIR``
   (``../shared/models`` when present) for the test process and its subprocesses.
 - ``redis_server`` (session): a private ``redis-server`` process on 127.0.0.1:<free port>;
@@ -92,6 +94,11 @@ def wait_for():
     return wait
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # --- images ---------------------------------------------------------------------------
 @pytest.fixture
 def png_bytes():
@@ -131,7 +138,7 @@ def token_pool():
 
     def get(i: int = 0):
         if i not in done:
-            done[i] = codec.encode(small_image(64, 48, i))
+            done[i] = codec.encode(small_image(64, 48, i), refine_steps=0)  # refinement only costs time here
         return done[i]
 
     return get

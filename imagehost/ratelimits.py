@@ -110,11 +110,21 @@ class ScopeLimiter(SimpleRateThrottle):
         self.now = self.timer()
         while self.history and self.history[-1] <= self.now - self.duration:
             self.history.pop()
+        self.cost = cost
         if len(self.history) + cost > self.num_requests:
             return False
         self.history[:0] = [self.now] * cost
         self.cache.set(self.key, self.history, self.duration)
         return True
+
+    def wait(self) -> float | None:
+        """Seconds until enough of the window's units have expired for this request's cost."""
+        over = len(self.history) + self.cost - self.num_requests
+        if over <= 0:
+            return None
+        if over > len(self.history):  # costs more than the whole rate: never allowed
+            return float(self.duration)
+        return max(0.0, self.history[-over] + self.duration - self.now)
 
     def retry_after(self) -> int:
         """Whole seconds until the request would be allowed (at least 1)."""

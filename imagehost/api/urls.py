@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import settings_pages as views_settings
+from .views import settings_pages
 from .views import library, links, tokens, uploads
 from .views.base import NotFoundView
 
@@ -27,9 +27,9 @@ urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("tokens/", views_settings.tokens, name="tokens"),
-    path("tokens/<int:pk>/revoke", views_settings.revoke_token, name="token-revoke"),
-    path("tokens/sharex.sxcu", views_settings.sharex_download, name="sharex"),
+    path("tokens/", settings_pages.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke", settings_pages.revoke_token, name="token-revoke"),
+    path("tokens/sharex.sxcu", settings_pages.sharex_download, name="sharex"),
     # Anything else under /api/ is a JSON 404, in the API's error shape.
     re_path(r"^", NotFoundView.as_view(), name="not-found"),
 ]

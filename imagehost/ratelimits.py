@@ -88,6 +88,7 @@ SCOPES: dict[str, Scope] = {
 
 
 def bucket_name(scope: Scope, surface: str) -> str:
+    """The cache bucket of a scope: one per surface today; drop ``surface`` to share it (issue 8.8)."""
     return f"{surface}:{scope.name}"
 
 

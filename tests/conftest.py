@@ -15,7 +15,13 @@ Fixtures (all real components, nothing mocked):
 - ``celery_worker``: one worker started with the defaults.
 - ``wait_for(predicate, timeout=30)``: poll until true (bounded), else fail.
 - ``gunicorn_server``: the project's gunicorn config serving the test database on a
-  free 127.0.0.1 port; ``.url``.
+  free 127.0.0.1 port; ``.url``, ``.log()``. ``gunicorn_server_factory(**env)`` starts
+  more, with other environment (e.g. ``DJANGO_BEHIND_TLS_PROXY="1"``).
+
+Processes: every subprocess above runs in its own process group (``tests/processes.py``)
+and is stopped by group (SIGTERM, then SIGKILL after a bound). ``pytest_sessionfinish``
+fails the run if any process the tests started (a worker, beat, gunicorn, redis-server,
+supervisord) is still alive at the end, and kills it.
 
 Markers: ``stack`` (PostgreSQL + Redis + worker), ``browser`` (Chromium), ``slow``.
 ``make test`` runs everything on PostgreSQL, then ``-m "not stack and not browser"`` on SQLite.

@@ -35,20 +35,33 @@ def spawn(argv: list[str], *, log: Path | None = None, **kwargs) -> subprocess.P
     return proc
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids of live (not zombie) processes in process group ``pgid``."""
-    members = []
+def _live_processes() -> dict[int, tuple[int, int]]:
+    """Every live (not zombie) process: ``{pid: (parent pid, process group)}``."""
+    found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+        if entry.name.isdigit() and (info := _stat(int(entry.name))) is not None:
+            found[int(entry.name)] = info
+    return found
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, process group)`` of a live process, None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    state, ppid, pgrp = stat[stat.rfind(")") + 2:].split()[:3]  # after "pid (comm) "
+    return None if state == "Z" else (int(ppid), int(pgrp))
+
+
+def alive(pid: int) -> bool:
+    """Is ``pid`` a live (not zombie) process?"""
+    return _stat(pid) is not None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of live processes in process group ``pgid``."""
+    return [pid for pid, (_, pgrp) in _live_processes().items() if pgrp == pgid]
 
 
 def _gone(proc: subprocess.Popen, bound: float) -> bool:
@@ -95,13 +108,9 @@ def _is_watched(cmdline: list[str]) -> bool:
 
 def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
-    while pid > 1:
+    while pid > 1 and (info := _stat(pid)) is not None:
         pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(stat[stat.rfind(")") + 2:].split()[1])
+        pid = info[0]
     return pids
 
 
@@ -127,33 +136,23 @@ def leftovers(roots: list[Path], groups: set[int] | None = None) -> dict[int, st
             if pid not in mine:
                 found[pid] = " ".join(_argv(pid))
     resolved = [str(r.resolve()) for r in roots]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in mine:
+    for pid in _live_processes():
+        if pid in mine:
             continue
         try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        argv = _argv(int(entry.name))
-        if state != "Z" and any(cwd == r or cwd.startswith(r + "/") for r in resolved) and _is_watched(argv) \
-                and _from_this_session(int(entry.name)):
-            found[int(entry.name)] = " ".join(argv)
+        argv = _argv(pid)
+        if any(cwd == r or cwd.startswith(r + "/") for r in resolved) and _is_watched(argv) \
+                and _from_this_session(pid):
+            found[pid] = " ".join(argv)
     return found
 
 
-def children(pid: int) -> dict[int, list[str]]:
-    """Live descendants of ``pid``: ``{pid: argv}``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
+def children(pid: int, recursive: bool = True) -> dict[int, list[str]]:
+    """Live descendants (or only the direct children) of ``pid``: ``{pid: argv}``."""
+    parents = {child: ppid for child, (ppid, _) in _live_processes().items()}
     found: dict[int, list[str]] = {}
     frontier = [pid]
     while frontier:
@@ -161,14 +160,6 @@ def children(pid: int) -> dict[int, list[str]]:
         for child, ppid in parents.items():
             if ppid == parent and child not in found:
                 found[child] = _argv(child)
-                frontier.append(child)
+                if recursive:
+                    frontier.append(child)
     return found
-
-
-def alive(pid: int) -> bool:
-    """Is ``pid`` a live (not zombie) process?"""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"

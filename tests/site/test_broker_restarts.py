@@ -17,7 +17,10 @@ from imagehost.models import EncodeJob, JobStatus, Picture
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 RESTARTS = 5
-RESUME_WITHIN_S = 30  # generous bound against a loaded machine; the measured figures are printed
+# The worker reconnects within milliseconds of Redis coming back (its log); a job uploaded
+# after the restart waits for the in-flight one, and each takes 2 s + an encode (4-11 s on a
+# busy 2-core machine with a CPU hog beside it), hence this generous bound. Figures are printed.
+RESUME_WITHIN_S = 60
 
 
 def _upload(client, data: bytes) -> tuple[int, str]:

@@ -29,15 +29,16 @@ venv: $(VENV)/.installed
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-# Web server (gunicorn, the project's config) + a real Celery worker with beat, on
-# SQLite and kombu's filesystem broker under var/. Ctrl-C stops both.
+# Web server (gunicorn, the project's config), a Celery worker and one Celery beat under
+# supervisord (scripts/run.sh, scripts/supervisord.conf), on SQLite and kombu's filesystem
+# broker under var/. A process that dies is restarted; Ctrl-C or SIGTERM stops all of them.
 run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v 0
 	VENV=$(VENV) bash scripts/run.sh
 
-# Production-shaped: needs DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, DJANGO_SECRET_KEY,
-# DJANGO_ALLOWED_HOSTS in the environment.
+# Production-shaped (the same supervision): needs DATABASE_URL, REDIS_URL, CELERY_BROKER_URL,
+# DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS in the environment.
 run-prod: venv
 	@for v in DATABASE_URL REDIS_URL CELERY_BROKER_URL DJANGO_SECRET_KEY DJANGO_ALLOWED_HOSTS; do \
 	  test -n "$${!v}" || { echo "run-prod needs $$v in the environment"; exit 2; }; done

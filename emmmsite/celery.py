@@ -1,4 +1,12 @@
-"""Celery application: configured from Django settings (CELERY_* names)."""
+"""Celery application: configured from Django settings (CELERY_* names).
+
+Broker outages (issue 9.1): the worker retries the broker connection forever
+(``broker_connection_max_retries=None``; Celery's default gives up after 100 attempts and
+shuts the worker down), at start-up and after a loss. A task running when the connection
+drops is left to finish (``worker_cancel_long_running_tasks_on_connection_loss=False``): jobs
+are idempotent and their row records the result, so cancelling it would only redo the work.
+In `make run`/`make run-prod` supervisord restarts a worker that dies anyway.
+"""
 import os
 
 from celery import Celery
@@ -7,4 +15,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emmmsite.settings")
 
 app = Celery("emmmsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    broker_connection_retry=True,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+)
 app.autodiscover_tasks()

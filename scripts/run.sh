@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Start gunicorn and a Celery worker (with beat for the stuck-job sweeper); stop both on Ctrl-C.
-set -uo pipefail
+# `make run` / `make run-prod`: gunicorn, one Celery worker and one Celery beat under
+# supervisord (scripts/supervisord.conf), in the foreground. A program that dies is
+# restarted; Ctrl-C or SIGTERM stops everything (supervisord is exec'd, so the signal
+# reaches it directly, and it stops each program's whole process group).
+set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-mkdir -p var
-"$VENV/bin/python" -m celery -A emmmsite worker -B -l INFO --concurrency=1 -s var/celerybeat-schedule &
-WORKER=$!
-"$VENV/bin/python" -m gunicorn -c gunicorn.conf.py emmmsite.wsgi &
-WEB=$!
-stop() { kill -TERM "$WEB" "$WORKER" 2>/dev/null; wait "$WEB" "$WORKER" 2>/dev/null; exit 0; }
-trap stop INT TERM
-echo "emmmbedding: http://${HOST:-127.0.0.1}:${PORT:-8000}/  (Ctrl-C stops the server and the worker)"
-wait -n "$WEB" "$WORKER"
-echo "a process exited; stopping the other"
-stop
+export EMMM_REPO=$PWD
+export EMMM_PY=$PWD/$VENV/bin/python
+[ -x "$EMMM_PY" ] || EMMM_PY=$VENV/bin/python  # VENV given as an absolute path
+export EMMM_VAR_DIR=${EMMM_VAR_DIR:-$PWD/var}
+export EMMM_WORKER_CONCURRENCY=${EMMM_WORKER_CONCURRENCY:-1}
+mkdir -p "$EMMM_VAR_DIR"
+echo "emmmbedding: http://${HOST:-127.0.0.1}:${PORT:-8000}/  (web, worker, beat under supervisord; Ctrl-C stops all)"
+exec "$EMMM_PY" -m supervisor.supervisord -c scripts/supervisord.conf

@@ -25,7 +25,13 @@ Fixtures (all real components, nothing mocked):
 - ``celery_worker``: one worker started with the defaults.
 - ``wait_for(predicate, timeout=30)``: poll until true (bounded), else fail.
 - ``gunicorn_server``: the project's gunicorn config serving the test database on a
-  free 127.0.0.1 port; ``.url``.
+  free 127.0.0.1 port; ``.url``, ``.log()``. ``gunicorn_server_factory(**env)`` starts
+  more, with other environment (e.g. ``DJANGO_BEHIND_TLS_PROXY="1"``).
+
+Processes: every subprocess above runs in its own process group (``tests/processes.py``)
+and is stopped by group (SIGTERM, then SIGKILL after a bound). ``pytest_sessionfinish``
+fails the run if any process the tests started (a worker, beat, gunicorn, redis-server,
+supervisord) is still alive at the end, and kills it.
 
 Markers: ``stack`` (PostgreSQL + Redis + worker), ``browser`` (Chromium), ``slow``.
 ``make test`` runs everything on PostgreSQL, then ``-m "not stack and not browser"`` on SQLite.
@@ -46,6 +52,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from tests.processes import leftovers, spawn, stop_group
 
 REPO = Path(__file__).resolve().parent.parent
 FAKE_TOKEN = "A" * 40  # a well-formed token for rows and requests that are never decoded
@@ -239,22 +247,17 @@ class RedisServer:
         exe = shutil.which("redis-server")
         if exe is None:
             pytest.fail("redis-server is not installed (make test installs the Debian package)")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [exe, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
              "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            log=self.workdir / "redis.log",
+            cwd=self.workdir,
         )
         _wait(self.ping, 15, 0.05, "redis-server to start")
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_group(self.proc, timeout=10)
             self.proc = None
 
     def ping(self) -> bool:
@@ -331,19 +334,17 @@ class WorkerProcess:
         return self.logfile.read_text(errors="replace")
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies at once, without acknowledging anything."""
+        """SIGKILL the main process: it dies at once, without acknowledging anything.
+
+        Its beat child is left in the process group, which :meth:`stop` (run by the
+        fixture at the end of the test) kills with everything else."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.stopped = True
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        """SIGTERM the worker's whole process group (worker and beat), SIGKILL after 20 s."""
+        stop_group(self.proc, timeout=20)
         self.stopped = True
 
 
@@ -364,17 +365,14 @@ def celery_worker_factory(redis_broker, transactional_db, tmp_path):
             EMMM_VAR_DIR=str(tmp_path / f"var{n}"),
         )
         defaults.update(env)
-        with open(logfile, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tests.stack_worker", "worker", "-B", "--pool=solo",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
-                 "-n", f"test{n}@%h", "-s", str(tmp_path / f"beat{n}")],
-                cwd=REPO,
-                env=subprocess_env(**defaults),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn(
+            [sys.executable, "-m", "celery", "-A", "tests.stack_worker", "worker", "-B", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+             "-n", f"test{n}@%h", "-s", str(tmp_path / f"beat{n}")],
+            log=logfile,
+            cwd=REPO,
+            env=subprocess_env(**defaults),
+        )
         worker = WorkerProcess(proc, logfile)
         started.append(worker)
 
@@ -411,36 +409,67 @@ class GunicornServer:
 
 
 @pytest.fixture
-def gunicorn_server(transactional_db, tmp_path):
+def gunicorn_server_factory(transactional_db, tmp_path):
+    """``start(**env) -> GunicornServer``: gunicorn with the project's gunicorn.conf.py on
+    127.0.0.1:<free port> (one worker), serving the test database; stopped (whole process
+    group) at the end of the test."""
+    started: list[GunicornServer] = []
+
+    def start(**env: str) -> GunicornServer:
+        n = len(started)
+        port = free_port()
+        logfile = tmp_path / f"gunicorn{n}.log"
+        defaults = dict(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+                        EMMM_CACHE_DIR=str(tmp_path / f"gcache{n}"), EMMM_VAR_DIR=str(tmp_path / f"gvar{n}"))
+        defaults.update(env)
+        proc = spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"],
+                     log=logfile, cwd=REPO, env=subprocess_env(**defaults))
+        server = GunicornServer(proc, f"http://127.0.0.1:{port}", logfile)
+        started.append(server)
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"gunicorn exited early:\n{server.log()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+
+        _wait(up, 60, 0.2, "gunicorn to listen")
+        return server
+
+    yield start
+    for server in started:
+        stop_group(server.proc, timeout=15)
+
+
+@pytest.fixture
+def gunicorn_server(gunicorn_server_factory) -> GunicornServer:
     """gunicorn with the project's gunicorn.conf.py, on 127.0.0.1:<free port>."""
-    port = free_port()
-    logfile = tmp_path / "gunicorn.log"
-    with open(logfile, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"],
-            cwd=REPO,
-            env=subprocess_env(GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
-                               EMMM_CACHE_DIR=str(tmp_path / "gcache"), EMMM_VAR_DIR=str(tmp_path / "gvar")),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = GunicornServer(proc, f"http://127.0.0.1:{port}", logfile)
+    return gunicorn_server_factory()
 
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited early:\n{server.log()[-3000:]}")
+
+# --- no process outlives the run ------------------------------------------------------------
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a worker, beat, server or redis-server started by the tests is alive.
+
+    Runs after the session fixtures are torn down. Whatever is found is reported and then
+    killed (so it does not outlive the run either)."""
+    roots = [REPO]
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None and factory._basetemp is not None:
+        roots.append(factory.getbasetemp())
+    left = leftovers(roots)
+    if not left:
+        return
+    lines = "\n".join(f"  {pid}: {cmd[:160]}" for pid, cmd in sorted(left.items()))
+    session.config.get_terminal_writer().line(
+        f"\nFAILED: processes started by the tests are still running after the session:\n{lines}", red=True)
+    for pid in left:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    _wait(up, 60, 0.2, "gunicorn to listen")
-    yield server
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

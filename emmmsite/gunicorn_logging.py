@@ -1,0 +1,36 @@
+"""Gunicorn access log that never prints a whole token (``logger_class`` in gunicorn.conf.py).
+
+Tokens are the images: a token in a log line is the picture itself (and up to 100,000
+characters long). Every run of 64 or more base64url characters in a logged value becomes
+``<first 8 chars>…sha256:<first 16 hex of the run's sha256>(<length>)``: enough to find the
+token in the database (``Picture.token_sha256``, the sha256 of the token text, starts with that
+hex) without writing the image into the log.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from gunicorn.glogging import Logger
+
+TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{64,}")
+PREFIX_CHARS = 8
+
+
+def _shorten(match: re.Match[str]) -> str:
+    token = match.group(0)
+    digest = hashlib.sha256(token.encode("ascii")).hexdigest()[:16]
+    return f"{token[:PREFIX_CHARS]}…sha256:{digest}({len(token)})"
+
+
+def redact_tokens(text: str) -> str:
+    """Replace every token-like run in ``text`` by its prefix, hash and length."""
+    return TOKEN_RUN.sub(_shorten, text)
+
+
+class TokenRedactingLogger(Logger):
+    """gunicorn's logger with every string atom (request line, path, query, headers) redacted."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {k: redact_tokens(v) if isinstance(v, str) else v for k, v in atoms.items()}

@@ -36,16 +36,20 @@ def _positive_int(text: str) -> int:
 
 
 def _read_token(arg: str) -> str:
-    """The token text from an argument that is a token, a file holding one, or ``-``."""
+    """The token text from an argument that is a token, a file holding one, or ``-``.
+
+    Surrounding whitespace (a file's final newline) is dropped here, for people; the codec
+    itself accepts only the canonical text.
+    """
     from .limits import MAX_TOKEN_CHARS
 
     limit = MAX_TOKEN_CHARS + 4096  # enough for the longest token and surrounding whitespace
     if arg == "-":
-        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace")
+        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace").strip()
     if os.path.isfile(arg):
         with open(arg, "rb") as fh:
-            return fh.read(limit).decode("ascii", errors="replace")
-    return arg
+            return fh.read(limit).decode("ascii", errors="replace").strip()
+    return arg.strip()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -218,7 +218,7 @@ def inspect(token_text: str) -> TokenInfo:
         version=header.version, model=spec.name, width=header.width, height=header.height,
         coded_width=header.coded_width, coded_height=header.coded_height,
         latent_shape=header.latent_shape, payload_kind=packing.KIND_NAMES[header.payload_kind],
-        payload_bytes=len(payload), chars=len(token_text.strip().rstrip("=")),
+        payload_bytes=len(payload), chars=len(token_text),
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import struct
 import zlib
@@ -34,7 +35,7 @@ VERSION = 1
 HEADER = struct.Struct(">BBHHHHBHHBI")
 CRC = struct.Struct(">I")
 OVERHEAD = HEADER.size + CRC.size
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,13 @@ def to_text(data: bytes) -> str:
 
 
 def from_text(token: str) -> bytes:
-    """base64url (padding optional) -> bytes, or InvalidToken."""
+    """Canonical base64url (no padding, no whitespace, zero unused bits) -> bytes.
+
+    Exactly one text spells each token: anything else raises InvalidToken, so that a
+    token's identity (``token_id``) cannot be dodged by a second spelling.
+    """
     if not isinstance(token, str):
         raise InvalidToken("a token must be text")
-    token = token.strip().rstrip("=")
     if not token:
         raise InvalidToken("the token is empty")
     if len(token) > MAX_TOKEN_CHARS:
@@ -77,9 +81,20 @@ def from_text(token: str) -> bytes:
     if len(token) % 4 == 1:
         raise InvalidToken("the token is not valid base64url (its length is impossible)")
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already guards
         raise InvalidToken("the token is not valid base64url") from exc
+    if to_text(data)[-1:] != token[-1:]:
+        raise InvalidToken("the token is not canonical base64url (its last character was altered)")
+    return data
+
+
+def token_id(token: str) -> str:
+    """A token's identity: sha256 hex of its canonical bytes (InvalidToken if not canonical).
+
+    Use it for takedowns, short links, cache keys and ETags: one image, one identity.
+    """
+    return hashlib.sha256(from_text(token)).hexdigest()
 
 
 def pack(header: Header, payload: bytes) -> bytes:

@@ -29,7 +29,7 @@ import zlib
 from dataclasses import dataclass
 
 from .errors import InvalidToken
-from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS
+from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, max_upscale_area
 
 VERSION = 1
 HEADER = struct.Struct(">BBHHHHBHHBI")
@@ -135,7 +135,22 @@ def check_sizes(header: Header) -> None:
     w, h, cw, ch = header.width, header.height, header.coded_width, header.coded_height
     if min(w, h, cw, ch) < 1:
         raise InvalidToken("the token declares an empty image")
-    if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
-        raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")
     if cw * ch > MAX_CODED_PIXELS or cw > w or ch > h:
         raise InvalidToken(f"the token declares a coded size of {cw}x{ch}, over the limits")
+    if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
+        raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")
+    check_upscale(header.version, (w, h), (cw, ch))
+
+
+def check_upscale(version: int, size: tuple[int, int], coded: tuple[int, int]) -> None:
+    """The output may be only a bounded factor larger than the coded image (decode work)."""
+    (w, h), (cw, ch) = size, coded
+    if version == 1:
+        if w * h > max_upscale_area(1) * cw * ch:
+            raise InvalidToken(
+                f"the token declares an image of {w}x{h}, more than {max_upscale_area(1)}x its coded area ({cw}x{ch})"
+            )
+    elif w > MAX_UPSCALE_PER_SIDE * cw or h > MAX_UPSCALE_PER_SIDE * ch:
+        raise InvalidToken(
+            f"the token declares an image of {w}x{h}, more than {MAX_UPSCALE_PER_SIDE}x its coded size ({cw}x{ch}) per side"
+        )

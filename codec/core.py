@@ -71,8 +71,28 @@ class TokenInfo:
 
 
 def load_model(name: str | None = None) -> LatentAutoencoder:
-    """Load (once per process) and return a registered model."""
+    """Load (once per process, from local files only) and return a registered model.
+
+    Never downloads: a model whose weights are not on disk raises ModelUnavailable at once,
+    with a plain message (details in ``__cause__``). See ``fetch_model``.
+    """
     return registry.load(name or default_model())
+
+
+def fetch_model(name: str | None = None) -> LatentAutoencoder:
+    """Download (from the pinned URL / hub revision) what is missing, verify and load a model.
+
+    For operators and worker start-up (``python -m codec fetch``), never for a web request.
+    """
+    return registry.fetch(name or default_model())
+
+
+def model_available(name: str | None = None) -> bool:
+    """Whether the model is loaded or its files are on disk (no hashing, no network; fast).
+
+    CodecError for a name that is not registered.
+    """
+    return registry.is_available(name or default_model())
 
 
 def encode(

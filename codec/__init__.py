@@ -3,20 +3,26 @@
     >>> result = codec.encode(open("cat.jpg", "rb").read())
     >>> codec.decode(result.token).size == (result.width, result.height)
 
-Public API: encode, decode, inspect, probe_image, load_model, available_models,
+Public API: encode, decode, inspect, token_id, probe_image, load_model, fetch_model,
+model_available, available_models,
 EncodeResult, TokenInfo, ImageFacts, CodecError, InvalidToken, InvalidImage,
 ModelUnavailable, DEFAULT_MAX_PIXELS. The token format is docs/token-format.md.
 No Django here: the site only calls these functions.
 """
 
-from .core import EncodeResult, TokenInfo, decode, default_model, encode, inspect, load_model, minimum_chars
+from .core import (
+    EncodeResult, TokenInfo, decode, default_model, encode, fetch_model, inspect, load_model, minimum_chars,
+    model_available,
+)
 from .errors import CodecError, InvalidImage, InvalidToken, ModelUnavailable
 from .images import ImageFacts, probe_image
 from .limits import DEFAULT_MAX_PIXELS
+from .token import token_id
 from .models import available_models
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "CodecError", "EncodeResult", "ImageFacts", "InvalidImage",
     "InvalidToken", "ModelUnavailable", "TokenInfo", "available_models", "decode",
-    "default_model", "encode", "inspect", "load_model", "minimum_chars", "probe_image",
+    "default_model", "encode", "fetch_model", "inspect", "load_model", "minimum_chars", "model_available",
+    "probe_image", "token_id",
 ]  # fmt: skip

@@ -1,8 +1,11 @@
-"""Command line: ``python -m codec encode|decode|inspect``.
+"""Command line: ``python -m codec encode|decode|inspect|fetch``.
 
     python -m codec encode photo.jpg [--max-chars N] [--model M] [--max-pixels N] > photo.tok
     python -m codec decode photo.tok -o photo.png        # or the token text itself
     python -m codec inspect photo.tok                    # header fields as JSON, no model run
+    python -m codec fetch taef2                          # download + verify weights (operators)
+
+Only ``fetch`` downloads weights; ``encode`` and ``decode`` use local files only.
 
 A TOKEN_OR_FILE argument is read from the file when such a file exists, from standard
 input when it is ``-``, and is otherwise taken as the token text. Exit status: 0 on
@@ -36,16 +39,20 @@ def _positive_int(text: str) -> int:
 
 
 def _read_token(arg: str) -> str:
-    """The token text from an argument that is a token, a file holding one, or ``-``."""
+    """The token text from an argument that is a token, a file holding one, or ``-``.
+
+    Surrounding whitespace (a file's final newline) is dropped here, for people; the codec
+    itself accepts only the canonical text.
+    """
     from .limits import MAX_TOKEN_CHARS
 
     limit = MAX_TOKEN_CHARS + 4096  # enough for the longest token and surrounding whitespace
     if arg == "-":
-        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace")
+        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace").strip()
     if os.path.isfile(arg):
         with open(arg, "rb") as fh:
-            return fh.read(limit).decode("ascii", errors="replace")
-    return arg
+            return fh.read(limit).decode("ascii", errors="replace").strip()
+    return arg.strip()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ins = sub.add_parser("inspect", help="print a token's header fields as JSON (no model run)")
     ins.add_argument("token", metavar="TOKEN_OR_FILE", help="a token, a file holding one, or - for stdin")
+
+    fet = sub.add_parser("fetch", help="download (if missing) and verify a model's pinned weights")
+    fet.add_argument("model", metavar="MODEL", nargs="?", help="model name (default: $EMMM_DEFAULT_MODEL or taef2)")
     return parser
 
 
@@ -100,6 +110,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"python -m codec: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_IO
         return 0
+    if args.command == "fetch":
+        codec.fetch_model(args.model)
+        print(f"{args.model or codec.default_model()}: weights present and verified")
+        return 0
     info = codec.inspect(_read_token(args.token))
     print(json.dumps(dataclasses.asdict(info), indent=2))
     return 0
@@ -111,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
-    except ModelUnavailable as exc:
-        print(f"python -m codec: error: {exc}", file=sys.stderr)
+    except ModelUnavailable as exc:  # operators get the details (__cause__) on the same line
+        detail = f" ({exc.__cause__})" if isinstance(exc.__cause__, ModelUnavailable) else ""
+        print(f"python -m codec: error: {exc}{detail}", file=sys.stderr)
         return EXIT_NO_MODEL
     except CodecError as exc:  # InvalidToken, InvalidImage, bad options: safe one-line messages
         print(f"python -m codec: error: {exc}", file=sys.stderr)

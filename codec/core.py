@@ -13,7 +13,7 @@ from PIL import Image
 from . import packing, token
 from .errors import CodecError, InvalidToken
 from .images import ImageSource, load_rgb
-from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS
+from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_UPSCALE_PER_SIDE
 from .models import registry
 from .models.base import LatentAutoencoder, device
 
@@ -71,8 +71,28 @@ class TokenInfo:
 
 
 def load_model(name: str | None = None) -> LatentAutoencoder:
-    """Load (once per process) and return a registered model."""
+    """Load (once per process, from local files only) and return a registered model.
+
+    Never downloads: a model whose weights are not on disk raises ModelUnavailable at once,
+    with a plain message (details in ``__cause__``). See ``fetch_model``.
+    """
     return registry.load(name or default_model())
+
+
+def fetch_model(name: str | None = None) -> LatentAutoencoder:
+    """Download (from the pinned URL / hub revision) what is missing, verify and load a model.
+
+    For operators and worker start-up (``python -m codec fetch``), never for a web request.
+    """
+    return registry.fetch(name or default_model())
+
+
+def model_available(name: str | None = None) -> bool:
+    """Whether the model is loaded or its files are on disk (no hashing, no network; fast).
+
+    CodecError for a name that is not registered.
+    """
+    return registry.is_available(name or default_model())
 
 
 def encode(
@@ -113,10 +133,21 @@ def encode(
             return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
         # Characters grow with area at a fixed step: aim straight at the size that fits.
         shrink = min(DOWNSCALE_FACTOR, 0.97 * math.sqrt(max_chars / coarsest))
-        smaller = (math.floor(coded[0] * shrink), math.floor(coded[1] * shrink))
-        if min(smaller) < spec.downscale:
-            raise CodecError(f"this image cannot be made into a token of at most {max_chars} characters")
-        coded = smaller
+        coded = next_coded_size(rgb.size, coded, shrink, spec.downscale, max_chars)
+
+
+def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float, multiple: int, max_chars: int) -> tuple[int, int]:
+    """The next, smaller coded size rate control tries: ``coded * shrink``, but never more than
+    MAX_UPSCALE_PER_SIDE times smaller than ``size`` nor under ``multiple`` pixels a side;
+    CodecError when no smaller size is left to try."""
+    least = (math.ceil(size[0] / MAX_UPSCALE_PER_SIDE), math.ceil(size[1] / MAX_UPSCALE_PER_SIDE))
+    smaller = (max(least[0], math.floor(coded[0] * shrink)), max(least[1], math.floor(coded[1] * shrink)))
+    if smaller == tuple(coded) or min(smaller) < multiple:
+        raise CodecError(
+            f"max_chars={max_chars} is too small for this image: a token may be decoded at most "
+            f"{MAX_UPSCALE_PER_SIDE}x larger than the image it codes; allow more characters or upload a smaller image"
+        )
+    return smaller
 
 
 def _token(spec, size, coded, latent, exponents, units: int) -> str:
@@ -218,7 +249,7 @@ def inspect(token_text: str) -> TokenInfo:
         version=header.version, model=spec.name, width=header.width, height=header.height,
         coded_width=header.coded_width, coded_height=header.coded_height,
         latent_shape=header.latent_shape, payload_kind=packing.KIND_NAMES[header.payload_kind],
-        payload_bytes=len(payload), chars=len(token_text.strip().rstrip("=")),
+        payload_bytes=len(payload), chars=len(token_text),
     )  # fmt: skip
 
 

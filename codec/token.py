@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import struct
 import zlib
 from dataclasses import dataclass
 
 from .errors import InvalidToken
-from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS
+from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, max_upscale_area
 
 VERSION = 1
 HEADER = struct.Struct(">BBHHHHBHHBI")
 CRC = struct.Struct(">I")
 OVERHEAD = HEADER.size + CRC.size
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,13 @@ def to_text(data: bytes) -> str:
 
 
 def from_text(token: str) -> bytes:
-    """base64url (padding optional) -> bytes, or InvalidToken."""
+    """Canonical base64url (no padding, no whitespace, zero unused bits) -> bytes.
+
+    Exactly one text spells each token: anything else raises InvalidToken, so that a
+    token's identity (``token_id``) cannot be dodged by a second spelling.
+    """
     if not isinstance(token, str):
         raise InvalidToken("a token must be text")
-    token = token.strip().rstrip("=")
     if not token:
         raise InvalidToken("the token is empty")
     if len(token) > MAX_TOKEN_CHARS:
@@ -77,9 +81,20 @@ def from_text(token: str) -> bytes:
     if len(token) % 4 == 1:
         raise InvalidToken("the token is not valid base64url (its length is impossible)")
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex already guards
         raise InvalidToken("the token is not valid base64url") from exc
+    if to_text(data)[-1:] != token[-1:]:
+        raise InvalidToken("the token is not canonical base64url (its last character was altered)")
+    return data
+
+
+def token_id(token: str) -> str:
+    """A token's identity: sha256 hex of its canonical bytes (InvalidToken if not canonical).
+
+    Use it for takedowns, short links, cache keys and ETags: one image, one identity.
+    """
+    return hashlib.sha256(from_text(token)).hexdigest()
 
 
 def pack(header: Header, payload: bytes) -> bytes:
@@ -120,7 +135,22 @@ def check_sizes(header: Header) -> None:
     w, h, cw, ch = header.width, header.height, header.coded_width, header.coded_height
     if min(w, h, cw, ch) < 1:
         raise InvalidToken("the token declares an empty image")
-    if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
-        raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")
     if cw * ch > MAX_CODED_PIXELS or cw > w or ch > h:
         raise InvalidToken(f"the token declares a coded size of {cw}x{ch}, over the limits")
+    if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
+        raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")
+    check_upscale(header.version, (w, h), (cw, ch))
+
+
+def check_upscale(version: int, size: tuple[int, int], coded: tuple[int, int]) -> None:
+    """The output may be only a bounded factor larger than the coded image (decode work)."""
+    (w, h), (cw, ch) = size, coded
+    if version == 1:
+        if w * h > max_upscale_area(1) * cw * ch:
+            raise InvalidToken(
+                f"the token declares an image of {w}x{h}, more than {max_upscale_area(1)}x its coded area ({cw}x{ch})"
+            )
+    elif w > MAX_UPSCALE_PER_SIDE * cw or h > MAX_UPSCALE_PER_SIDE * ch:
+        raise InvalidToken(
+            f"the token declares an image of {w}x{h}, more than {MAX_UPSCALE_PER_SIDE}x its coded size ({cw}x{ch}) per side"
+        )

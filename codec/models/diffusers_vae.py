@@ -28,10 +28,6 @@ import torch
 from ..errors import ModelUnavailable
 from . import weights
 
-#: diffusers class per ``kind``.
-KINDS = ("kl", "tiny")
-
-
 def _classes():
     from diffusers import AutoencoderKL, AutoencoderTiny
 
@@ -73,16 +69,42 @@ class DiffusersVAE:
 def load_vae(
     kind: str, name: str, repo_id: str, revision: str | None, files: tuple[weights.WeightFile, ...]
 ) -> torch.nn.Module:
-    """A diffusers VAE from ``$EMMM_MODEL_DIR/<name>/`` or the hub at a pinned revision.
+    """A diffusers VAE from local files only: ``$EMMM_MODEL_DIR/<name>/``, else the hub cache at
+    the pinned revision (filled by ``fetch_vae``). Never downloads.
 
-    Either way every pinned file is checked against its sha256 before the model is built;
-    anything missing, unpinned or mismatched raises ModelUnavailable.
+    Every pinned file is checked against its sha256 before the model is built; anything
+    missing, unpinned or mismatched raises ModelUnavailable.
     """
-    cls = _classes()[kind]
+    folder = local_folder(name, repo_id, revision, files)
+    if folder is None:
+        raise ModelUnavailable(
+            f"model {name!r} is not fetched: no $EMMM_MODEL_DIR/{name}/config.json and no hub cache "
+            f"of {repo_id}@{(revision or 'unpinned')[:12]}; run python -m codec fetch {name}"
+        )
+    return _from_folder(_classes()[kind], name, folder, files)
+
+
+def local_folder(name: str, repo_id: str, revision: str | None, files: tuple[weights.WeightFile, ...]) -> Path | None:
+    """The local folder holding the model (unverified), or None. Touches no network."""
     base = weights.model_dir()
-    local = base / name if base is not None else None
-    if local is not None and (local / "config.json").is_file():
-        return _from_folder(cls, name, local, files)
+    if base is not None and (base / name / "config.json").is_file():
+        return base / name
+    if revision is None or not files:
+        return None
+    try:
+        return Path(_hub_snapshot(repo_id, revision, [file.name for file in files], local_only=True))
+    except Exception:  # not in the hub cache (huggingface_hub raises several types)
+        return None
+
+
+def fetch_vae(
+    kind: str, name: str, repo_id: str, revision: str | None, files: tuple[weights.WeightFile, ...]
+) -> torch.nn.Module:
+    """Like ``load_vae``, but downloads the pinned revision from the model hub when it is not
+    local (the explicit ``python -m codec fetch`` path). Messages name the hub origin."""
+    base = weights.model_dir()
+    if base is not None and (base / name / "config.json").is_file():
+        return _from_folder(_classes()[kind], name, base / name, files)
     if revision is None or not files or any(file.sha256 is None for file in files):
         raise ModelUnavailable(
             f"model {name!r} has no pinned hub revision and sha256 (pin missing), so it is not loaded "
@@ -101,7 +123,7 @@ def load_vae(
             f"cannot load {name!r} from the model hub ({repo_id}@{revision[:12]}): {exc}. Put a diffusers "
             f"folder (config.json, diffusion_pytorch_model.safetensors) at $EMMM_MODEL_DIR/{name}/"
         ) from exc
-    return _from_folder(cls, name, folder, files)
+    return _from_folder(_classes()[kind], name, folder, files)
 
 
 def _from_folder(cls, name: str, folder: Path, files: tuple[weights.WeightFile, ...]) -> torch.nn.Module:
@@ -126,7 +148,9 @@ def _from_folder(cls, name: str, folder: Path, files: tuple[weights.WeightFile, 
         raise ModelUnavailable(f"cannot load model {name!r} from {folder}: {exc}") from exc
 
 
-def _hub_snapshot(repo_id: str, revision: str, names: list[str]) -> str:
+def _hub_snapshot(repo_id: str, revision: str, names: list[str], *, local_only: bool = False) -> str:
     from huggingface_hub import snapshot_download
 
-    return snapshot_download(repo_id, revision=revision, allow_patterns=["config.json", *names])
+    return snapshot_download(
+        repo_id, revision=revision, allow_patterns=["config.json", *names], local_files_only=local_only
+    )

@@ -1,8 +1,10 @@
 """Finding, downloading and verifying pinned weight files.
 
 Lookup order for ``<model>/<file>``: ``$EMMM_MODEL_DIR``, then the download cache
-(``$EMMM_MODEL_CACHE``, default ``~/.cache/emmmbedding/models``), then a download from
-the file's pinned URL into the cache. Every file is checked against its sha256.
+(``$EMMM_MODEL_CACHE``, default ``~/.cache/emmmbedding/models``). ``resolve`` looks only
+there (what loading a model uses: a request never downloads); ``fetch`` (the explicit
+``python -m codec fetch`` command) also downloads from the file's pinned URL into the cache.
+Every file is checked against its sha256.
 """
 
 from __future__ import annotations
@@ -60,17 +62,31 @@ def _verify(path: Path, file: WeightFile) -> Path:
     return path
 
 
-def resolve(model: str, file: WeightFile) -> Path:
-    """A verified local path for the file, downloading it into the cache if needed."""
+def local_path(model: str, file: WeightFile) -> Path | None:
+    """Where the file lies locally (model folder first, then the cache), unverified; or None."""
     base = model_dir()
     if base is not None and (base / model / file.name).is_file():
-        return _verify(base / model / file.name, file)
+        return base / model / file.name
     cached = cache_dir() / model / file.name
-    if cached.is_file():
-        return _verify(cached, file)
+    return cached if cached.is_file() else None
+
+
+def resolve(model: str, file: WeightFile) -> Path:
+    """A verified local path for the file; never downloads (see ``fetch``)."""
+    path = local_path(model, file)
+    if path is None:
+        raise ModelUnavailable(_missing_message(model, file, reason=f"not fetched: run python -m codec fetch {model}"))
+    return _verify(path, file)
+
+
+def fetch(model: str, file: WeightFile) -> Path:
+    """A verified local path for the file, downloading it into the cache if needed."""
+    path = local_path(model, file)
+    if path is not None:
+        return _verify(path, file)
     if file.url is None or os.environ.get("EMMM_OFFLINE") == "1":
         raise ModelUnavailable(_missing_message(model, file, reason="no download allowed"))
-    return _download(model, file, cached)
+    return _download(model, file, cache_dir() / model / file.name)
 
 
 def _download(model: str, file: WeightFile, target: Path) -> Path:

@@ -134,3 +134,23 @@ def test_missing_weights_exit_3(tmp_path, monkeypatch, capsys):
         registry.unload_all()
     err = capsys.readouterr().err
     assert "weights for model 'taef2' are missing" in err and err.count("\n") == 1
+
+
+def test_fetch_verifies_present_weights(weights_dir, capsys):
+    assert main(["fetch", "taef2"]) == 0
+    assert capsys.readouterr().out == "taef2: weights present and verified\n"
+
+
+def test_fetch_offline_without_weights_exit_3_with_details(tmp_path, monkeypatch, capsys):
+    from codec.models import registry
+
+    monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EMMM_OFFLINE", "1")
+    registry.unload_all()
+    try:
+        assert main(["fetch", "taef2"]) == 3
+    finally:
+        registry.unload_all()
+    err = capsys.readouterr().err
+    assert "weights for model 'taef2' are missing (no download allowed)" in err and err.count("\n") == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -133,8 +134,17 @@ def test_real_sd_models_refuse_cleanly_offline(model_dir, offline_hub, monkeypat
     monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path))  # no folder for them here
     registry.unload_all()
     for name, repo in (("sd-vae-ft-mse", "stabilityai/sd-vae-ft-mse"), ("taesd", "madebyollin/taesd")):
-        with pytest.raises(codec.ModelUnavailable, match="model hub") as info:
+        # a request (load) never tries the hub and says nothing about it
+        assert not codec.model_available(name)
+        started = time.perf_counter()
+        with pytest.raises(codec.ModelUnavailable) as info:
             codec.load_model(name)
+        assert time.perf_counter() - started < 1.0
+        assert str(info.value) == f"weights for model {name!r} are missing or unusable on this server"
+        assert repo not in str(info.value) and "python -m codec fetch" in str(info.value.__cause__)
+        # the explicit fetch says where the weights come from
+        with pytest.raises(codec.ModelUnavailable, match="model hub") as info:
+            codec.fetch_model(name)
         message = str(info.value)
         assert repo in message and f"$EMMM_MODEL_DIR/{name}/" in message
     registry.unload_all()
@@ -144,6 +154,8 @@ def test_real_sd_models_refuse_cleanly_offline(model_dir, offline_hub, monkeypat
 def test_loads_from_model_dir_with_sha_check(model_dir):
     from diffusers import AutoencoderKL, AutoencoderTiny
 
+    registry.unload_all()
+    assert codec.model_available(KL) and codec.model_available(TINY)  # files found, nothing loaded yet
     kl, tiny = codec.load_model(KL), codec.load_model(TINY)
     assert isinstance(kl, DiffusersVAE) and isinstance(tiny, DiffusersVAE)
     assert isinstance(kl.vae, AutoencoderKL) and kl._is_kl
@@ -159,9 +171,9 @@ def test_sha_mismatch_is_refused(model_dir, extra_specs):
     root, shas = model_dir
     shutil.copytree(root / KL, root / "test-sd-bad")
     extra_specs(_spec("test-sd-bad", 203, "kl", "0" * 64))
-    with pytest.raises(codec.ModelUnavailable, match="sha256") as info:
+    with pytest.raises(codec.ModelUnavailable) as info:
         codec.load_model("test-sd-bad")
-    assert shas[KL] in str(info.value)
+    assert "sha256" in str(info.value.__cause__) and shas[KL] in str(info.value.__cause__)
 
 
 def test_tampered_weights_are_refused(model_dir, extra_specs):
@@ -173,8 +185,9 @@ def test_tampered_weights_are_refused(model_dir, extra_specs):
         fh.seek(-1, 2)
         fh.write(bytes([last[0] ^ 1]))
     extra_specs(_spec("test-sd-tampered", 204, "tiny", shas[TINY]))
-    with pytest.raises(codec.ModelUnavailable, match="wrong or corrupted"):
+    with pytest.raises(codec.ModelUnavailable) as info:
         codec.load_model("test-sd-tampered")
+    assert "wrong or corrupted" in str(info.value.__cause__)
 
 
 def test_missing_safetensors_in_folder_is_refused(model_dir, extra_specs):
@@ -182,14 +195,15 @@ def test_missing_safetensors_in_folder_is_refused(model_dir, extra_specs):
     (root / "test-sd-nofile").mkdir()
     shutil.copy(root / KL / "config.json", root / "test-sd-nofile" / "config.json")
     extra_specs(_spec("test-sd-nofile", 205, "kl", shas[KL]))
-    with pytest.raises(codec.ModelUnavailable, match="missing"):
+    with pytest.raises(codec.ModelUnavailable, match="missing") as info:
         codec.load_model("test-sd-nofile")
+    assert "does not exist" in str(info.value.__cause__)
 
 
 def test_hub_loading_offline_is_model_unavailable(model_dir, extra_specs, offline_hub):
     extra_specs(_spec("test-sd-hub", 206, "kl", "0" * 64))  # no folder in $EMMM_MODEL_DIR
     with pytest.raises(codec.ModelUnavailable, match="cannot load 'test-sd-hub' from the model hub") as info:
-        codec.load_model("test-sd-hub")
+        codec.fetch_model("test-sd-hub")
     assert NO_REPO in str(info.value) and "$EMMM_MODEL_DIR/test-sd-hub/" in str(info.value)
 
 
@@ -197,13 +211,13 @@ def test_emmm_offline_refuses_hub_loading(model_dir, extra_specs, offline_hub, m
     monkeypatch.setenv("EMMM_OFFLINE", "1")
     extra_specs(_spec("test-sd-offline", 210, "tiny", "0" * 64))
     with pytest.raises(codec.ModelUnavailable, match="EMMM_OFFLINE=1"):
-        codec.load_model("test-sd-offline")
+        codec.fetch_model("test-sd-offline")
 
 
 def test_missing_pin_refuses_hub_loading(model_dir, extra_specs, offline_hub):
     extra_specs(_spec("test-sd-unpinned", 207, "tiny", None, revision=None))
     with pytest.raises(codec.ModelUnavailable, match="pin missing"):
-        codec.load_model("test-sd-unpinned")
+        codec.fetch_model("test-sd-unpinned")
 
 
 @pytest.mark.parametrize(
@@ -220,8 +234,9 @@ def test_config_that_does_not_match_the_spec_is_refused(model_dir, extra_specs, 
     spec = replace(_spec(KL + suffix, code, "kl", shas[KL]), **change)
     shutil.copytree(root / KL, root / spec.name)
     extra_specs(spec)
-    with pytest.raises(codec.ModelUnavailable, match=message):
+    with pytest.raises(codec.ModelUnavailable) as info:
         codec.load_model(spec.name)
+    assert message in str(info.value.__cause__)
 
 
 def test_model_is_loaded_once_per_process(model_dir, extra_specs):

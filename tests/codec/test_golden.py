@@ -30,7 +30,7 @@ def test_golden_set_is_complete():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_inspect_matches_the_recorded_header(name):
-    info = dataclasses.asdict(codec.inspect((GOLDEN / f"{name}.token").read_text()))
+    info = dataclasses.asdict(codec.inspect((GOLDEN / f"{name}.token").read_text().strip()))
     info["latent_shape"] = list(info["latent_shape"])
     assert info == HEADERS[name]
 
@@ -38,6 +38,6 @@ def test_inspect_matches_the_recorded_header(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_golden_token_decodes_to_its_reference(name, taef2):
     reference = Image.open(GOLDEN / f"{name}.png").convert("RGB")
-    decoded = codec.decode((GOLDEN / f"{name}.token").read_text())
+    decoded = codec.decode((GOLDEN / f"{name}.token").read_text().strip())
     assert decoded.size == reference.size == (HEADERS[name]["width"], HEADERS[name]["height"])
     assert psnr(decoded, reference) >= 50.0  # float noise across CPUs/threads only

@@ -41,6 +41,12 @@ def no_weights(tmp_path, monkeypatch):
     return tmp_path
 
 
+def assert_plain(message: str) -> None:
+    """What a web user may see: no URL, host, hub repository, revision, path or hash."""
+    for secret in ("http", "127.0.0.1", "huggingface", "/", "sha256", "Errno", "$EMMM"):
+        assert secret not in message, (secret, message)
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,14 +128,17 @@ def test_sha256_mismatch_is_model_unavailable(no_weights):
     folder = no_weights / "models" / "taef2"
     folder.mkdir()
     (folder / ENCODER.name).write_bytes(b"not the weights")
-    with pytest.raises(ModelUnavailable, match=rf"{ENCODER.name} has sha256 [0-9a-f]{{64}}, expected {ENCODER.sha256}: wrong or corrupted weights"):
+    with pytest.raises(ModelUnavailable, match="weights for model 'taef2' are missing or unusable on this server") as info:
         codec.load_model("taef2")
+    assert_plain(str(info.value))
+    with pytest.raises(ModelUnavailable, match=rf"{ENCODER.name} has sha256 [0-9a-f]{{64}}, expected {ENCODER.sha256}: wrong or corrupted weights"):
+        raise info.value.__cause__
 
 
 def test_missing_weights_offline_says_where_to_put_them(no_weights, monkeypatch):
     monkeypatch.setenv("EMMM_OFFLINE", "1")
     with pytest.raises(ModelUnavailable) as info:
-        codec.load_model("taef2")
+        codec.fetch_model("taef2")
     message = str(info.value)
     assert "weights for model 'taef2' are missing (no download allowed)" in message
     assert f"Put {ENCODER.name}" in message and f"with sha256 {ENCODER.sha256}" in message
@@ -140,7 +149,7 @@ def test_missing_weights_offline_says_where_to_put_them(no_weights, monkeypatch)
 def test_failed_download_says_where_to_put_the_files(no_weights):
     file = WeightFile(ENCODER.name, ENCODER.sha256, f"http://127.0.0.1:{closed_port()}/{ENCODER.name}")
     with pytest.raises(ModelUnavailable) as info:
-        weights.resolve("taef2", file)
+        weights.fetch("taef2", file)
     message = str(info.value)
     assert "are missing (download failed:" in message and "refused" in message.lower()
     assert f"at $EMMM_MODEL_DIR/taef2/{ENCODER.name}" in message
@@ -151,7 +160,7 @@ def test_download_verifies_and_lands_in_the_cache(no_weights, file_server, weigh
     root, base = file_server
     for f in TAEF2_SPEC.files:
         shutil.copyfile(weights_dir / "taef2" / f.name, root / f.name)
-        path = weights.resolve("taef2", WeightFile(f.name, f.sha256, f"{base}/{f.name}"))
+        path = weights.fetch("taef2", WeightFile(f.name, f.sha256, f"{base}/{f.name}"))
         assert path == no_weights / "cache" / "taef2" / f.name
         assert weights.sha256_of(path) == f.sha256
     assert sorted(p.name for p in (no_weights / "cache" / "taef2").iterdir()) == sorted(f.name for f in TAEF2_SPEC.files)
@@ -165,14 +174,14 @@ def test_download_with_the_wrong_hash_is_refused(no_weights, file_server):
     root, base = file_server
     (root / ENCODER.name).write_bytes(b"tampered" * 1000)
     with pytest.raises(ModelUnavailable, match=rf"downloaded from {base}/{ENCODER.name} has sha256 [0-9a-f]{{64}}, expected {ENCODER.sha256}"):
-        weights.resolve("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/{ENCODER.name}"))
+        weights.fetch("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/{ENCODER.name}"))
     assert not list((no_weights / "cache" / "taef2").iterdir())  # nothing unverified is kept
 
 
 def test_http_error_is_model_unavailable(no_weights, file_server):
     _, base = file_server
     with pytest.raises(ModelUnavailable, match="download failed: HTTP Error 404"):
-        weights.resolve("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/missing.pth"))
+        weights.fetch("taef2", WeightFile(ENCODER.name, ENCODER.sha256, f"{base}/missing.pth"))
 
 
 def test_model_dir_takes_precedence_over_the_cache(tmp_path, monkeypatch, weights_dir):
@@ -181,3 +190,51 @@ def test_model_dir_takes_precedence_over_the_cache(tmp_path, monkeypatch, weight
     (cache / ENCODER.name).write_bytes(b"stale")
     monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
     assert weights.resolve("taef2", ENCODER) == Path(weights_dir) / "taef2" / ENCODER.name
+
+
+def test_loading_never_downloads(no_weights, file_server, weights_dir, monkeypatch):
+    """Issue 8.4: a request path (load, decode) uses local files only, fails fast and plainly."""
+    root, base = file_server
+    for f in TAEF2_SPEC.files:
+        shutil.copyfile(weights_dir / "taef2" / f.name, root / f.name)
+    served = registry.register(registry.ModelSpec(
+        "test-served", 251, "flux2", 32, 8, build=TAEF2_SPEC.build,
+        files=tuple(WeightFile(f.name, f.sha256, f"{base}/{f.name}") for f in TAEF2_SPEC.files),
+    ))  # fmt: skip
+    try:
+        assert not codec.model_available("test-served")
+        started = time.perf_counter()
+        with pytest.raises(ModelUnavailable) as info:
+            codec.load_model("test-served")
+        assert time.perf_counter() - started < 1.0
+        assert str(info.value) == "weights for model 'test-served' are missing or unusable on this server"
+        assert_plain(str(info.value))
+        assert "python -m codec fetch test-served" in str(info.value.__cause__)
+        assert not (no_weights / "cache" / "test-served").exists()  # nothing was downloaded
+        # the explicit fetch downloads, verifies, and then loading works offline
+        assert codec.fetch_model("test-served").latent_channels == 32
+        assert codec.model_available("test-served")
+        registry.unload_all()
+        assert codec.model_available("test-served")  # files on disk, not loaded
+        assert codec.load_model("test-served").latent_channels == 32
+    finally:
+        registry._SPECS.pop(served.name)
+
+
+def test_decode_with_a_missing_model_is_plain_and_fast(no_weights):
+    from .imagegen import synthetic_token
+
+    started = time.perf_counter()
+    with pytest.raises(ModelUnavailable) as info:
+        codec.decode(synthetic_token(16, 16))
+    assert time.perf_counter() - started < 1.0
+    assert_plain(str(info.value))
+    assert isinstance(info.value.__cause__, ModelUnavailable)
+
+
+def test_model_available_is_local_and_knows_names(no_weights, weights_dir, monkeypatch):
+    assert not codec.model_available("taef2")
+    monkeypatch.setenv("EMMM_MODEL_DIR", str(weights_dir))
+    assert codec.model_available("taef2")
+    with pytest.raises(codec.CodecError, match="unknown model 'nope'"):
+        codec.model_available("nope")

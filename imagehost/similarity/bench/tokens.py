@@ -1,7 +1,7 @@
 """Token round trips (``codec.decode(codec.encode(png).token)``) cached on disk.
 
 Encoding a Kodak image takes seconds, so each result is kept under the cache folder,
-named by the sha256 of the PNG that was encoded; a rerun only encodes what is missing,
+named by the sha256 of the PNG that was encoded (one folder per ``refine_steps``); a rerun only encodes what is missing,
 and ``budget_s`` stops a run early so each piece stays short (run it again to go on).
 """
 
@@ -20,9 +20,10 @@ from .variants import png_bytes
 class TokenCache:
     """Encoded tokens and their decoded pictures, keyed by the source PNG's sha256."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: Path, refine_steps: int | None = None) -> None:
+        self.refine_steps = refine_steps  # None: the codec's default
+        self.folder = folder / f"refine-{'default' if refine_steps is None else refine_steps}"
+        self.folder.mkdir(parents=True, exist_ok=True)
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.folder / f"{key}.json", self.folder / f"{key}.png"
@@ -39,7 +40,7 @@ class TokenCache:
         import codec
 
         started = time.perf_counter()
-        result = codec.encode(data)
+        result = codec.encode(data, refine_steps=self.refine_steps)
         encode_s = time.perf_counter() - started
         decoded = codec.decode(result.token)
         decoded.save(png_path, format="PNG")

@@ -25,11 +25,12 @@ from .embedding import (
 )
 from .errors import InvalidVector, ModelUnavailable, SimilarityError, UnknownModel
 from .index import FLAT_MAX, MAX_K, NPROBE, SimilarityIndex
+from .live import LiveIndex
 from .vectors import blob_to_vector, check_vectors, vector_to_blob
 
 __all__ = [
     "DEFAULT_MODEL", "FLAT_MAX", "MAX_K", "NEAR_DUPLICATE_THRESHOLD", "NPROBE", "REGISTRY", "Embedding",
-    "EmbeddingModelSpec", "InvalidVector", "ModelUnavailable", "SimilarityError", "SimilarityIndex",
+    "EmbeddingModelSpec", "InvalidVector", "LiveIndex", "ModelUnavailable", "SimilarityError", "SimilarityIndex",
     "UnknownModel", "available_models", "blob_to_vector", "check_vectors", "classify", "embed_image",
     "embed_images", "embed_token", "find_near_duplicates", "get_spec", "is_near_duplicate", "load_model",
     "vector_to_blob",

@@ -23,8 +23,8 @@ def is_near_duplicate(score: float, threshold: float = NEAR_DUPLICATE_THRESHOLD)
 
 
 def find_near_duplicates(
-    index: SimilarityIndex, vector: np.ndarray, *, allowed_ids: Collection[int] | None = None,
-    exclude_ids: Collection[int] = (), k: int = 5, threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    index: SimilarityIndex, vector: np.ndarray, *, allowed_ids: Collection[int] | np.ndarray | None = None,
+    exclude_ids: Collection[int] | np.ndarray = (), k: int = 5, threshold: float = NEAR_DUPLICATE_THRESHOLD,
 ) -> list[tuple[int, float]]:
     """Up to ``k`` ``(id, cosine)`` pairs at or above ``threshold``, best first."""
     hits = index.search(vector, k, allowed_ids=allowed_ids, exclude_ids=exclude_ids)

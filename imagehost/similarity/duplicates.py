@@ -14,7 +14,7 @@ import numpy as np
 
 from .index import SimilarityIndex
 
-NEAR_DUPLICATE_THRESHOLD = 0.80
+NEAR_DUPLICATE_THRESHOLD = 0.75
 
 
 def is_near_duplicate(score: float, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> bool:

@@ -52,26 +52,27 @@ def retrieval(data: NearDuplicateSet) -> tuple[dict, np.ndarray]:
     return figures, indexed
 
 
+CANDIDATES = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95
+MIN_CAUGHT = 0.99
+
+
 def threshold_figures(positives: list[float], negatives: list[float], distinct: list[float]) -> dict:
-    """Cosine distributions of true near-duplicates vs different pictures, and the
-    threshold with no false "you already have this" among the different ones, placed
-    midway between the highest different-picture score and the positives above it."""
+    """Cosine distributions of true near-duplicates vs different pictures, and the threshold:
+    the strictest candidate that still catches >= 99% of the copies with no false alarm
+    (strict, because a false "you already have this picture" is worse than a missed one)."""
     pos, neg = np.array(positives), np.array(negatives + distinct)
-    top_negative = float(neg.max())
-    above = pos[pos > top_negative]
-    threshold = round((top_negative + float(np.percentile(above, 5))) / 2, 2) if len(above) else None
-    out = {
+    out: dict = {
         "positives": len(pos),
         "negatives": len(neg),
         "positive_percentiles": {p: round(float(np.percentile(pos, p)), 3) for p in (0, 5, 25, 50)},
         "negative_percentiles": {p: round(float(np.percentile(neg, p)), 3) for p in (50, 95, 99, 100)},
-        "threshold": threshold,
+        "threshold": None,
     }
-    if threshold is not None:
-        out["caught"] = round(float((pos >= threshold).mean()), 3)
-        out["false_alarms"] = int((neg >= threshold).sum())
-    for t in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9):
-        out[f"at_{t}"] = {"caught": round(float((pos >= t).mean()), 3), "false_alarms": int((neg >= t).sum())}
+    for t in CANDIDATES:
+        caught, false_alarms = round(float((pos >= t).mean()), 3), int((neg >= t).sum())
+        out[f"at_{t:.2f}"] = {"caught": caught, "false_alarms": false_alarms}
+        if caught >= MIN_CAUGHT and false_alarms == 0:
+            out.update(threshold=t, caught=caught, false_alarms=false_alarms)
     return out
 
 

@@ -138,33 +138,43 @@ def _cost_section(c: dict) -> list[str]:
 PLACEMENT = """
 ## Decisions
 
-- **Flat up to `FLAT_MAX = {flat_max:,}` vectors, then IVF with `NPROBE = {nprobe}`** (cells =
-  √n, trained on 64 points per cell, 10 k-means iterations). Exact search keeps results
-  exact and needs no training while it is within the latency target (see the table); IVF
-  above that keeps p95 low at 1M, at the recall shown. The switch happens inside `add` (a
-  one-off rebuild under the lock) or directly in `SimilarityIndex.build`.
-- **Where the index lives: in every web process** (and in the worker for the upload-time
-  near-duplicate check), built lazily from the vectors table on first use and brought up
-  to date before each search by reading rows changed since its last sync. Reasons:
-  - *Memory:* 1280 float32 per picture = 5 KB; 10k pictures ≈ 50 MB, 100k ≈ 0.5 GB per
-    process. With gunicorn's 2 workers on this 2-core machine that is affordable up to
-    ~100k pictures; a separate service would save one copy but add a process, a protocol,
-    a failure mode and a second deploy unit for no gain at this size.
-  - *Freshness:* a per-process index is exactly as fresh as its last sync; syncing before
-    each search costs one indexed query ("rows with id/updated-at above what I have, and
-    deletions") and makes add/delete visible to the very next search in every process.
-    Results are also re-checked against the database when the view loads the pictures, so a
-    stale index can only ever return *fewer* pictures, never a deleted or hidden one.
-  - *2 cores:* a search is milliseconds of one core; a service would not make it cheaper,
-    and an HTTP hop would add latency. Embedding a query image (~{embed_ms} ms) is the
-    expensive part either way.
-  - *When to move:* beyond ~100k pictures (or more web processes), run one index service
-    (the same `SimilarityIndex` behind a tiny HTTP/Unix-socket endpoint) so memory is paid
-    once, or store vectors as float16/8-bit (`IndexScalarQuantizer`) to halve/quarter it.
-- **Visibility:** the allowed ids (or the excluded ones, whichever list is shorter) go into
-  FAISS as an `IDSelectorBatch`, so hidden pictures are never scored; every result is
-  checked against the same selector again; with IVF a small allowed set widens `nprobe`
-  (up to all cells) so a user with few pictures still gets their true nearest ones.
+- **Exact (flat) up to `FLAT_MAX = {flat_max:,}` vectors, then IVF with `NPROBE = {nprobe}`.**
+  Exact search reads every vector (5 KB each), so it is memory-bound and linear: p95 ≈ 5 ms at
+  10k but > 100 ms at 100k, over the 50 ms target. At 25k it is ~12–27 ms (interpolated),
+  exact, and needs no training. IVF (cells = √n, trained on 64 points per cell, 10 k-means
+  iterations) keeps p95 under 10 ms at 100k and 1M with `nprobe` 16, with recall@10 = 1.0
+  against exact search on this (clustered) synthetic data; `nprobe` 8 was as accurate here,
+  16 leaves room for real embeddings, whose clusters are less clean. The switch happens
+  inside `add` (a one-off rebuild under the lock: k-means on ≈25k vectors, about a second)
+  or directly in `SimilarityIndex.build`.
+- **Where the index lives: in every web process** (and in the Celery worker for the
+  upload-time near-duplicate check), built lazily from the vectors table on first use and
+  brought up to date before each search (`LiveIndex`: one query for rows changed since its
+  cursor). Reasons:
+  - *Memory:* 1280 float32 per picture = 5 KB; 10k pictures ≈ 50 MB and 100k ≈ 0.5 GB per
+    process. gunicorn's 2 workers + the Celery worker hold 3 copies: fine up to ~100k
+    pictures on this machine. A separate service would save the copies but add a process,
+    a protocol, a failure mode and a deploy unit, for no gain at this size.
+  - *Freshness:* a per-process index is as fresh as its last sync, and it syncs before every
+    search, so an add or delete is visible to the very next search in every process. The
+    view must still load the returned pictures through the visibility-filtered queryset, so
+    a stale index can only ever return *fewer* pictures, never a deleted or hidden one.
+  - *2 cores:* a search costs milliseconds of one core; a service would not make it cheaper,
+    and an HTTP hop adds latency. Embedding a query image (~{embed_ms} ms) is the
+    expensive part either way. Set FAISS to one OpenMP thread in web processes
+    (`faiss.omp_set_num_threads(1)`) so two concurrent searches do not oversubscribe.
+  - *When to move:* at ~1M pictures a copy is 4.9 GB and building it takes minutes
+    (IVF training 66 s + adding 197 s on one thread here), so from a few hundred thousand
+    pictures run one index service (the same `SimilarityIndex` behind a small Unix-socket
+    endpoint), and/or store float16 / 8-bit codes (`IndexIVFScalarQuantizer`) to halve or
+    quarter the memory.
+- **Visibility:** the allowed ids (or the excluded ones) go into FAISS as an
+  `IDSelectorBatch`, so hidden pictures are never scored; each result is checked against the
+  same selector again; with IVF a small allowed set widens `nprobe` in proportion (up to all
+  cells) so a user with few pictures still gets their true nearest ones (recall 1.0 above).
+  Pass whichever list is shorter: `allowed_ids` = the user's pictures for `scope=mine`;
+  for `scope=public` the list of *non*-public ids as `exclude_ids` when that is shorter —
+  building a 500k-id selector per query is what makes the `public 50%` row slow at 1M.
 """
 
 

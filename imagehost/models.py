@@ -38,6 +38,10 @@ class Album(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def is_owned_by(self, user: object) -> bool:
+        """The album-owner rule, in one place: only a signed-in owner may add to or change it."""
+        return user is not None and getattr(user, "is_authenticated", False) and self.owner_id == user.pk
+
 
 class Picture(models.Model):
     owner = models.ForeignKey(

@@ -59,8 +59,7 @@ def get_album_for_viewer(slug: str, viewer: Any) -> Album:
     album = Album.objects.filter(slug=slug).select_related("owner").first()
     if album is None:
         raise NotFound("No such album.")
-    is_owner = viewer is not None and getattr(viewer, "is_authenticated", False) and album.owner_id == viewer.pk
-    if album.visibility == Visibility.PRIVATE and not is_owner:
+    if album.visibility == Visibility.PRIVATE and not album.is_owned_by(viewer):
         raise NotFound("No such album.")
     return album
 

@@ -85,7 +85,7 @@ def submit_uploads(
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
-    if album is not None and (owner is None or album.owner_id != owner.pk):
+    if album is not None and not album.is_owned_by(owner):
         raise InvalidInput("You can only add pictures to your own albums.")
     if model and model not in codec.available_models():
         raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")

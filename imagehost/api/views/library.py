@@ -40,7 +40,7 @@ class AlbumAccessMixin:
 
     def get_album(self, request: Request, slug: str, *, write: bool = False) -> Album:
         album = selectors.get_album_for_viewer(slug, user_or_none(request))
-        if write and album.owner_id != request.user.pk:
+        if write and not album.is_owned_by(request.user):
             raise exceptions.PermissionDenied("Only the album's owner can change it.")
         return album
 

@@ -167,9 +167,12 @@ EMMM_MAX_RENDER_WIDTH = env.int("EMMM_MAX_RENDER_WIDTH", default=4096)
 EMMM_ALLOWED_FORMATS = env.list("EMMM_ALLOWED_FORMATS", default=["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF"])
 EMMM_JOB_MAX_ATTEMPTS = env.int("EMMM_JOB_MAX_ATTEMPTS", default=3)
 EMMM_REQUEUE_AFTER_S = env.int("EMMM_REQUEUE_AFTER_S", default=60)
-EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=600)
+# A running job's row is touched every EMMM_JOB_HEARTBEAT_S by its worker; with no touch for
+# EMMM_RUNNING_STALE_S (a few missed beats) the sweeper takes its worker for dead.
+EMMM_JOB_HEARTBEAT_S = env.float("EMMM_JOB_HEARTBEAT_S", default=5)
+EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=20)
 EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
-EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=30)
+EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------

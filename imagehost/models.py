@@ -138,6 +138,8 @@ class EncodeJob(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     started = models.DateTimeField(null=True, blank=True)
+    # Touched every EMMM_JOB_HEARTBEAT_S by the worker while the job is running.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -37,4 +37,4 @@ def requeue_stale_jobs() -> dict:
     """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones, drop stray originals."""
     report = jobs.requeue_stale_jobs()
     purged = jobs.purge_finished_sources()
-    return {"resent": report.resent, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+    return {"resent": report.resent, "lost": report.lost, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}

@@ -80,8 +80,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker write concurrently: wait instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server and the workers write concurrently (issue 9.4). A deferred transaction
+    # that reads and then writes fails at once with "database is locked" when another writer
+    # holds the lock (a lock upgrade never waits); IMMEDIATE takes the write lock at BEGIN,
+    # where `timeout` applies. WAL lets readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=env.int("EMMM_SQLITE_TIMEOUT_S", default=30),
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -172,6 +179,10 @@ EMMM_REQUEUE_AFTER_S = env.int("EMMM_REQUEUE_AFTER_S", default=60)
 EMMM_JOB_HEARTBEAT_S = env.float("EMMM_JOB_HEARTBEAT_S", default=5)
 EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=20)
 EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
+# Each worker refreshes its heartbeat row this often; none fresher than EMMM_WORKER_STALE_S
+# means no worker is running (upload results say so; /healthz answers 503).
+EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
+EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
-from .services import jobs
+from .services import jobs, workers
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -38,3 +39,20 @@ def requeue_stale_jobs() -> dict:
     report = jobs.requeue_stale_jobs()
     purged = jobs.purge_finished_sources()
     return {"resent": report.resent, "lost": report.lost, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+
+
+_heartbeat: workers.HeartbeatThread | None = None
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender=None, **_kwargs) -> None:
+    """The worker's main process says it is alive (``services.workers``), whatever the broker."""
+    global _heartbeat
+    _heartbeat = workers.HeartbeatThread(getattr(sender, "hostname", None) or "worker")
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(**_kwargs) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

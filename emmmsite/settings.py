@@ -15,6 +15,8 @@ from pathlib import Path
 
 import environ
 
+from .worker_sizing import worker_size_from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 VAR_DIR = Path(env.str("EMMM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -217,7 +219,15 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One task at a time per process (acks late: a message is acknowledged after the encode).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Prefork processes × torch threads sized to the machine (emmmsite/worker_sizing.py);
+# EMMM_WORKER_CONCURRENCY / EMMM_TORCH_THREADS override.
+EMMM_WORKER_SIZE = worker_size_from_environment()
+CELERY_WORKER_CONCURRENCY = EMMM_WORKER_SIZE.processes
+# Fair order (imagehost/services/dispatch.py): jobs one owner may have sent and unfinished
+# at a time; default: the worker's processes, so a lone user keeps every process busy.
+EMMM_DISPATCH_PER_OWNER = env.int("EMMM_DISPATCH_PER_OWNER", default=EMMM_WORKER_SIZE.processes)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from .services import jobs, workers
+from .services import dispatch, jobs, workers
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,20 @@ def encode_job(self, job_id: str) -> str | None:
         job = jobs.run_encode_job(job_id)
     except RetryableEncodeError as exc:
         raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
+    finally:
+        _dispatch_next()
     if job is None:
         log.warning("encode_job: job %s does not exist", job_id)
         return None
     return job.status
+
+
+def _dispatch_next() -> None:
+    """A job ended: send the next waiting ones in fair order (``services.dispatch``)."""
+    try:
+        dispatch.dispatch_waiting()
+    except Exception:  # noqa: BLE001 - the sweeper dispatches too; never fail the encode for this
+        log.warning("dispatch after a job failed", exc_info=True)
 
 
 @shared_task(acks_late=True)

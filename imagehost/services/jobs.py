@@ -25,6 +25,10 @@ Who moves a job, and what happens when something around it breaks:
   stays ``queued`` with ``sends == 0`` and the upload is still accepted (202 with a
   ``queue_unavailable`` warning on the API, a notice on the site's result page). The
   sweeper sends it when the broker is back.
+- **Fair order.** Jobs are sent by ``dispatch.dispatch_waiting`` (after the upload commits,
+  after each job ends, at each sweep): at most ``EMMM_DISPATCH_PER_OWNER`` sent and
+  unfinished per owner, owners served round robin (``dispatch.fair_order``); the rest wait
+  ``queued`` with ``sends == 0``.
 - **Worker death.** While a job is ``running`` a thread in the worker touches its
   ``heartbeat_at`` every ``EMMM_JOB_HEARTBEAT_S`` (5 s). The sweeper (every
   ``EMMM_SWEEP_INTERVAL_S``, 10 s) puts a running job whose heartbeat is older than
@@ -38,8 +42,8 @@ Who moves a job, and what happens when something around it breaks:
   delivery fails the job ("Gave up after N attempts …"). Codec refusals (a bad image)
   fail at once; anything else (including missing model weights) is retried.
 - **Expiry.** The sweeper (Celery beat, every ``EMMM_SWEEP_INTERVAL_S``) fails jobs still
-  queued or running ``EMMM_JOB_EXPIRE_S`` after upload, and re-sends ``queued`` jobs
-  never sent or not picked up within ``EMMM_REQUEUE_AFTER_S``.
+  queued or running ``EMMM_JOB_EXPIRE_S`` after upload, re-sends ``queued`` jobs not picked
+  up within ``EMMM_REQUEUE_AFTER_S`` and dispatches those never sent.
 
 A database check constraint makes a finished job holding an original impossible.
 """
@@ -60,6 +64,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import EncodeJob, JobStatus, Picture
+from .dispatch import dispatch_waiting
 from .errors import BrokerUnavailable, RetryableEncodeError
 from .library import next_position
 from .links import get_or_create_short_link
@@ -263,8 +268,7 @@ def requeue_stale_jobs(now: datetime | None = None) -> SweepReport:
     lost = requeue_lost_jobs(now)
     report.lost = len(lost)
     stale = EncodeJob.objects.filter(
-        Q(status=JobStatus.QUEUED, sends=0, updated__lt=now - timedelta(seconds=1))
-        | Q(status=JobStatus.QUEUED, updated__lt=now - timedelta(seconds=settings.EMMM_REQUEUE_AFTER_S))
+        status=JobStatus.QUEUED, sends__gt=0, updated__lt=now - timedelta(seconds=settings.EMMM_REQUEUE_AFTER_S)
     ).values_list("pk", flat=True)
     for job_id in lost + [pk for pk in stale[:500] if pk not in lost]:
         try:
@@ -273,6 +277,10 @@ def requeue_stale_jobs(now: datetime | None = None) -> SweepReport:
             report.broker_down = True
             break
         report.resent += 1
+    if not report.broker_down:  # never sent (held for fairness, or the broker was down)
+        dispatched = dispatch_waiting()
+        report.resent += dispatched.sent
+        report.broker_down = dispatched.broker_down
     return report
 
 

@@ -103,6 +103,9 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     concurrent = [int(n) for n in args.concurrent.split(",")]
 
+    shared_models = REPO.parent / "shared" / "models"
+    if "EMMM_MODEL_DIR" not in os.environ and shared_models.is_dir():
+        os.environ["EMMM_MODEL_DIR"] = str(shared_models)
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         var = Path(tmp) / "var"
         os.environ.update(DATABASE_URL="", EMMM_VAR_DIR=str(var), CELERY_BROKER_URL="filesystem://",

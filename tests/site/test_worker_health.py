@@ -99,7 +99,10 @@ def test_healthz_503_names_missing_model_weights(client, monkeypatch):
 def test_real_worker_heartbeat_then_stopped_then_broker_down(client, celery_worker, redis_broker, png_bytes, wait_for):
     """A real worker (on Redis) records its heartbeat; stopping it makes the site say so."""
     wait_for(lambda: client.get("/healthz").status_code == 200, timeout=30, what="healthz 200 with a live worker")
-    assert client.get("/api/v1/jobs/" + _upload_api(client, png_bytes)["id"]).json()["worker"] is None
+    job_id = _upload_api(client, png_bytes)["id"]
+    assert client.get(f"/api/v1/jobs/{job_id}").json()["worker"] is None
+    # Stop it idle (a warm shutdown waits for a running encode, and the fixture SIGKILLs after 20 s).
+    wait_for(lambda: EncodeJob.objects.get(pk=job_id).status == JobStatus.DONE, timeout=120, what="the job")
     celery_worker.stop()  # a clean shutdown removes its heartbeat at once
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json()["down"] == ["worker"], celery_worker.log()[-3000:]

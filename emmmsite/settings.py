@@ -226,8 +226,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 EMMM_WORKER_SIZE = worker_size_from_environment()
 CELERY_WORKER_CONCURRENCY = EMMM_WORKER_SIZE.processes
 # Fair order (imagehost/services/dispatch.py): jobs one owner may have sent and unfinished
-# at a time; default: the worker's processes, so a lone user keeps every process busy.
-EMMM_DISPATCH_PER_OWNER = env.int("EMMM_DISPATCH_PER_OWNER", default=EMMM_WORKER_SIZE.processes)
+# at a time; default: the worker's processes + 1, so a lone user keeps every process busy
+# and the next job already waits on the broker (no idle gap between two of one user's jobs).
+EMMM_DISPATCH_PER_OWNER = env.int("EMMM_DISPATCH_PER_OWNER", default=EMMM_WORKER_SIZE.processes + 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

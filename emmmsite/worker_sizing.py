@@ -1,10 +1,12 @@
 """How many worker processes, and how many torch threads each: sized to the machine.
 
-Encoding one image uses torch's intra-op threads, which scale poorly on the small tensors of
-a 512² image; separate processes encode separate images with no shared lock. So on small
-machines every core gets its own process with one thread (``EMMM_TORCH_THREADS=1``); above
-8 cores each process gets 2 threads (fewer copies of torch and the model in memory).
-Measured on the 2-core build machine: README, *Throughput* (``scripts/bench_jobs.py``).
+Measured on the 2-core build machine (README, *Throughput*; ``scripts/bench_jobs.py``): one
+process with 2 torch threads encodes a single 512² photo in half the time of a process with
+one thread, and two 1-thread processes are no faster for 2 or 4 concurrent uploads. So a
+process gets up to ``MAX_THREADS`` (4) threads and the cores are split into such processes:
+2 cores → 1 × 2, 4 → 1 × 4, 8 → 2 × 4, 16 → 4 × 4. Only the 2-core case is measured; above
+it the 4-thread cap is a guess (torch's scaling flattens and more processes keep more images
+moving at once).
 
 Overrides: ``EMMM_WORKER_CONCURRENCY`` (processes) and ``EMMM_TORCH_THREADS`` (threads per
 process); with only one of them given, the other fills the cores.
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 import os
 from typing import NamedTuple
+
+
+MAX_THREADS = 4
 
 
 class WorkerSize(NamedTuple):
@@ -24,7 +29,7 @@ def size_worker(cores: int, processes: int | None = None, torch_threads: int | N
     """processes × torch threads ≈ cores (each at least 1); explicit values win."""
     cores = max(1, cores)
     if torch_threads is None:
-        torch_threads = max(1, cores // processes) if processes else (1 if cores <= 8 else 2)
+        torch_threads = max(1, cores // processes) if processes else min(cores, MAX_THREADS)
     if processes is None:
         processes = max(1, cores // torch_threads)
     return WorkerSize(max(1, processes), max(1, torch_threads))

@@ -141,6 +141,8 @@ def main() -> None:
                               f"mean time to done {mean:5.1f} s", flush=True)
             finally:
                 stop(proc)
+                if os.environ.get("BENCH_KEEP_LOG"):
+                    print((Path(tmp) / f"worker-{sizing}.log").read_text()[-int(os.environ["BENCH_KEEP_LOG"]):])
         print("\n| worker (processes × torch threads) | photo | concurrent uploads | images / min | mean time to done |")
         print("| --- | --- | --- | --- | --- |")
         for label, size, n, ipm, mean in rows:

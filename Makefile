@@ -12,7 +12,7 @@ ifneq ($(wildcard ../shared/models),)
 export EMMM_MODEL_DIR := $(abspath ../shared/models)
 endif
 endif
-export EMMM_TORCH_THREADS ?= 2
+# EMMM_TORCH_THREADS: the worker sizes itself (emmmsite/worker_sizing.py); tests set 2 (tests/conftest.py).
 
 TEST_DATABASE_URL ?= postgres://emmm:emmm@127.0.0.1:5432/emmm
 

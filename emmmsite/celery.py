@@ -6,10 +6,15 @@ shuts the worker down), at start-up and after a loss. A task running when the co
 drops is left to finish (``worker_cancel_long_running_tasks_on_connection_loss=False``): jobs
 are idempotent and their row records the result, so cancelling it would only redo the work.
 In `make run`/`make run-prod` supervisord restarts a worker that dies anyway.
+
+Sizing (issue 9.6): ``worker_concurrency`` prefork processes (``CELERY_WORKER_CONCURRENCY``
+in the settings), each with ``EMMM_TORCH_THREADS`` torch threads, from
+``emmmsite/worker_sizing.py``; set for the worker's processes only, before the pool forks.
 """
 import os
 
 from celery import Celery
+from celery.signals import celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emmmsite.settings")
 
@@ -22,3 +27,11 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=False,
 )
 app.autodiscover_tasks()
+
+
+@celeryd_init.connect
+def _size_torch_threads(conf=None, **_kwargs) -> None:
+    """The pool's children inherit this; the codec applies it when it loads a model."""
+    from django.conf import settings
+
+    os.environ["EMMM_TORCH_THREADS"] = str(settings.EMMM_WORKER_SIZE.torch_threads)

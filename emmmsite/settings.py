@@ -15,6 +15,8 @@ from pathlib import Path
 
 import environ
 
+from .worker_sizing import worker_size_from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 VAR_DIR = Path(env.str("EMMM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -80,8 +82,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker write concurrently: wait instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server and the workers write concurrently (issue 9.4). A deferred transaction
+    # that reads and then writes fails at once with "database is locked" when another writer
+    # holds the lock (a lock upgrade never waits); IMMEDIATE takes the write lock at BEGIN,
+    # where `timeout` applies. WAL lets readers go on while one process writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=env.int("EMMM_SQLITE_TIMEOUT_S", default=30),
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -167,9 +176,16 @@ EMMM_MAX_RENDER_WIDTH = env.int("EMMM_MAX_RENDER_WIDTH", default=4096)
 EMMM_ALLOWED_FORMATS = env.list("EMMM_ALLOWED_FORMATS", default=["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF"])
 EMMM_JOB_MAX_ATTEMPTS = env.int("EMMM_JOB_MAX_ATTEMPTS", default=3)
 EMMM_REQUEUE_AFTER_S = env.int("EMMM_REQUEUE_AFTER_S", default=60)
-EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=600)
+# A running job's row is touched every EMMM_JOB_HEARTBEAT_S by its worker; with no touch for
+# EMMM_RUNNING_STALE_S (a few missed beats) the sweeper takes its worker for dead.
+EMMM_JOB_HEARTBEAT_S = env.float("EMMM_JOB_HEARTBEAT_S", default=5)
+EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=20)
 EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
-EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=30)
+# Each worker refreshes its heartbeat row this often; none fresher than EMMM_WORKER_STALE_S
+# means no worker is running (upload results say so; /healthz answers 503).
+EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
+EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
+EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
@@ -203,7 +219,16 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One task at a time per process (acks late: a message is acknowledged after the encode).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Prefork processes × torch threads sized to the machine (emmmsite/worker_sizing.py);
+# EMMM_WORKER_CONCURRENCY / EMMM_TORCH_THREADS override.
+EMMM_WORKER_SIZE = worker_size_from_environment()
+CELERY_WORKER_CONCURRENCY = EMMM_WORKER_SIZE.processes
+# Fair order (imagehost/services/dispatch.py): jobs one owner may have sent and unfinished
+# at a time; default: the worker's processes + 1, so a lone user keeps every process busy
+# and the next job already waits on the broker (no idle gap between two of one user's jobs).
+EMMM_DISPATCH_PER_OWNER = env.int("EMMM_DISPATCH_PER_OWNER", default=EMMM_WORKER_SIZE.processes + 1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"

@@ -54,7 +54,8 @@ class AlbumAdmin(admin.ModelAdmin):
 class EncodeJobAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "attempts", "sends", "owner", "source_bytes", "created", "finished")
     list_filter = ("status",)
-    readonly_fields = ("status", "attempts", "sends", "error", "picture", "source_bytes", "created", "updated", "started", "finished")
+    readonly_fields = ("status", "attempts", "sends", "error", "picture", "source_bytes", "created", "updated", "started",
+                       "heartbeat_at", "finished")
     exclude = ("source",)
 
 

@@ -142,6 +142,8 @@ class EncodeJob(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     started = models.DateTimeField(null=True, blank=True)
+    # Touched every EMMM_JOB_HEARTBEAT_S by the worker while the job is running.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -159,3 +161,13 @@ class EncodeJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker's sign of life, refreshed every EMMM_WORKER_HEARTBEAT_S (``services.workers``)."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.seen_at:%Y-%m-%d %H:%M:%S})"

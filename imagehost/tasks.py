@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
-from .services import jobs
+from .services import dispatch, jobs, workers
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,20 @@ def encode_job(self, job_id: str) -> str | None:
         job = jobs.run_encode_job(job_id)
     except RetryableEncodeError as exc:
         raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
+    finally:
+        _dispatch_next()
     if job is None:
         log.warning("encode_job: job %s does not exist", job_id)
         return None
     return job.status
+
+
+def _dispatch_next() -> None:
+    """A job ended: send the next waiting ones in fair order (``services.dispatch``)."""
+    try:
+        dispatch.dispatch_waiting()
+    except Exception:  # noqa: BLE001 - the sweeper dispatches too; never fail the encode for this
+        log.warning("dispatch after a job failed", exc_info=True)
 
 
 @shared_task(acks_late=True)
@@ -37,4 +48,21 @@ def requeue_stale_jobs() -> dict:
     """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones, drop stray originals."""
     report = jobs.requeue_stale_jobs()
     purged = jobs.purge_finished_sources()
-    return {"resent": report.resent, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+    return {"resent": report.resent, "lost": report.lost, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+
+
+_heartbeat: workers.HeartbeatThread | None = None
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(sender=None, **_kwargs) -> None:
+    """The worker's main process says it is alive (``services.workers``), whatever the broker."""
+    global _heartbeat
+    _heartbeat = workers.HeartbeatThread(getattr(sender, "hostname", None) or "worker")
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _stop_worker_heartbeat(**_kwargs) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

@@ -1,9 +1,10 @@
 from django.urls import include, path, re_path
 
-from .views import images, library, uploads
+from .views import health, images, library, uploads
 
 urlpatterns = [
     path("", uploads.upload, name="upload"),
+    path("healthz", health.healthz, name="healthz"),
     path("jobs/", uploads.jobs, name="jobs"),
     path("jobs/<uuid:job_id>/", uploads.job, name="job"),
     re_path(r"^i/(?P<token>[^/]+)$", images.image, name="image"),

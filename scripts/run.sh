@@ -10,7 +10,6 @@ export EMMM_REPO=$PWD
 export EMMM_PY=$PWD/$VENV/bin/python
 [ -x "$EMMM_PY" ] || EMMM_PY=$VENV/bin/python  # VENV given as an absolute path
 export EMMM_VAR_DIR=${EMMM_VAR_DIR:-$PWD/var}
-export EMMM_WORKER_CONCURRENCY=${EMMM_WORKER_CONCURRENCY:-1}
 mkdir -p "$EMMM_VAR_DIR"
 echo "emmmbedding: http://${HOST:-127.0.0.1}:${PORT:-8000}/  (web, worker, beat under supervisord; Ctrl-C stops all)"
 exec "$EMMM_PY" -m supervisor.supervisord -c scripts/supervisord.conf

@@ -27,6 +27,7 @@
 
   function showDone(li, picture) {
     li.querySelector(".warning").hidden = true;
+    li.querySelector(".worker-notice").hidden = true;
     li.querySelector(".preview").src = picture.token_url;
     li.querySelector(".token-url").value = picture.token_url;
     li.querySelector(".short-url").value = picture.short_url || "";
@@ -41,6 +42,9 @@
     if (job.status === "done") { setStatus(li, "done"); showDone(li, job.picture); return true; }
     if (job.status === "failed") { setStatus(li, "failed: " + job.error, true); return true; }
     setStatus(li, job.status === "running" ? "encoding" : "queued");
+    var notice = li.querySelector(".worker-notice");
+    notice.textContent = job.worker ? job.worker.message : "";
+    notice.hidden = !job.worker;
     return false;
   }
 

@@ -11,6 +11,9 @@ from imagehost import selectors
 from imagehost.views.http import REQUESTABLE_FORMATS
 from imagehost.models import Album, EncodeJob, JobStatus, Picture, ShortLink, Visibility
 
+from imagehost.services import workers
+from imagehost.services.workers import WORKER_DOWN_MESSAGE
+
 from . import absolute_urls
 
 TOKEN_HELP = "An image token: URL-safe base64 text (A-Z a-z 0-9 - _)."
@@ -101,19 +104,35 @@ class UploadQuerySerializer(UploadSerializer):
     file = None  # type: ignore[assignment]
 
 
+class WorkerNoticeSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="`worker_unavailable`.")
+    message = serializers.CharField()
+
+
 class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
     status_url = serializers.SerializerMethodField(help_text="Poll this URL for the job's status.")
     picture = PictureSerializer(read_only=True, allow_null=True, help_text="The result, once status is `done`.")
+    worker = serializers.SerializerMethodField(
+        help_text="While the job waits and no encode worker is running: a notice (the upload is kept); else null."
+    )
 
     class Meta:
         model = EncodeJob
-        fields = ["id", "status", "error", "attempts", "status_url", "created", "finished", "picture"]
+        fields = ["id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker"]
         read_only_fields = fields
 
     def get_status_url(self, obj: EncodeJob) -> str:
         return absolute_urls.absolute(self.context["request"], "api:job-detail", obj.pk)
+
+    @extend_schema_field(WorkerNoticeSerializer(allow_null=True))
+    def get_worker(self, obj: EncodeJob) -> dict[str, str] | None:
+        if obj.is_finished:
+            return None
+        if "worker_alive" not in self.context:  # one query per serialization, however many jobs
+            self.context["worker_alive"] = workers.worker_alive()
+        return None if self.context["worker_alive"] else {"code": "worker_unavailable", "message": WORKER_DOWN_MESSAGE}
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -8,8 +8,10 @@ queued     ``uploads.submit_uploads``   ``claim`` (worker) → running  kept
            transaction); a retryable
            failure puts it back here
 running    ``claim`` (worker, row       ``complete`` → done           kept
-           lock; ``attempts`` += 1)     ``fail`` → failed
-                                        ``requeue`` → queued (retry)
+           lock; ``attempts`` += 1;     ``fail`` → failed
+           heartbeat every              ``requeue`` → queued (retry)
+           ``EMMM_JOB_HEARTBEAT_S``)    sweeper → queued + re-sent
+                                        (heartbeat stopped)
                                         sweeper → failed (expiry)
 done       ``complete`` (worker)        never                        dropped, same transaction
 failed     ``fail`` / sweeper           never                        dropped, same transaction
@@ -23,33 +25,46 @@ Who moves a job, and what happens when something around it breaks:
   stays ``queued`` with ``sends == 0`` and the upload is still accepted (202 with a
   ``queue_unavailable`` warning on the API, a notice on the site's result page). The
   sweeper sends it when the broker is back.
-- **Worker death.** Tasks are acknowledged late and rejected when the worker process is
-  lost: the broker redelivers the message (Redis: after ``EMMM_VISIBILITY_TIMEOUT_S``),
-  and the sweeper re-sends a ``running`` job not updated for ``EMMM_RUNNING_STALE_S``.
-  ``claim`` takes a row lock and skips finished jobs, so a job ends exactly once.
+- **Fair order.** Jobs are sent by ``dispatch.dispatch_waiting`` (after the upload commits,
+  after each job ends, at each sweep): at most ``EMMM_DISPATCH_PER_OWNER`` sent and
+  unfinished per owner, owners served round robin (``dispatch.fair_order``); the rest wait
+  ``queued`` with ``sends == 0``.
+- **Worker death.** While a job is ``running`` a thread in the worker touches its
+  ``heartbeat_at`` every ``EMMM_JOB_HEARTBEAT_S`` (5 s). The sweeper (every
+  ``EMMM_SWEEP_INTERVAL_S``, 10 s) puts a running job whose heartbeat is older than
+  ``EMMM_RUNNING_STALE_S`` (20 s: a few missed beats) back to ``queued`` and re-sends it, so
+  a SIGKILLed worker's job is encoded again within about 30 s plus the encode. Tasks are
+  also acknowledged late and rejected when the worker process is lost (Redis redelivers the
+  message after ``EMMM_VISIBILITY_TIMEOUT_S``). ``claim`` takes a row lock and skips
+  finished jobs, and ``complete`` ignores a finished job, so a job ends exactly once even
+  when two deliveries race.
 - **Attempt cap.** Each ``claim`` counts an attempt; at ``EMMM_JOB_MAX_ATTEMPTS`` the next
   delivery fails the job ("Gave up after N attempts …"). Codec refusals (a bad image)
   fail at once; anything else (including missing model weights) is retried.
 - **Expiry.** The sweeper (Celery beat, every ``EMMM_SWEEP_INTERVAL_S``) fails jobs still
-  queued or running ``EMMM_JOB_EXPIRE_S`` after upload, and re-sends ``queued`` jobs
-  never sent or not picked up within ``EMMM_REQUEUE_AFTER_S``.
+  queued or running ``EMMM_JOB_EXPIRE_S`` after upload, re-sends ``queued`` jobs not picked
+  up within ``EMMM_REQUEUE_AFTER_S`` and dispatches those never sent.
 
 A database check constraint makes a finished job holding an original impossible.
 """
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import codec
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import EncodeJob, JobStatus, Picture
+from .dispatch import dispatch_waiting
 from .errors import BrokerUnavailable, RetryableEncodeError
 from .library import next_position
 from .links import get_or_create_short_link
@@ -120,9 +135,36 @@ def claim(job_id: UUID | str) -> ClaimedJob | None:
             return None
         job.attempts += 1
         job.status = JobStatus.RUNNING
-        job.started = timezone.now()
+        job.started = job.heartbeat_at = timezone.now()
         job.save()
         return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars)
+
+
+@contextmanager
+def heartbeat(job_id: UUID | str, interval_s: float | None = None) -> Iterator[None]:
+    """Touch a running job's ``heartbeat_at`` every ``interval_s`` (a thread) while the block runs.
+
+    The sweeper re-sends a running job whose heartbeat stopped (its worker died)."""
+    interval_s = settings.EMMM_JOB_HEARTBEAT_S if interval_s is None else interval_s
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval_s):
+                try:
+                    EncodeJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - a missed beat is not fatal; the next one may pass
+                    log.warning("heartbeat of job %s not recorded", job_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def encode(claimed: ClaimedJob) -> codec.EncodeResult:
@@ -188,7 +230,8 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
     if claimed is None:
         return EncodeJob.objects.filter(pk=job_id).first()
     try:
-        result = encode(claimed)
+        with heartbeat(claimed.job_id):
+            result = encode(claimed)
     except codec.ModelUnavailable as exc:  # this worker's set-up, not the upload
         return requeue(job_id, exc, f"The encoder is unavailable: {exc}")
     except codec.CodecError as exc:
@@ -203,15 +246,15 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
 @dataclass
 class SweepReport:
     resent: int = 0
+    lost: int = 0
     expired: int = 0
     broker_down: bool = False
 
 
 def requeue_stale_jobs(now: datetime | None = None) -> SweepReport:
-    """Re-send jobs stuck in ``queued`` (or ``running`` with a dead worker); expire old ones.
+    """Re-send jobs stuck in ``queued`` or ``running`` with a stopped heartbeat; expire old ones.
 
-    Runs every EMMM_SWEEP_INTERVAL_S from Celery beat (``worker -B``). Expiring a job
-    drops its original.
+    Runs every EMMM_SWEEP_INTERVAL_S from Celery beat. Expiring a job drops its original.
     """
     now = now or timezone.now()
     report = SweepReport()
@@ -222,19 +265,40 @@ def requeue_stale_jobs(now: datetime | None = None) -> SweepReport:
         ):
             fail(job, "The job expired before it could be encoded. Please upload the image again.")
             report.expired += 1
+    lost = requeue_lost_jobs(now)
+    report.lost = len(lost)
     stale = EncodeJob.objects.filter(
-        Q(status=JobStatus.QUEUED, sends=0, updated__lt=now - timedelta(seconds=1))
-        | Q(status=JobStatus.QUEUED, updated__lt=now - timedelta(seconds=settings.EMMM_REQUEUE_AFTER_S))
-        | Q(status=JobStatus.RUNNING, updated__lt=now - timedelta(seconds=settings.EMMM_RUNNING_STALE_S))
+        status=JobStatus.QUEUED, sends__gt=0, updated__lt=now - timedelta(seconds=settings.EMMM_REQUEUE_AFTER_S)
     ).values_list("pk", flat=True)
-    for job_id in list(stale[:500]):
+    for job_id in lost + [pk for pk in stale[:500] if pk not in lost]:
         try:
             send_job(job_id)
         except BrokerUnavailable:
             report.broker_down = True
             break
         report.resent += 1
+    if not report.broker_down:  # never sent (held for fairness, or the broker was down)
+        dispatched = dispatch_waiting()
+        report.resent += dispatched.sent
+        report.broker_down = dispatched.broker_down
     return report
+
+
+def requeue_lost_jobs(now: datetime) -> list[UUID]:
+    """running → queued for jobs whose heartbeat stopped (their worker died); returns their ids."""
+    stale_before = now - timedelta(seconds=settings.EMMM_RUNNING_STALE_S)
+    lost: list[UUID] = []
+    with transaction.atomic():
+        for job in EncodeJob.objects.select_for_update(skip_locked=True).filter(
+            Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, updated__lt=stale_before),
+            status=JobStatus.RUNNING,
+        )[:500]:
+            log.warning("job %s: no heartbeat since %s, its worker is gone; sending it again", job.pk, job.heartbeat_at)
+            job.status = JobStatus.QUEUED
+            job.error = "The worker stopped while encoding."
+            job.save()
+            lost.append(job.pk)
+    return lost
 
 
 def purge_finished_sources() -> int:

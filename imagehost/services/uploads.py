@@ -9,8 +9,8 @@ from django.conf import settings
 from django.db import transaction
 
 from ..models import Album, EncodeJob
-from .errors import BrokerUnavailable, InvalidInput, UnsupportedImage, UploadTooLarge
-from .jobs import send_job
+from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
+from .dispatch import dispatch_waiting
 
 
 def max_upload_pixels() -> int:
@@ -59,13 +59,8 @@ class Submission:
     queue_unavailable: bool = False
 
     def send(self) -> None:
-        """Send every job; at the first broker error stop (the sweeper sends the rest)."""
-        for job in self.jobs:
-            try:
-                send_job(job.pk)
-            except BrokerUnavailable:
-                self.queue_unavailable = True
-                return
+        """Dispatch waiting jobs in fair order (``services.dispatch``); the sweeper sends the rest."""
+        self.queue_unavailable = dispatch_waiting().broker_down
 
 
 def submit_uploads(

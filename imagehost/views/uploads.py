@@ -20,7 +20,8 @@ from .. import selectors
 from ..api.serializers import JobSerializer
 from ..models import EncodeJob, JobStatus
 from ..ratelimits import rate_limited
-from ..services import uploads
+from ..services import uploads, workers
+from ..services.workers import WORKER_DOWN_MESSAGE
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
 from .forms import UploadForm, parse
 from .presentation import fits_as_dicts, url_places
@@ -94,6 +95,7 @@ def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
         "pending": any(not j.is_finished for j in found),
         "queue_notice": QUEUE_UNAVAILABLE_MESSAGE if any(waiting_for_queue(j) for j in found) else None,
     }
+    context["worker_notice"] = WORKER_DOWN_MESSAGE if context["pending"] and not workers.worker_alive() else None
     return render(request, "imagehost/jobs.html", context)
 
 

@@ -37,18 +37,34 @@ def test_upload_is_encoded_by_a_real_worker(client, celery_worker, png_bytes, wa
     assert client.get(f"/i/{job.picture.token}").status_code == 200
 
 
-def test_worker_killed_mid_encode_job_still_done_exactly_once(client, celery_worker_factory, png_bytes, wait_for):
+def test_worker_killed_mid_encode_job_still_done_exactly_once(
+    client, celery_worker_factory, png_bytes, wait_for, settings
+):
+    """Issue 9.3: SIGKILL mid-encode; the job is done within 60 s (bound 90 s here), exactly once.
+
+    Production timings: Redis would hand the unacknowledged message back only after the
+    default visibility timeout (900 s), and the sweeper runs at its default interval, so only
+    the job's heartbeat stopping can bring the job back in time."""
+    production = dict(
+        EMMM_VISIBILITY_TIMEOUT_S="900",
+        EMMM_SWEEP_INTERVAL_S=str(settings.EMMM_SWEEP_INTERVAL_S),
+        EMMM_RUNNING_STALE_S=str(settings.EMMM_RUNNING_STALE_S),
+    )
     # The first worker sleeps inside the encode (fault injection) so we can SIGKILL it mid-way.
-    first = celery_worker_factory(EMMM_TEST_ENCODE_DELAY_S="30")
+    first = celery_worker_factory(EMMM_TEST_ENCODE_DELAY_S="30", **production)
     r = _upload(client, png_bytes(64, 48, seed=5))
     job_id = r.json()["id"]
     wait_for(lambda: _status(job_id) == JobStatus.RUNNING, timeout=60, what="the encode to start")
+    time.sleep(3)  # well inside the encode
     first.kill()
+    killed_at = time.monotonic()
     assert _status(job_id) == JobStatus.RUNNING
-    # A fresh worker: Redis hands the unacknowledged message back after the visibility
-    # timeout (6 s here); the sweeper may re-send it too. Either way: done exactly once.
-    second = celery_worker_factory()
-    wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=120, interval=0.3, what="the job to be redone")
+    # A fresh worker, as supervisord starts one (about 5 s after the kill in `make run`).
+    second = celery_worker_factory(**production)
+    wait_for(lambda: _status(job_id) == JobStatus.DONE, timeout=150, interval=0.3, what="the job to be redone")
+    recovery_s = time.monotonic() - killed_at
+    print(f"\nrecovery after SIGKILL mid-encode: done {recovery_s:.1f} s after the kill")
+    assert recovery_s < 90, f"the job was done only {recovery_s:.0f} s after the kill"
     time.sleep(8)  # let any duplicate delivery arrive and be ignored
     job = EncodeJob.objects.get(pk=job_id)
     assert job.status == JobStatus.DONE and job.source is None

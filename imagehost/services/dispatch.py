@@ -1,0 +1,85 @@
+"""Which waiting jobs go to the broker, and in what order: first come, first served, per owner.
+
+The broker is a FIFO: if every upload were sent at once, one user's batch of 10 would be
+encoded before anyone else's single image. Instead a job is saved ``queued`` with
+``sends == 0`` and *dispatched*: each owner (a signed-in user; all anonymous uploads share
+one share) has at most ``EMMM_DISPATCH_PER_OWNER`` jobs on the broker or running at a time,
+and among owners the order is round robin: every owner's oldest waiting job first (owners in
+the order of their oldest waiting job), then every owner's second, and so on.
+
+Dispatching happens after an upload commits, after each job a worker ends
+(``imagehost/tasks.py``) and at each sweep, so a held job is sent as soon as its owner's
+earlier one finishes. The order itself is the plain function ``fair_order``.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Hashable
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+
+from ..models import EncodeJob, JobStatus
+from .errors import BrokerUnavailable
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A job not yet sent: its id, whose it is, when it was uploaded."""
+
+    job_id: UUID
+    owner: Hashable
+    created: datetime
+
+
+def fair_order(waiting: Sequence[Waiting], in_flight: Mapping[Hashable, int], per_owner: int) -> list[UUID]:
+    """The waiting jobs to send now, in order (see the module docstring).
+
+    ``in_flight``: per owner, jobs already sent and not finished. An owner with
+    ``per_owner`` of those gets nothing now; the others get their oldest jobs, up to the
+    limit, interleaved round robin (rank within the owner, then upload time).
+    """
+    by_owner: dict[Hashable, list[Waiting]] = defaultdict(list)
+    for job in sorted(waiting, key=lambda w: w.created):
+        by_owner[job.owner].append(job)
+    picked = []
+    for owner, jobs in by_owner.items():
+        room = max(0, per_owner - in_flight.get(owner, 0))
+        picked += [(rank, job.created, job.job_id) for rank, job in enumerate(jobs[:room])]
+    return [job_id for _rank, _created, job_id in sorted(picked)]
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    broker_down: bool = False
+
+
+def dispatch_waiting() -> DispatchReport:
+    """Send the waiting jobs ``fair_order`` picks; stop at the first broker error (they stay waiting)."""
+    from .jobs import send_job
+
+    report = DispatchReport()
+    with transaction.atomic():
+        rows = EncodeJob.objects.select_for_update(skip_locked=True).filter(status=JobStatus.QUEUED, sends=0)
+        waiting = [Waiting(pk, owner, created) for pk, owner, created in
+                   rows.order_by("created").values_list("pk", "owner_id", "created")[:500]]
+        if not waiting:
+            return report
+        in_flight = dict(
+            EncodeJob.objects.filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, sends__gt=0))
+            .values_list("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n")
+        )
+        for job_id in fair_order(waiting, in_flight, settings.EMMM_DISPATCH_PER_OWNER):
+            try:
+                send_job(job_id)
+            except BrokerUnavailable:
+                report.broker_down = True
+                break
+            report.sent += 1
+    return report

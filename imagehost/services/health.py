@@ -1,0 +1,74 @@
+"""What ``/healthz`` checks: database, cache, broker, a live worker, model weights on disk.
+
+Each check returns ``(ok, detail)`` and never raises; ``run_checks`` runs them all.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable
+
+import codec
+from django.core.cache import cache
+from django.db import connection
+
+from . import workers
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], tuple[bool, str]]
+
+
+def _database() -> tuple[bool, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return True, connection.vendor
+
+
+def _cache() -> tuple[bool, str]:
+    key, value = "healthz:probe", uuid.uuid4().hex
+    cache.set(key, value, 30)
+    return (cache.get(key) == value), "write and read back"
+
+
+def _broker() -> tuple[bool, str]:
+    from ..tasks import encode_job
+
+    with encode_job.app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=3)
+        return True, "reachable"
+
+
+def _worker() -> tuple[bool, str]:
+    seen = workers.last_heartbeat()
+    if workers.worker_alive():
+        return True, f"last heartbeat {seen.isoformat()}"
+    return False, "no worker heartbeat" + (f" since {seen.isoformat()}" if seen else " ever")
+
+
+def _model() -> tuple[bool, str]:
+    name = codec.default_model()
+    return codec.model_available(name), f"default model {name}"
+
+
+CHECKS: dict[str, Check] = {
+    "database": _database,
+    "cache": _cache,
+    "broker": _broker,
+    "worker": _worker,
+    "model": _model,
+}
+
+
+def run_checks() -> dict[str, dict]:
+    """``{name: {"ok": bool, "detail": str}}`` for every check; a check that raises is down."""
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            ok, detail = check()
+        except Exception as exc:  # noqa: BLE001 - a failing dependency is the answer, not an error
+            log.warning("health check %s failed", name, exc_info=True)
+            ok, detail = False, f"unavailable ({type(exc).__name__})"  # no hosts or paths in a public answer
+        results[name] = {"ok": bool(ok), "detail": detail}
+    return results

@@ -1,0 +1,57 @@
+"""Issue 9.6: jobs are sent first come, first served per owner; one batch does not starve others."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from imagehost.models import EncodeJob, JobStatus
+from imagehost.services import dispatch, jobs, uploads
+from imagehost.services.dispatch import Waiting, fair_order
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _waiting(owner: str, n: int, start_s: int) -> list[Waiting]:
+    return [Waiting(uuid4(), owner, T0 + timedelta(seconds=start_s + i)) for i in range(n)]
+
+
+def test_a_batch_of_ten_does_not_starve_a_later_single_upload():
+    batch, single = _waiting("A", 10, 0), _waiting("B", 1, 100)
+    order = fair_order(single + batch, in_flight={}, per_owner=2)
+    assert order == [batch[0].job_id, single[0].job_id, batch[1].job_id]
+
+
+def test_an_owner_at_its_limit_waits_and_the_others_go_first():
+    a, b, c = _waiting("A", 3, 0), _waiting("B", 2, 10), _waiting("C", 1, 5)
+    assert fair_order(a + b + c, in_flight={"A": 2, "B": 1}, per_owner=2) == [c[0].job_id, b[0].job_id]
+    assert fair_order(a, in_flight={"A": 5}, per_owner=2) == []
+
+
+def test_first_come_first_served_across_owners_and_within_one():
+    a, b = _waiting("A", 3, 20), _waiting("B", 3, 0)
+    order = fair_order(a + b, in_flight={}, per_owner=3)
+    # Round robin by rank; within a rank, the earlier upload first.
+    assert order == [b[0].job_id, a[0].job_id, b[1].job_id, a[1].job_id, b[2].job_id, a[2].job_id]
+
+
+@pytest.mark.django_db(transaction=True)  # sending happens on commit
+def test_uploads_are_dispatched_fairly_and_the_next_goes_when_one_ends(png_bytes, fs_broker, settings):
+    settings.EMMM_DISPATCH_PER_OWNER = 2
+    alice = get_user_model().objects.create_user("alice", password="pw-alice-1")
+    bob = get_user_model().objects.create_user("bob", password="pw-bob-1")
+    batch = uploads.submit_uploads([png_bytes(20, 20, seed=i) for i in range(10)], owner=alice).jobs
+    assert EncodeJob.objects.filter(sends=1).count() == 2  # alice's first two; eight wait
+    single = uploads.submit_upload(png_bytes(20, 20, seed=99), owner=bob)
+    single.refresh_from_db()
+    assert single.sends == 1  # bob does not wait behind alice's batch
+    assert len(fs_broker.messages()) == 3
+    # Alice's first job ends: her third is sent (by the task, after the job), not before.
+    EncodeJob.objects.filter(pk=batch[0].pk).update(status=JobStatus.FAILED, source=None)
+    assert dispatch.dispatch_waiting().sent == 1
+    assert EncodeJob.objects.get(pk=batch[2].pk).sends == 1
+    assert EncodeJob.objects.filter(owner=alice, sends=0).count() == 7
+    # The sweeper dispatches too, and sends nothing beyond the limit.
+    assert jobs.requeue_stale_jobs().resent == 0

@@ -50,7 +50,7 @@ def test_bad_token_is_a_one_line_error_with_exit_2():
     result = run("decode", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "-o", "/tmp/never.png")
     assert result.returncode == 2
     assert result.stdout == b""
-    assert result.stderr.decode() == "python -m codec: error: unknown token version 0 (this server reads version 1)\n"
+    assert result.stderr.decode() == "python -m codec: error: unknown token version 0 (this server reads versions 1 and 2)\n"
 
 
 def test_bad_image_is_a_one_line_error_with_exit_2(tmp_path):
@@ -154,3 +154,18 @@ def test_fetch_offline_without_weights_exit_3_with_details(tmp_path, monkeypatch
         registry.unload_all()
     err = capsys.readouterr().err
     assert "weights for model 'taef2' are missing (no download allowed)" in err and err.count("\n") == 1
+
+
+def test_encode_kind_avif_and_decode(tmp_path, capsys):
+    from .imagegen import photo
+
+    photo(80, 60, seed=3).save(tmp_path / "p.png")
+    assert main(["encode", str(tmp_path / "p.png"), "--kind", "avif", "--max-chars", "2000"]) == 0
+    text = capsys.readouterr().out.strip()
+    assert len(text) <= 2000
+    assert main(["inspect", text]) == 0
+    assert json.loads(capsys.readouterr().out)["payload_kind"] == "avif"
+    assert main(["decode", text, "-o", str(tmp_path / "out.png")]) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "out.png").size == (80, 60)

@@ -4,6 +4,8 @@ merge pieces, write the markdown report.
     python -m codec.bench --images ../shared/data/kodak --size 316 --out docs/benchmarks.md
     python -m codec.bench --images DIR --only kodim01,kodim02 --json piece1.json   # a piece
     python -m codec.bench --merge piece1.json piece2.json --out docs/benchmarks.md
+    python -m codec.bench --images DIR --json-dir pieces/   # one piece per image; images
+                                                             # already in pieces/ are skipped
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", help="comma-separated image names (file stems) to measure")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", help="write the measurements to this JSON piece")
+    parser.add_argument("--json-dir", help="write one JSON piece per image here (skip images already there)")
     parser.add_argument("--merge", nargs="+", metavar="PIECE", help="JSON pieces to merge instead of measuring")
     parser.add_argument("--out", help="write the markdown report here")
     return parser
 
 
-def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print) -> dict:
-    """Measurements of every method on every image, as a JSON-ready dict."""
+def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print, piece_dir: str | None = None) -> dict:
+    """Measurements of every method on every image, as a JSON-ready dict (with ``piece_dir``,
+    also one piece per image, written as soon as that image is done)."""
     import torch
 
     os.environ.setdefault("EMMM_TORCH_THREADS", str(threads))
@@ -39,18 +43,28 @@ def measure_all(folder: str, size: int, threads: int, only: list[str] | None, lo
 
     codec.load_model()
     torch.set_num_threads(threads)
-    images = measure.load_images(measure.image_paths(folder, only), size)
+    paths = measure.image_paths(folder, only)
+    if piece_dir:
+        os.makedirs(piece_dir, exist_ok=True)
+        paths = [p for p in paths if not os.path.exists(os.path.join(piece_dir, p.stem + ".json"))]
+    images = measure.load_images(paths, size)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
     start = time.perf_counter()
-    measure.warm_up(images[0][1])
+    if images:
+        measure.warm_up(images[0][1])
     rows, ceiling = [], {}
     for name, image in images:
+        began = time.perf_counter()
         image_rows, ceiling[name] = measure.run_image(name, image)
         rows += [r.to_json() for r in image_rows]
         log(f"{name}: " + "  ".join(f"{r.method} {r.chars}c {r.psnr:.2f}dB" for r in image_rows[:5]))
-    return {
-        "rows": rows, "ceiling": ceiling, "size": size, "threads": threads, "folder": folder,
-        "seconds": time.perf_counter() - start, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
-    }  # fmt: skip
+        if piece_dir:
+            piece = {"rows": [r.to_json() for r in image_rows], "ceiling": {name: ceiling[name]}, "size": size,
+                     "threads": threads, "folder": folder, "seconds": time.perf_counter() - began, "machine": machine}
+            with open(os.path.join(piece_dir, name + ".json"), "w") as fh:
+                json.dump(piece, fh)
+    return {"rows": rows, "ceiling": ceiling, "size": size, "threads": threads, "folder": folder,
+            "seconds": time.perf_counter() - start, "machine": machine}  # fmt: skip
 
 
 def merge(pieces: list[dict]) -> dict:
@@ -72,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         data["pieces"] = len(args.merge)
     elif args.images:
         only = args.only.split(",") if args.only else None
-        data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr))
+        data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr),
+                           piece_dir=args.json_dir)
         data["pieces"] = 1
     else:
         _parser().error("give --images (measure) or --merge (combine pieces)")

@@ -23,8 +23,14 @@ def test_bench_pieces_merge_into_one_report(tmp_path, taef2, monkeypatch):
     monkeypatch.setattr(measure, "V1_BUDGETS", (1000,))
     monkeypatch.setattr(report, "BUDGETS", (1000,))
 
-    for i, name in enumerate(("one", "two")):
-        assert cli.main(["--images", str(folder), "--size", "64", "--only", name, "--json", str(tmp_path / f"p{i}.json")]) == 0
+    assert cli.main(["--images", str(folder), "--size", "64", "--only", "one", "--json", str(tmp_path / "p0.json")]) == 0
+    # one piece per image; images already measured there are skipped
+    pieces = tmp_path / "pieces"
+    pieces.mkdir()
+    (pieces / "one.json").write_text((tmp_path / "p0.json").read_text())
+    assert cli.main(["--images", str(folder), "--size", "64", "--json-dir", str(pieces), "--json", str(tmp_path / "rest.json")]) == 0
+    assert {r["image"] for r in json.loads((tmp_path / "rest.json").read_text())["rows"]} == {"two"}
+    (tmp_path / "p1.json").write_text((pieces / "two.json").read_text())
     out = tmp_path / "report.md"
     assert cli.main(["--merge", str(tmp_path / "p0.json"), str(tmp_path / "p1.json"), "--out", str(out)]) == 0
     text = out.read_text()

@@ -88,6 +88,7 @@ class ClaimedJob:
     source: bytes
     model: str | None
     max_chars: int | None
+    kind: str = "vae"
 
 
 def _locked(job_id: UUID | str) -> EncodeJob | None:
@@ -122,12 +123,12 @@ def claim(job_id: UUID | str) -> ClaimedJob | None:
         job.status = JobStatus.RUNNING
         job.started = timezone.now()
         job.save()
-        return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars)
+        return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars, job.kind)
 
 
 def encode(claimed: ClaimedJob) -> codec.EncodeResult:
     """Run the codec on a claimed job's original (no database access)."""
-    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars)
+    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars, kind=claimed.kind)
 
 
 def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:

@@ -1,6 +1,6 @@
 """Command line: ``python -m codec encode|decode|inspect|fetch``.
 
-    python -m codec encode photo.jpg [--max-chars N] [--model M] [--max-pixels N] > photo.tok
+    python -m codec encode photo.jpg [--kind vae|vae-v1|vae-v2|avif] [--max-chars N] [--model M] [--max-pixels N] > photo.tok
     python -m codec decode photo.tok -o photo.png        # or the token text itself
     python -m codec inspect photo.tok                    # header fields as JSON, no model run
     python -m codec fetch taef2                          # download + verify weights (operators)
@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
 
     enc = sub.add_parser("encode", help="encode an image file into a token (printed on stdout)")
     enc.add_argument("image", metavar="IMAGE", help="image file (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF) or - for stdin")
+    enc.add_argument("--kind", default="vae", choices=("vae", "vae-v1", "vae-v2", "avif"),
+                     help="vae: the default VAE token; avif: the image as AVIF (sharp text, no model to decode)")
     enc.add_argument("--max-chars", type=_positive_int, metavar="N", help="longest token allowed")
     enc.add_argument("--model", metavar="M", help="model name (default: $EMMM_DEFAULT_MODEL or taef2)")
     enc.add_argument("--max-pixels", type=_positive_int, metavar="N", help="downscale larger images to this many pixels")
@@ -98,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "encode":
         source = sys.stdin.buffer.read() if args.image == "-" else args.image
-        result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels)
+        result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels, kind=args.kind)
         print(result.token)
         return 0
     if args.command == "decode":

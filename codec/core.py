@@ -5,38 +5,21 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import packing, token
+from . import avif, encode_v1, encode_v2, klt_rc, packing, token
+from .encode_v1 import (  # noqa: F401  (re-exported: tests, bench, golden tokens)
+    DEFAULT_STEP_UNITS, REFINE_STEPS, STEP_LADDER, _header, encode_latent, image_to_tensor, refine_latent,
+)
 from .errors import CodecError, InvalidToken
 from .images import ImageSource, load_rgb
 from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_UPSCALE_PER_SIDE
 from .models import registry
 from .models.base import LatentAutoencoder, device
-
-#: Global quantisation step for the default quality (per-channel steps scale it). Chosen on
-#: Kodak (24 images, long side 316, REFINE_STEPS=8): the coarsest STEP_LADDER entry whose mean
-#: PSNR is at least the original project's webp8 packing's (4467: +0.18 dB at 0.356x its
-#: characters; the next entry, 4871, is -0.17 dB). See docs/benchmarks-tuning.md.
-DEFAULT_STEP_UNITS = int(os.environ.get("EMMM_STEP_UNITS", 4467))
-#: Base step ladder searched by rate control: 2 ** (i / 8 - 6) for i < 80, finest first.
-STEP_LADDER = tuple(round(packing.STEP_UNIT * 2 ** (i / 8 - 6)) for i in range(80))
-#: Coarsest step rate control uses before it encodes a smaller image instead: past the
-#: default step, a downscaled image looks better for the same characters (measured on Kodak).
-MAX_STEP_UNITS = DEFAULT_STEP_UNITS
-#: Latent refinement: Adam steps on the latent through the decoder (0 disables). 8 rather
-#: than 5: about 4% fewer characters at equal PSNR for about 1.5x the encode time (decoding
-#: is unaffected); 3 needs a finer step than 4096 to match webp8 (docs/benchmarks-tuning.md).
-REFINE_STEPS = int(os.environ.get("EMMM_REFINE_STEPS", 8))
-REFINE_LR = 0.05
-#: Refinement needs decoder activations for backprop; above this many pixels it is skipped.
-REFINE_MAX_PIXELS = int(os.environ.get("EMMM_REFINE_MAX_PIXELS", 1024 * 1024))
-#: Each rate-control downscale shrinks both sides by this factor.
-DOWNSCALE_FACTOR = 0.8
-
 
 def default_model() -> str:
     """``$EMMM_DEFAULT_MODEL`` or ``taef2``."""
@@ -95,6 +78,12 @@ def model_available(name: str | None = None) -> bool:
     return registry.is_available(name or default_model())
 
 
+#: What ``kind="vae"`` (the default) writes: "vae-v2" for models with a v2 transform, else
+#: "vae-v1". ``EMMM_VAE_FORMAT=v1`` keeps writing version 1 tokens.
+VAE_FORMAT = os.environ.get("EMMM_VAE_FORMAT", "v1")
+KINDS = ("vae", "vae-v1", "vae-v2", "avif")
+
+
 def encode(
     image: ImageSource,
     *,
@@ -102,38 +91,62 @@ def encode(
     max_chars: int | None = None,
     max_pixels: int | None = None,
     refine_steps: int | None = None,
+    kind: str = "vae",
 ) -> EncodeResult:
     """Encode an image into a token.
 
-    With ``max_chars`` the token never exceeds that many characters: the finest
-    quantisation step (up to ``MAX_STEP_UNITS``) that fits is chosen, and only if none
-    fits is the image encoded smaller (decode() still returns the full size). Raises InvalidImage or CodecError.
+    ``kind``: "vae" (the default VAE format, see VAE_FORMAT), "vae-v1", "vae-v2", or "avif"
+    (the image itself as AVIF: sharp text, no model needed to decode). With ``max_chars`` the
+    token never exceeds that many characters: the finest quantisation (or best AVIF quality)
+    that fits is chosen, and only if none fits is the image encoded smaller (decode() still
+    returns the full size). Raises InvalidImage or CodecError.
     """
-    spec = registry.get_spec(model or default_model())
+    if kind not in KINDS:
+        raise CodecError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if max_pixels is not None and max_pixels < 1:
         raise CodecError("max_pixels must be positive")
+    if kind == "avif":
+        return _encode_avif(image, max_chars, max_pixels)
+    spec = registry.get_spec(model or default_model())
+    version = _vae_version(spec, kind)
     if max_chars is not None:
-        floor = minimum_chars(spec.name)
+        floor = minimum_chars(spec.name, kind=f"vae-v{version}")
         if max_chars < floor:
             raise CodecError(f"max_chars={max_chars} is too small: a {spec.name} token needs at least {floor}")
     rgb = load_rgb(image, max_pixels=min(max_pixels or DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS))
     net = registry.load(spec.name)
-    exponents = packing.exponents_for(spec.step_weights, spec.latent_channels)
-    steps = REFINE_STEPS if refine_steps is None else refine_steps
+    if version == 2:
+        text = encode_v2.encode_klt(
+            rgb, spec, net, transform_for(spec), max_chars, next_size=next_coded_size,
+            image_to_tensor=image_to_tensor, steps=refine_steps,
+        )  # fmt: skip
+        return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
+    text = encode_v1.encode(rgb, spec, net, max_chars, refine_steps, next_size=next_coded_size)
+    return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
 
-    coded = rgb.size
-    while True:
-        source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
-        latent = encode_latent(net, source, steps)
-        if max_chars is None:
-            text: str | None = _token(spec, rgb.size, coded, latent, exponents, DEFAULT_STEP_UNITS)
-        else:
-            text, coarsest = _fit(spec, rgb.size, coded, latent, exponents, max_chars)
-        if text is not None:
-            return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
-        # Characters grow with area at a fixed step: aim straight at the size that fits.
-        shrink = min(DOWNSCALE_FACTOR, 0.97 * math.sqrt(max_chars / coarsest))
-        coded = next_coded_size(rgb.size, coded, shrink, spec.downscale, max_chars)
+
+def _vae_version(spec: registry.ModelSpec, kind: str) -> int:
+    if kind == "vae-v2" and spec.klt is None:
+        raise CodecError(f"model {spec.name!r} has no version 2 format; use kind='vae-v1'")
+    if kind == "vae-v1" or spec.klt is None or (kind == "vae" and VAE_FORMAT == "v1"):
+        return 1
+    return 2
+
+
+def _encode_avif(image: ImageSource, max_chars: int | None, max_pixels: int | None) -> EncodeResult:
+    if max_chars is not None and max_chars < (floor := encode_v2.minimum_avif_chars()):
+        raise CodecError(f"max_chars={max_chars} is too small: an avif token needs at least {floor}")
+    rgb = load_rgb(image, max_pixels=min(max_pixels or DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS))
+    text = encode_v2.encode_avif(rgb, max_chars, next_size=next_coded_size)
+    return EncodeResult(token=text, model="", width=rgb.width, height=rgb.height, chars=len(text))
+
+
+def transform_for(spec: registry.ModelSpec) -> klt_rc.Transform:
+    """The model's pinned v2 channel transform (ModelUnavailable if the file is wrong)."""
+    if spec.klt is None:
+        raise InvalidToken(f"model {spec.name!r} has no version 2 format")
+    name, sha256 = spec.klt
+    return klt_rc.load_transform(Path(__file__).parent / "models" / name, sha256)
 
 
 def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float, multiple: int, max_chars: int) -> tuple[int, int]:
@@ -150,88 +163,34 @@ def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float
     return smaller
 
 
-def _token(spec, size, coded, latent, exponents, units: int) -> str:
-    payload = packing.pack_gauss_rc(latent, packing.Quantiser(units, exponents))
-    return token.to_text(token.pack(_header(spec, size, coded, latent.shape, packing.GAUSS_RC, payload), payload))
-
-
-def _fit(spec, size, coded, latent, exponents, max_chars: int) -> tuple[str | None, int]:
-    """The token for the finest step up to MAX_STEP_UNITS that fits (binary search over
-    STEP_LADDER), else None and the length at the coarsest allowed step."""
-    peak = np.abs(latent).reshape(latent.shape[0], -1).max(axis=1)
-    ladder = [
-        units for units in STEP_LADDER
-        if units <= MAX_STEP_UNITS and np.all(peak / packing.channel_steps(units, np.asarray(exponents)) < 0.9 * packing.MAX_RADIUS)
-    ] or [MAX_STEP_UNITS]  # steps fine enough to clip symbols at the radius cap are skipped
-    best = _token(spec, size, coded, latent, exponents, ladder[-1])
-    coarsest = len(best)
-    if coarsest > max_chars:
-        return None, coarsest
-    lo, hi = 0, len(ladder) - 2
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        text = _token(spec, size, coded, latent, exponents, ladder[mid])
-        if len(text) <= max_chars:
-            best, hi = text, mid - 1
-        else:
-            lo = mid + 1
-    return best, coarsest
-
-
-def _header(spec, size, coded, shape, kind: int, payload: bytes) -> token.Header:
-    return token.Header(
-        version=token.VERSION, model_code=spec.code, width=size[0], height=size[1],
-        coded_width=coded[0], coded_height=coded[1], latent_channels=shape[0],
-        latent_height=shape[1], latent_width=shape[2], payload_kind=kind, payload_length=len(payload),
-    )  # fmt: skip
-
-
-def minimum_chars(model: str | None = None) -> int:
-    """Length of the shortest possible token for a model (framing and tables, no data)."""
+def minimum_chars(model: str | None = None, *, kind: str = "vae") -> int:
+    """Length of the shortest possible token for a model and kind (framing and tables, no data)."""
+    if kind == "avif":
+        return encode_v2.minimum_avif_chars()
     spec = registry.get_spec(model or default_model())
-    nbytes = token.OVERHEAD + packing.gauss_rc_table_bytes(spec.latent_channels) + 4  # + one coded word
-    return math.ceil(nbytes * 4 / 3)
+    if _vae_version(spec, kind) == 2:
+        table = klt_rc.table_bytes(spec.latent_channels)
+    else:
+        table = packing.gauss_rc_table_bytes(spec.latent_channels)
+    return math.ceil((token.OVERHEAD + table + 4) * 4 / 3)  # + one coded word
 
 
-def image_to_tensor(rgb: Image.Image, multiple: int) -> torch.Tensor:
-    """RGB image -> (1, 3, H, W) in [0, 1], edge-padded to a multiple of ``multiple``."""
-    array = np.asarray(rgb, dtype=np.float32) / 255.0
-    pad_h, pad_w = -array.shape[0] % multiple, -array.shape[1] % multiple
-    if pad_h or pad_w:
-        array = np.pad(array, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None].to(device())
+#: Payload kinds each token version may carry.
+KINDS_BY_VERSION = {1: (packing.GAUSS_RC, packing.WEBP8), 2: (encode_v2.KLT_RC, encode_v2.AVIF)}
+KIND_NAMES = {**packing.KIND_NAMES, encode_v2.KLT_RC: "klt-rc", encode_v2.AVIF: "avif"}
 
 
-def encode_latent(net: LatentAutoencoder, rgb: Image.Image, refine_steps: int = REFINE_STEPS) -> np.ndarray:
-    """The model's latent for an RGB image, refined through the decoder when enabled."""
-    x = image_to_tensor(rgb, net.downscale)
-    with torch.inference_mode():
-        latent = net.encode(x)
-    if refine_steps > 0 and rgb.width * rgb.height <= REFINE_MAX_PIXELS:
-        latent = refine_latent(net, x, latent.clone(), rgb.size, refine_steps)
-    return latent[0].float().cpu().numpy()
-
-
-def refine_latent(net: LatentAutoencoder, x: torch.Tensor, latent: torch.Tensor, size: tuple[int, int], steps: int) -> torch.Tensor:
-    """Gradient steps on the latent to minimise the decoder's MSE on the visible area."""
-    width, height = size
-    target = x[..., :height, :width]
-    with torch.inference_mode(False), torch.enable_grad():
-        z = latent.detach().clone().requires_grad_(True)
-        optimiser = torch.optim.Adam([z], lr=REFINE_LR)
-        for _ in range(steps):
-            optimiser.zero_grad(set_to_none=True)
-            loss = torch.mean((net.decode(z)[..., :height, :width] - target) ** 2)
-            loss.backward()
-            optimiser.step()
-    return z.detach()
-
-
-def _read(token_text: str) -> tuple[token.Header, bytes, registry.ModelSpec]:
+def _read(token_text: str) -> tuple[token.Header, bytes, registry.ModelSpec | None]:
     header, payload = token.unpack(token.from_text(token_text))
-    spec = registry.spec_for_code(header.model_code)
-    if header.payload_kind not in packing.KIND_NAMES:
+    if header.payload_kind not in KINDS_BY_VERSION[header.version]:
         raise InvalidToken(f"the token uses an unknown payload kind {header.payload_kind}")
+    if header.payload_kind == encode_v2.AVIF:
+        if header.model_code != 0 or header.latent_shape != (0, 0, 0):
+            raise InvalidToken("an avif token must name no model and no latent shape")
+        return header, payload, None
+    spec = registry.spec_for_code(header.model_code)
+    if header.payload_kind == encode_v2.KLT_RC and spec.klt is None:
+        raise InvalidToken(f"the token's model {spec.name!r} has no version 2 format")
     expected = (
         spec.latent_channels,
         -(-header.coded_height // spec.downscale),
@@ -246,16 +205,36 @@ def inspect(token_text: str) -> TokenInfo:
     """Header fields of a token; validates framing and checksum but runs no model."""
     header, payload, spec = _read(token_text)
     return TokenInfo(
-        version=header.version, model=spec.name, width=header.width, height=header.height,
+        version=header.version, model=spec.name if spec else "", width=header.width, height=header.height,
         coded_width=header.coded_width, coded_height=header.coded_height,
-        latent_shape=header.latent_shape, payload_kind=packing.KIND_NAMES[header.payload_kind],
+        latent_shape=header.latent_shape, payload_kind=KIND_NAMES[header.payload_kind],
         payload_bytes=len(payload), chars=len(token_text),
     )  # fmt: skip
 
 
+def avif_bytes(token_text: str) -> bytes:
+    """The AVIF file inside an ``avif`` token (its header checked), to serve as is at the
+    coded size (``inspect(token).coded_width`` x ``coded_height``). InvalidToken otherwise."""
+    header, payload, _ = _read(token_text)
+    if header.payload_kind != encode_v2.AVIF:
+        raise InvalidToken("the token is not an avif token")
+    avif.check(payload, (header.coded_width, header.coded_height))
+    return payload
+
+
 def decode_latent(token_text: str) -> tuple[token.Header, registry.ModelSpec, np.ndarray]:
-    """The dequantised latent of a token (no model run)."""
+    """The dequantised latent of a VAE token (no model run)."""
     header, payload, spec = _read(token_text)
+    if spec is None:
+        raise InvalidToken("the token holds no latent (an avif token)")
+    if header.payload_kind == encode_v2.KLT_RC:
+        try:
+            coeffs = klt_rc.unpack(payload, header.latent_shape)
+        except InvalidToken:
+            raise
+        except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:
+            raise InvalidToken("the token's payload is corrupt") from exc
+        return header, spec, transform_for(spec).inverse(coeffs)
     return header, spec, packing.unpack(header.payload_kind, payload, header.latent_shape)
 
 
@@ -263,8 +242,13 @@ def decode(token_text: str, *, model: str | None = None) -> Image.Image:
     """Decode a token into an RGB image at its declared width and height.
 
     ``model`` may name another model of the same latent space (e.g. ``taesd`` for a
-    ``sd-vae-ft-mse`` token). Raises InvalidToken for any bad token.
+    ``sd-vae-ft-mse`` token); it is ignored for avif tokens. Raises InvalidToken for any bad
+    token, ModelUnavailable when the model's weights are not on this machine.
     """
+    header, payload, spec = _read(token_text)
+    if spec is None:
+        image = avif.decode(payload, (header.coded_width, header.coded_height))
+        return _resize(image, header)
     header, spec, latent = decode_latent(token_text)
     if model is not None and model != spec.name:
         other = registry.get_spec(model)
@@ -280,7 +264,10 @@ def render_latent(net: LatentAutoencoder, latent: np.ndarray, header: token.Head
         pixels = net.decode(torch.from_numpy(latent)[None].to(device()))
         pixels = pixels[0, :, : header.coded_height, : header.coded_width].clamp(0, 1)
         array = pixels.mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    image = Image.fromarray(array, "RGB")
+    return _resize(Image.fromarray(array, "RGB"), header)
+
+
+def _resize(image: Image.Image, header: token.Header) -> Image.Image:
     if image.size != (header.width, header.height):
         image = image.resize((header.width, header.height), Image.Resampling.LANCZOS)
     return image

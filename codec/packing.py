@@ -80,18 +80,24 @@ def pack_gauss_rc(latent: np.ndarray, quantiser: Quantiser) -> bytes:
     out = [_RC_PARAMS.pack(quantiser.base_step_units)]
     encoder = constriction.stream.queue.RangeEncoder()
     for c in range(q.shape[0]):
-        values = q[c].ravel()
-        centre = int(np.clip(np.rint(values.mean()), -128, 127))
-        offsets = np.clip(values - centre, -MAX_RADIUS, MAX_RADIUS)
-        radius = int(np.abs(offsets).max())
-        variance = max(float(np.mean(offsets.astype(np.float64) ** 2)), 1e-3)
-        rho_units = int(np.clip(np.rint(np.exp(-0.5 / variance) * 65536), 1, 65535))
+        centre, offsets, radius, rho_units = channel_model(q[c].ravel())
         out.append(_RC_CHANNEL.pack(quantiser.exponents[c], centre, radius, rho_units))
         if radius == 0:  # a constant channel costs no coded data
             continue
         model = constriction.stream.model.Categorical(_gaussian_pmf(radius, rho_units), perfect=False)
         encoder.encode((offsets + radius).astype(np.int32), model)
     return b"".join(out) + encoder.get_compressed().astype("<u4").tobytes()
+
+
+def channel_model(values: np.ndarray) -> tuple[int, np.ndarray, int, int]:
+    """An encoder's Gaussian for one channel's integer symbols: (centre, offsets from it
+    clipped to the radius cap, radius, rho in Q16). Not part of any format: tokens carry them."""
+    centre = int(np.clip(np.rint(values.mean()), -128, 127))
+    offsets = np.clip(values - centre, -MAX_RADIUS, MAX_RADIUS)
+    radius = int(np.abs(offsets).max())
+    variance = max(float(np.mean(offsets.astype(np.float64) ** 2)), 1e-3)
+    rho_units = int(np.clip(np.rint(np.exp(-0.5 / variance) * 65536), 1, 65535))
+    return centre, offsets, radius, rho_units
 
 
 def gauss_rc_table_bytes(channels: int) -> int:

@@ -1,7 +1,7 @@
-"""Token format v1: the framing around a payload. Specified in docs/token-format.md.
+"""Token framing (versions 1 and 2 share it): the frame around a payload. Specified in docs/token-format.md.
 
     offset  size  field (big-endian)
-    0       1     version (1)
+    0       1     version (1 or 2)
     1       1     model code (see codec.models.registry)
     2       2     width      -- size decode() returns
     4       2     height
@@ -32,6 +32,8 @@ from .errors import InvalidToken
 from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, max_upscale_area
 
 VERSION = 1
+#: Versions this build reads: 1 (gauss-rc, webp8) and 2 (klt-rc, avif); same frame layout.
+VERSIONS = (1, 2)
 HEADER = struct.Struct(">BBHHHHBHHBI")
 CRC = struct.Struct(">I")
 OVERHEAD = HEADER.size + CRC.size
@@ -113,8 +115,8 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     if len(data) < OVERHEAD:
         raise InvalidToken("the token is truncated (shorter than a token header)")
     header = Header(*HEADER.unpack_from(data))
-    if header.version != VERSION:
-        raise InvalidToken(f"unknown token version {header.version} (this server reads version {VERSION})")
+    if header.version not in VERSIONS:
+        raise InvalidToken(f"unknown token version {header.version} (this server reads versions 1 and 2)")
     expected = OVERHEAD + header.payload_length
     if len(data) < expected:
         raise InvalidToken(

@@ -115,6 +115,13 @@ class BlockedToken(models.Model):
         return self.token_sha256
 
 
+class EncodeKind(models.TextChoices):
+    """What an upload becomes: a VAE token (the default, shortest) or the image as AVIF."""
+
+    VAE = "vae", "VAE token: the shortest link"
+    AVIF = "avif", "AVIF: sharp text and digits, a longer link"
+
+
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Encoding"
@@ -131,6 +138,7 @@ class EncodeJob(models.Model):
     title = models.CharField(max_length=200, blank=True)
     model_name = models.CharField(max_length=40, blank=True, help_text="Requested codec model; blank = default.")
     max_chars = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=EncodeKind.choices, default=EncodeKind.VAE)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     sends = models.PositiveIntegerField(default=0, help_text="Times the task was put on the broker.")

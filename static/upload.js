@@ -63,7 +63,7 @@
     setStatus(li, "uploading " + (file.name || "image"));
     var data = new FormData();
     data.append("file", file);
-    ["title", "album"].forEach(function (n) { var el = form.elements[n]; if (el && el.value) data.append(n, el.value); });
+    ["title", "album", "kind"].forEach(function (n) { var el = form.elements[n]; if (el && el.value) data.append(n, el.value); });
     fetch(uploadUrl, {
       method: "POST", body: data, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrf },

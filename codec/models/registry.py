@@ -101,6 +101,9 @@ TAEF2_SPEC = register(
             0.38, 1.14, 0.92, 5.86, 0.50, 0.93, 0.60, 0.52, 5.29, 0.41, 0.40, 0.70, 0.49, 0.38, 0.71, 1.66,
             0.44, 0.39, 0.45, 1.64, 0.47, 0.48, 0.64, 0.43, 1.00, 0.58, 1.04, 0.49, 0.48, 0.95, 0.51, 1.13,
         ),  # fmt: skip
+        # Token v2 (klt-rc) channel transform: fitted by codec/fit/klt.py on scikit-image's
+        # photographs (never Kodak). Pinned: tokens depend on it forever.
+        klt=("taef2_klt.npz", "891d0eea596b0cc4ff5f77fa6e7ca69565ff100a27edce95af630f9d43735ac6"),
         description="Tiny AutoEncoder for FLUX.2 (32 channels); weights from madebyollin/taesd",
     )
 )

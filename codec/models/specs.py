@@ -44,6 +44,9 @@ class ModelSpec:
     #: Relative decoder sensitivity per latent channel; quantisation steps scale as 1/sqrt(weight);
     #: the encoder's choice only: the token carries the steps it used.
     step_weights: tuple[float, ...] | None = None
+    #: Version 2 (``klt-rc``) channel transform: (file in codec/models/, its sha256), or None
+    #: when the model has no v2 format. Part of the token format: never change a pinned file.
+    klt: tuple[str, str] | None = None
     description: str = ""
 
 

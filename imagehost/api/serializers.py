@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from imagehost import selectors
 from imagehost.views.http import REQUESTABLE_FORMATS
-from imagehost.models import Album, EncodeJob, JobStatus, Picture, ShortLink, Visibility
+from imagehost.models import Album, EncodeJob, EncodeKind, JobStatus, Picture, ShortLink, Visibility
 
 from imagehost.services import workers
 from imagehost.services.workers import WORKER_DOWN_MESSAGE
@@ -92,6 +92,11 @@ class UploadSerializer(serializers.Serializer):
         required=False, min_value=16, max_value=10_000_000, help_text="Upper bound on the token length."
     )
     model = StrictCharField(max_length=40, required=False, help_text="Codec model; default: the site's.")
+    kind = serializers.ChoiceField(
+        choices=EncodeKind.choices, required=False, default=EncodeKind.VAE,
+        help_text="`vae`: a VAE token (the shortest link; small text and digits may change). "
+        "`avif`: the image itself as AVIF (sharp text and digits, a longer link; `model` is ignored).",
+    )
     wait = serializers.IntegerField(
         required=False, min_value=0, max_value=30, default=0,
         help_text="Seconds to wait for the encoding before answering (for one-shot clients such as ShareX).",

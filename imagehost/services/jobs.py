@@ -103,6 +103,7 @@ class ClaimedJob:
     source: bytes
     model: str | None
     max_chars: int | None
+    kind: str = "vae"
 
 
 def _locked(job_id: UUID | str) -> EncodeJob | None:
@@ -137,7 +138,7 @@ def claim(job_id: UUID | str) -> ClaimedJob | None:
         job.status = JobStatus.RUNNING
         job.started = job.heartbeat_at = timezone.now()
         job.save()
-        return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars)
+        return ClaimedJob(job.pk, bytes(job.source), job.model_name or None, job.max_chars, job.kind)
 
 
 @contextmanager
@@ -169,7 +170,7 @@ def heartbeat(job_id: UUID | str, interval_s: float | None = None) -> Iterator[N
 
 def encode(claimed: ClaimedJob) -> codec.EncodeResult:
     """Run the codec on a claimed job's original (no database access)."""
-    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars)
+    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars, kind=claimed.kind)
 
 
 def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:

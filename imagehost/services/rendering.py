@@ -46,6 +46,10 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if hit is not None:
         content, w, h = hit
         return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
+    native = _native_avif(token) if fmt == "avif" and not width else None
+    if native is not None:
+        cache.set(key, native)
+        return RenderedImage(native[0], content_type, sha, fmt, native[1], native[2])
     try:
         image = codec.decode(token)
     except codec.ModelUnavailable as exc:
@@ -62,3 +66,15 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     content = buf.getvalue()
     cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
+
+
+def _native_avif(token: str) -> tuple[bytes, int, int] | None:
+    """An ``avif`` token's own file and size when it is stored at its native size (served as
+    it is, no decode and no re-encode); None for every other token."""
+    try:
+        info = codec.inspect(token)
+        if info.payload_kind != "avif" or (info.coded_width, info.coded_height) != (info.width, info.height):
+            return None
+        return codec.avif_bytes(token), info.width, info.height
+    except codec.CodecError as exc:
+        raise BadToken(str(exc)) from exc

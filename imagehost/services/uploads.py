@@ -8,7 +8,7 @@ import codec
 from django.conf import settings
 from django.db import transaction
 
-from ..models import Album, EncodeJob
+from ..models import Album, EncodeJob, EncodeKind
 from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
 from .dispatch import dispatch_waiting
 
@@ -71,12 +71,13 @@ def submit_uploads(
     title: str = "",
     max_chars: int | None = None,
     model: str | None = None,
+    kind: str = EncodeKind.VAE,
 ) -> Submission:
     """Validate every upload, then save each as a queued EncodeJob and send the tasks after commit.
 
     Never encodes on the calling thread. ``owner`` is a user or None (anonymous). Raises
     UploadTooLarge / UnsupportedImage / InvalidInput before anything is saved, so a bad
-    file in a batch saves none of them.
+    file in a batch saves none of them. ``kind`` is an EncodeKind: a VAE token or AVIF.
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -84,6 +85,8 @@ def submit_uploads(
         raise InvalidInput("You can only add pictures to your own albums.")
     if model and model not in codec.available_models():
         raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")
+    if kind not in EncodeKind.values:
+        raise InvalidInput(f"Unknown kind {kind!r}; choose {' or '.join(EncodeKind.values)}.")
     if max_chars is not None and max_chars < 16:
         raise InvalidInput("max_chars is too small.")
     if not payloads:
@@ -100,6 +103,7 @@ def submit_uploads(
                     title=(title or "")[:200],
                     model_name=model or "",
                     max_chars=max_chars,
+                    kind=kind,
                     source=data,
                     source_bytes=len(data),
                 )

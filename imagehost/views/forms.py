@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from ..models import Visibility
+from ..models import EncodeKind, Visibility
 from ..services.errors import InvalidInput
 
 MAX_DB_ID = 2**63 - 1
@@ -46,6 +46,10 @@ def parse_width(raw: str | None) -> int | None:
 class UploadForm(forms.Form):
     title = forms.CharField(required=False, strip=False)  # the service keeps the first 200 characters
     album = forms.CharField(required=False, max_length=60)
+    kind = forms.ChoiceField(required=False, choices=EncodeKind.choices)
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data["kind"] or EncodeKind.VAE
 
 
 class ShortenForm(forms.Form):

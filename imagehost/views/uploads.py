@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors
 from ..api.serializers import JobSerializer
-from ..models import EncodeJob, JobStatus
+from ..models import EncodeJob, EncodeKind, JobStatus
 from ..ratelimits import rate_limited
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
@@ -66,6 +66,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             "albums": selectors.albums_for_owner(user) if user else [],
             "limits": _limits(),
             "url_places": url_places(),
+            "kinds": EncodeKind.choices,
         }
         return render(request, "imagehost/upload.html", context)
 
@@ -82,7 +83,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     for f in files:
         if f.size > settings.EMMM_MAX_UPLOAD_BYTES:
             raise UploadTooLarge(f"A file is {f.size:,} bytes; the limit is {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
-    submission = uploads.submit_uploads([f.read() for f in files], owner=user, album=album, title=options["title"])
+    submission = uploads.submit_uploads([f.read() for f in files], owner=user, album=album, title=options["title"], kind=options["kind"])
     ids = ",".join(str(j.pk) for j in submission.jobs)
     response = HttpResponseRedirect(f"{reverse('jobs')}?{urlencode({'ids': ids})}")
     response.status_code = 303  # See Other: the result page is fetched with GET

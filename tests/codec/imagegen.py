@@ -60,6 +60,25 @@ def synthetic_token(width: int, height: int, *, seed: int = 0, kind: int = 1, sc
     return token.to_text(token.pack(header, payload))
 
 
+def synthetic_token_v2(width: int, height: int, *, seed: int = 0, scale: float = 0.05, units: int = 100,
+                       coded: tuple[int, int] | None = None) -> str:
+    """A valid taef2 token of version 2 (klt-rc) from random coefficients, without a model."""
+    from codec import encode_v2, klt_rc
+
+    cw, ch = coded or (width, height)
+    shape = (32, -(-ch // 8), -(-cw // 8))
+    coeffs = np.random.default_rng(seed).normal(0, scale, shape) * np.linspace(1, 0.05, 32)[:, None, None]
+    return encode_v2.frame(1, (width, height), (cw, ch), shape, encode_v2.KLT_RC, klt_rc.pack(coeffs, units))
+
+
+def avif_token(width: int, height: int, *, seed: int = 0, quality: int = 40) -> str:
+    """A valid version 2 avif token of a synthetic photo."""
+    from codec import avif, encode_v2
+
+    payload = avif.encode(photo(width, height, seed=seed), quality)
+    return encode_v2.frame(0, (width, height), (width, height), (0, 0, 0), encode_v2.AVIF, payload)
+
+
 def png_header_only(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
     """A PNG signature and a valid IHDR chunk (correct CRC) declaring any size, no pixel data."""
     import struct

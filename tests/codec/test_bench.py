@@ -1,51 +1,65 @@
-"""codec.bench on two small generated pictures (never Kodak): the report's columns and
-that its numbers are sane."""
+"""codec.bench on two small generated pictures (never Kodak): measurement pieces, the merge,
+the report's sections, and that its numbers are sane."""
 
 from __future__ import annotations
 
+import json
 import math
-import re
 
 from codec import bench
+from codec.bench import cli, measure, report
 
 from .imagegen import photo
 
 
-def test_bench_report_on_tiny_images(tmp_path, taef2):
+def test_bench_pieces_merge_into_one_report(tmp_path, taef2, monkeypatch):
     folder = tmp_path / "images"
     folder.mkdir()
     photo(96, 72, seed=1).save(folder / "one.png")
     photo(72, 96, seed=2).save(folder / "two.png")
     images = bench.load_images(bench.image_paths(folder), 64)
     assert sorted(im.size for _, im in images) == [(48, 64), (64, 48)]
+    monkeypatch.setattr(measure, "BUDGETS", (1000,))
+    monkeypatch.setattr(measure, "V1_BUDGETS", (1000,))
+    monkeypatch.setattr(report, "BUDGETS", (1000,))
 
-    report = bench.run(images, 64, 1, log=lambda _msg: None)
-    text = bench.markdown(report, folder=str(folder), args="--size 64")
-
-    for heading in ("## Means", "## Side by side in one run", "## Decode time outside the model",
-                    "## Where the VAE token loses", "## Per image"):  # fmt: skip
+    assert cli.main(["--images", str(folder), "--size", "64", "--only", "one", "--json", str(tmp_path / "p0.json")]) == 0
+    # one piece per image; images already measured there are skipped
+    pieces = tmp_path / "pieces"
+    pieces.mkdir()
+    (pieces / "one.json").write_text((tmp_path / "p0.json").read_text())
+    assert cli.main(["--images", str(folder), "--size", "64", "--json-dir", str(pieces), "--json", str(tmp_path / "rest.json")]) == 0
+    assert {r["image"] for r in json.loads((tmp_path / "rest.json").read_text())["rows"]} == {"two"}
+    (tmp_path / "p1.json").write_text((pieces / "two.json").read_text())
+    out = tmp_path / "report.md"
+    assert cli.main(["--merge", str(tmp_path / "p0.json"), str(tmp_path / "p1.json"), "--out", str(out)]) == 0
+    text = out.read_text()
+    for heading in ("## Targets (issue 10)", "## Means, side by side in one run", "## Rate control (max_chars)", "## Per image"):
         assert heading in text
-    assert "| image | size | chars | bytes | bpp | PSNR dB | MS-SSIM | encode s | decode s |" in text
     for method in bench.METHODS:
-        assert f"### {method}: " in text
-        assert f"| {method}: " in text
-    assert re.search(r"mean chars \(a\) / mean chars \(b\) = \d+ / \d+ = \d\.\d{3}", text)
+        assert f"| {method} | " in text
+    assert "pieces merged: 2" in text and "Images: 2 from" in text
 
-    assert len(report.rows) == 2 * len(bench.METHODS)
-    for row in report.rows:
+    rows = [r for i in range(2) for r in json.loads((tmp_path / f"p{i}.json").read_text())["rows"]]
+    assert {r["method"] for r in rows} == set(bench.METHODS) | {"v1@1000", "v2@1000", "avif-token@1000"}
+    for r in rows:
+        row = bench.Row(**r)
+        if r["method"].endswith("@1000"):
+            assert row.over_budget or row.chars <= 1000
+        if row.over_budget:
+            continue
         assert row.chars > 0 and row.nbytes > 0
-        assert row.bpp == row.nbytes * 8 / (row.width * row.height)
         assert 10 < row.psnr < 60, row
         assert 0 < row.msssim <= 1, row
         assert row.encode_s > 0 and row.decode_s > 0
-    by = {(r.method, r.image): r for r in report.rows}
-    for name, _ in images:
-        a = by[("a", name)]
-        assert a.chars == math.ceil(a.nbytes * 4 / 3)
-        assert 0 <= a.outside_share < 1
+    by = {(r["method"], r["image"]): bench.Row(**r) for r in rows}
+    for name in ("one", "two"):
+        v2 = by[("v2", name)]
+        assert v2.chars == math.ceil(v2.nbytes * 4 / 3)
+        assert 0 <= v2.outside_share < 1
         for fmt in ("avif", "webp"):
             f = by[(fmt, name)]
-            assert f.over_budget or f.nbytes <= a.nbytes
+            assert f.over_budget or f.nbytes <= v2.nbytes
             assert 0 <= f.quality <= 100
 
 

@@ -50,7 +50,7 @@ def test_bad_token_is_a_one_line_error_with_exit_2():
     result = run("decode", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "-o", "/tmp/never.png")
     assert result.returncode == 2
     assert result.stdout == b""
-    assert result.stderr.decode() == "python -m codec: error: unknown token version 0 (this server reads version 1)\n"
+    assert result.stderr.decode() == "python -m codec: error: unknown token version 0 (this server reads versions 1 and 2)\n"
 
 
 def test_bad_image_is_a_one_line_error_with_exit_2(tmp_path):
@@ -121,17 +121,21 @@ def test_unwritable_output_exits_1(tmp_path, capsys, weights_dir):
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_missing_weights_exit_3(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def offline_without_weights(tmp_path, monkeypatch):
+    """No weights anywhere, no downloads, nothing loaded (restored afterwards)."""
     from codec.models import registry
 
     monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("EMMM_OFFLINE", "1")
     registry.unload_all()
-    try:
-        assert main(["decode", synthetic_token(8, 8), "-o", str(tmp_path / "x.png")]) == 3
-    finally:
-        registry.unload_all()
+    yield tmp_path
+    registry.unload_all()
+
+
+def test_missing_weights_exit_3(offline_without_weights, capsys):
+    assert main(["decode", synthetic_token(8, 8), "-o", str(offline_without_weights / "x.png")]) == 3
     err = capsys.readouterr().err
     assert "weights for model 'taef2' are missing" in err and err.count("\n") == 1
 
@@ -141,16 +145,22 @@ def test_fetch_verifies_present_weights(weights_dir, capsys):
     assert capsys.readouterr().out == "taef2: weights present and verified\n"
 
 
-def test_fetch_offline_without_weights_exit_3_with_details(tmp_path, monkeypatch, capsys):
-    from codec.models import registry
-
-    monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path))
-    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("EMMM_OFFLINE", "1")
-    registry.unload_all()
-    try:
-        assert main(["fetch", "taef2"]) == 3
-    finally:
-        registry.unload_all()
+def test_fetch_offline_without_weights_exit_3_with_details(offline_without_weights, capsys):
+    assert main(["fetch", "taef2"]) == 3
     err = capsys.readouterr().err
     assert "weights for model 'taef2' are missing (no download allowed)" in err and err.count("\n") == 1
+
+
+def test_encode_kind_avif_and_decode(tmp_path, capsys):
+    from .imagegen import photo
+
+    photo(80, 60, seed=3).save(tmp_path / "p.png")
+    assert main(["encode", str(tmp_path / "p.png"), "--kind", "avif", "--max-chars", "2000"]) == 0
+    text = capsys.readouterr().out.strip()
+    assert len(text) <= 2000
+    assert main(["inspect", text]) == 0
+    assert json.loads(capsys.readouterr().out)["payload_kind"] == "avif"
+    assert main(["decode", text, "-o", str(tmp_path / "out.png")]) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "out.png").size == (80, 60)

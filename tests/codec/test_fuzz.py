@@ -21,11 +21,15 @@ import codec
 from codec import packing, token
 from codec.errors import InvalidToken
 
-from .imagegen import peak_memory_growth, synthetic_token
+from .imagegen import avif_token, peak_memory_growth, synthetic_token, synthetic_token_v2
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 VALID = synthetic_token(40, 24, seed=3)
 VALID_WEBP = synthetic_token(24, 16, seed=4, kind=packing.WEBP8)
+VALID_V2 = synthetic_token_v2(40, 24, seed=5)
+VALID_AVIF = avif_token(24, 16, seed=6)
+#: Every payload kind: the mutation properties start from each.
+SEEDS = [VALID, VALID_WEBP, VALID_V2, VALID_AVIF]
 #: EMMM_FUZZ_EXAMPLES=2000 for a deeper run; the default keeps the suite fast.
 FUZZ = settings(max_examples=int(os.environ.get("EMMM_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -44,7 +48,9 @@ def allowance(text: str) -> int:
     except InvalidToken:
         return BASELINE
     _, lh, lw = info.latent_shape
-    return BASELINE + 2048 * (lh * 8) * (lw * 8) + 32 * info.width * info.height
+    # avif tokens: no latent; the AVIF decoder's planes and the RGB image per coded pixel
+    coded = 64 * info.coded_width * info.coded_height if info.payload_kind == "avif" else 0
+    return BASELINE + 2048 * (lh * 8) * (lw * 8) + 32 * info.width * info.height + coded
 
 
 def check(text: str) -> None:
@@ -67,7 +73,7 @@ def check(text: str) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def warm_model(weights_dir):
     """Load the model and warm torch up, so that one-off setup is not counted."""
-    for text in (VALID, VALID_WEBP):
+    for text in SEEDS:
         codec.decode(text)
 
 
@@ -78,7 +84,7 @@ def test_memory_probe_sees_allocations():
 
 
 def test_valid_small_tokens_decode_small():
-    for text in (VALID, VALID_WEBP):
+    for text in SEEDS:
         image, grown = peak_memory_growth(lambda: codec.decode(text))
         assert image.size == (codec.inspect(text).width, codec.inspect(text).height)
         assert grown < BASELINE
@@ -129,13 +135,13 @@ def with_crc(body: bytes) -> bytes:
 
 
 @FUZZ
-@given(st.sampled_from([VALID, VALID_WEBP]).flatmap(lambda t: mutated(token.from_text(t))))
+@given(st.sampled_from(SEEDS).flatmap(lambda t: mutated(token.from_text(t))))
 def test_mutated_token_text(data):
     check(token.to_text(data))
 
 
 @FUZZ
-@given(st.sampled_from([VALID, VALID_WEBP]).flatmap(lambda t: mutated(token.from_text(t)[: -token.CRC.size])))
+@given(st.sampled_from(SEEDS).flatmap(lambda t: mutated(token.from_text(t)[: -token.CRC.size])))
 def test_mutated_token_with_recomputed_crc(body):
     check(token.to_text(with_crc(body)))
 
@@ -145,7 +151,7 @@ FIELDS = [f for f in token.Header.__dataclass_fields__]
 
 @FUZZ
 @given(
-    st.sampled_from([VALID, VALID_WEBP]),
+    st.sampled_from(SEEDS),
     st.dictionaries(st.sampled_from(FIELDS[:-1]), st.integers(0, 65535), min_size=1, max_size=3),
     st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
 )

@@ -90,8 +90,8 @@ def test_checksum_mismatch():
 
 
 def test_unknown_version():
-    data = token.pack(header(version=2), b"abcde")
-    with pytest.raises(InvalidToken, match="unknown token version 2 \\(this server reads version 1\\)"):
+    data = token.pack(header(version=3), b"abcde")
+    with pytest.raises(InvalidToken, match="unknown token version 3 \\(this server reads versions 1 and 2\\)"):
         token.unpack(data)
 
 

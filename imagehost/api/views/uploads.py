@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from imagehost import selectors
-from imagehost.models import EncodeJob
+from imagehost.models import EncodeJob, EncodeKind
 from imagehost.services import uploads
 from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
 
@@ -78,6 +78,7 @@ class ImageUploadView(ApiView):
             title=opts.get("title", ""),
             max_chars=opts.get("max_chars"),
             model=opts.get("model") or None,
+            kind=opts.get("kind", EncodeKind.VAE),
         )
         job = submission.jobs[0]
         if submission.queue_unavailable:

@@ -1,0 +1,183 @@
+"""Token version 2 encoders: ``klt-rc`` (VAE, the default) and ``avif`` (no model).
+
+``klt-rc`` encoding, per coded size tried:
+
+1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (the
+   first one also measures the model's own, unquantised, reconstruction MSE);
+2. the step: the coarsest ``STEP_LADDER`` entry whose predicted quantisation MSE (exact in
+   the whitened basis, where a unit of coefficient error costs about a unit of output MSE)
+   keeps the image within ``TARGET_LOSS_DB`` of that unquantised reconstruction. The
+   quantisation is thus chosen per image: images the model reproduces well get finer steps;
+3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step);
+4. with ``max_chars``: the finest step no coarser than the chosen one that fits (packing only,
+   the refinement is reused); if none fits, a smaller coded size (same policy as v1).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import avif, klt_rc, token
+from .errors import CodecError
+from .klt_rc import Transform
+
+AVIF = 4
+KLT_RC = 3
+#: Allowed PSNR loss (dB) against the model's own unquantised reconstruction. Tuned on the
+#: scikit-image photographs (codec/fit), not on Kodak.
+TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.5))
+PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
+QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
+REFINE_LR = 0.05
+#: Step ladder, units of 1/4096: 2 ** (i / 8), coarsest last.
+STEP_LADDER = tuple(sorted({round(2 ** (i / 8)) for i in range(128)}))
+
+
+def _header(model_code: int, size, coded, shape, kind: int, payload: bytes) -> token.Header:
+    return token.Header(
+        version=2, model_code=model_code, width=size[0], height=size[1], coded_width=coded[0],
+        coded_height=coded[1], latent_channels=shape[0], latent_height=shape[1], latent_width=shape[2],
+        payload_kind=kind, payload_length=len(payload),
+    )  # fmt: skip
+
+
+def frame(model_code: int, size, coded, shape, kind: int, payload: bytes) -> str:
+    """Token text of a version 2 payload."""
+    return token.to_text(token.pack(_header(model_code, size, coded, shape, kind, payload), payload))
+
+
+def quantisation_mse(coeffs: np.ndarray, units: int) -> float:
+    """Output MSE the quantisation adds, predicted in the whitened basis (sum over channels)."""
+    step = units / klt_rc.STEP_UNIT
+    error = klt_rc.quantise(coeffs, step) * step - coeffs
+    return float(np.mean(error**2) * coeffs.shape[0])
+
+
+def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | None = None) -> int:
+    """The coarsest ladder step keeping the predicted PSNR within ``loss_db`` of unquantised."""
+    loss_db = TARGET_LOSS_DB if loss_db is None else loss_db
+    allowed = max(mse_unquantised, 1e-6) * (10 ** (loss_db / 10) - 1)
+    ladder = usable_ladder(coeffs)
+    lo, hi, best = 0, len(ladder) - 1, ladder[0]
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if quantisation_mse(coeffs, ladder[mid]) <= allowed:
+            best, lo = ladder[mid], mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def usable_ladder(coeffs: np.ndarray) -> list[int]:
+    """Ladder steps coarse enough that no symbol clips at the radius cap."""
+    spread = np.ptp(coeffs.reshape(coeffs.shape[0], -1), axis=1).max()
+    least = spread / (klt_rc.MAX_RADIUS * 0.9) * klt_rc.STEP_UNIT
+    return [u for u in STEP_LADDER if u >= least] or [STEP_LADDER[-1]]
+
+
+def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_STEPS, qa: int = QA_STEPS,
+           loss_db: float | None = None) -> tuple[np.ndarray, int]:
+    """Refined coefficients u (C, H, W) and the chosen step units (steps 1-3 above)."""
+    width, height = size
+    target = x[..., :height, :width]
+    scale = torch.as_tensor(transform.scale, dtype=torch.float32)[None, :, None, None]
+    rotation = torch.as_tensor(transform.rotation, dtype=torch.float32)
+
+    def to_u(z: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("ji,njhw->nihw", rotation, z * scale)
+
+    def to_z(u: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("ij,njhw->nihw", rotation, u) / scale
+
+    def mse(z: torch.Tensor) -> torch.Tensor:
+        return torch.mean((net.decode(z)[..., :height, :width] - target) ** 2)
+
+    with torch.inference_mode():
+        z0 = net.encode(x)
+    # Adam runs on z (as v1's refinement: same learning rate); rounding happens on u.
+    with torch.inference_mode(False), torch.enable_grad():
+        z = z0.clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([z], lr=REFINE_LR)
+        measured = None
+        for _ in range(plain):
+            optimiser.zero_grad(set_to_none=True)
+            loss = mse(z)
+            measured = loss.item()
+            loss.backward()
+            optimiser.step()
+        if measured is None:
+            with torch.no_grad():
+                measured = mse(z).item()
+        with torch.no_grad():
+            units = choose_units(to_u(z)[0].numpy().astype(np.float64), measured, loss_db)
+        step = units / klt_rc.STEP_UNIT
+        for _ in range(qa):
+            optimiser.zero_grad(set_to_none=True)
+            u = to_u(z)
+            rounded = u + (torch.round(u / step) * step - u).detach()
+            mse(to_z(rounded)).backward()
+            optimiser.step()
+        with torch.no_grad():
+            u = to_u(z)
+    return u.detach()[0].numpy().astype(np.float64), units
+
+
+def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int | None, *, next_size,
+               image_to_tensor, steps: int | None = None, loss_db: float | None = None) -> str:
+    """A version 2 ``klt-rc`` token (see the module docstring). ``steps``: refinement steps in
+    all (the last ``QA_STEPS`` of them quantiser-aware); default PLAIN_STEPS + QA_STEPS."""
+    total = PLAIN_STEPS + QA_STEPS if steps is None else max(0, steps)
+    qa = min(QA_STEPS, total)
+    coded = rgb.size
+    while True:
+        source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
+        x = image_to_tensor(source, net.downscale)
+        coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db)
+
+        def text(u: int) -> str:
+            return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_RC, klt_rc.pack(coeffs, u))
+
+        best = text(units)
+        if max_chars is None:
+            return best
+        if len(best) <= max_chars:
+            ladder = [u for u in usable_ladder(coeffs) if u < units]
+            lo, hi = 0, len(ladder) - 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                candidate = text(ladder[mid])
+                if len(candidate) <= max_chars:
+                    best, hi = candidate, mid - 1
+                else:
+                    lo = mid + 1
+            return best
+        shrink = min(0.8, 0.97 * math.sqrt(max_chars / len(best)))
+        coded = next_size(rgb.size, coded, shrink, net.downscale, max_chars)
+
+
+def encode_avif(rgb: Image.Image, max_chars: int | None, *, next_size) -> str:
+    """A version 2 ``avif`` token: the image as AVIF, at the highest quality that fits."""
+    coded = rgb.size
+    while True:
+        source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
+        if max_chars is None:
+            return frame(0, rgb.size, coded, (0, 0, 0), AVIF, avif.encode(source))
+        budget = max_chars * 3 // 4 - token.OVERHEAD
+        data = avif.largest_quality_within(source, budget) if budget > 0 else None
+        if data is not None:
+            return frame(0, rgb.size, coded, (0, 0, 0), AVIF, data)
+        smallest = len(avif.encode(source, 0)) if budget > 0 else 1 << 30
+        shrink = min(0.8, 0.97 * math.sqrt(max(budget, 1) / smallest))
+        coded = next_size(rgb.size, coded, shrink, 1, max_chars)
+
+
+def minimum_avif_chars() -> int:
+    """A floor for ``max_chars`` with ``kind="avif"`` (framing plus a tiny AVIF)."""
+    if not avif.available():  # pragma: no cover
+        raise CodecError("this server cannot write AVIF")
+    return math.ceil((token.OVERHEAD + len(avif.encode(Image.new("RGB", (8, 8)), 0))) * 4 / 3)

@@ -1,0 +1,216 @@
+"""Token version 2: ``klt-rc`` (whitened KLT + per-image step + quantiser-aware refinement)
+and ``avif`` (no model). Real TAEF2 where a model runs; synthetic photos, never Kodak."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec import core, encode_v2, klt_rc, token
+from codec.errors import CodecError, InvalidToken, ModelUnavailable
+from codec.limits import MAX_UPSCALE_PER_SIDE
+from codec.models import TAEF2_SPEC
+
+from .imagegen import avif_token, photo, psnr, synthetic_token, synthetic_token_v2
+
+
+# --- pinned transform and integer tables (no model) -------------------------------------------
+def test_transform_file_is_pinned_and_orthogonal():
+    name, sha = TAEF2_SPEC.klt
+    path = Path(core.__file__).parent / "models" / name
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+    t = core.transform_for(TAEF2_SPEC)
+    assert t.rotation.shape == (32, 32) and t.scale.shape == (32,) and np.all(t.scale > 0)
+    assert np.allclose(t.rotation.T @ t.rotation, np.eye(32), atol=1e-5)
+    z = np.random.default_rng(0).normal(0, 1, (32, 3, 4))
+    assert np.allclose(t.inverse(t.forward(z)), z, atol=1e-5)
+
+
+def test_a_tampered_transform_is_refused(tmp_path):
+    name, sha = TAEF2_SPEC.klt
+    bad = tmp_path / name
+    data = bytearray((Path(core.__file__).parent / "models" / name).read_bytes())
+    data[-1] ^= 1
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelUnavailable, match="does not match its pinned sha256"):
+        klt_rc.load_transform(bad, sha)
+
+
+def test_integer_pmf_is_the_documented_integer_recurrence():
+    assert klt_rc.integer_pmf(0, 1234) == [65536]
+    assert klt_rc.integer_pmf(3, 40000) == [770, 9095, 40000, 65536, 40000, 9095, 770]
+    table = klt_rc.integer_pmf(255, 65535)
+    assert len(table) == 511 and table == table[::-1] and min(table) >= 1
+    assert all(isinstance(v, int) for v in table)
+    assert klt_rc.integer_pmf(200, 1)[:199] == [1] * 199  # tails floor at 1: every symbol codable
+
+
+def test_klt_rc_pack_unpack_is_within_half_a_step():
+    coeffs = np.random.default_rng(1).normal(0, 0.2, (32, 5, 7))
+    back = klt_rc.unpack(klt_rc.pack(coeffs, 410), coeffs.shape)
+    assert np.abs(back - coeffs).max() <= 410 / 4096 / 2 + 1e-12
+
+
+# --- worked example in docs/token-format.md ----------------------------------------------------
+EXAMPLE_DOC = Path(__file__).parents[2] / "docs" / "token-format.md"
+
+
+def example_token() -> str:
+    coeffs = np.zeros((32, 1, 2))
+    coeffs[0] = [[0.5, -0.25]]
+    coeffs[1] = [[0.1, 0.1]]
+    return encode_v2.frame(1, (12, 8), (12, 8), coeffs.shape, encode_v2.KLT_RC, klt_rc.pack(coeffs, 410))
+
+
+def test_worked_example_v2_matches_the_spec():
+    text = example_token()
+    doc = EXAMPLE_DOC.read_text()
+    assert f"\n{text}\n" in doc  # the token printed in the spec, character for character
+    data = token.from_text(text)
+    assert len(data) == token.OVERHEAD + 2 + 32 * 4 + 4 == 158  # frame, step, table, one coded word
+    header, payload = token.unpack(data)
+    assert (header.version, header.model_code, header.payload_kind) == (2, 1, 3)
+    assert payload[:2] == bytes.fromhex("019a")  # step units 410
+    assert payload[2:6] == bytes.fromhex("0204f5f6")  # channel 0: centre 2, radius 4, rho 62966
+    assert payload[6:10] == bytes.fromhex("01000001")  # channel 1: centre 1, constant (radius 0)
+    assert payload[10:130] == bytes.fromhex("00000001") * 30
+    info = codec.inspect(text)
+    assert (info.version, info.payload_kind, info.latent_shape) == (2, "klt-rc", (32, 1, 2))
+
+
+# --- klt-rc end to end (real model) ------------------------------------------------------------
+def test_v2_round_trip_keeps_close_to_the_model(taef2):
+    image = photo(96, 64, seed=3)
+    result = codec.encode(image, kind="vae-v2")
+    info = codec.inspect(result.token)
+    assert (info.version, info.payload_kind, info.model) == (2, "klt-rc", "taef2")
+    decoded = codec.decode(result.token)
+    assert decoded.size == (96, 64)
+    unquantised = core.render_latent(taef2, core.encode_latent(taef2, image, 0), token.unpack(token.from_text(result.token))[0])
+    # the step is chosen per image against the model's own reconstruction
+    assert psnr(image, decoded) >= psnr(image, unquantised) - encode_v2.TARGET_LOSS_DB - 0.5
+    assert result.chars == len(result.token)
+
+
+def test_v2_is_deterministic(taef2):
+    image = photo(64, 48, seed=4)
+    assert codec.encode(image, kind="vae-v2").token == codec.encode(image, kind="vae-v2").token
+
+
+@pytest.mark.parametrize("budget", [700, 1200, 3000])
+def test_v2_max_chars_is_respected(taef2, budget):
+    image = photo(160, 120, seed=5)
+    result = codec.encode(image, kind="vae-v2", max_chars=budget)
+    info = codec.inspect(result.token)
+    assert result.chars <= budget and info.version == 2
+    assert info.width <= MAX_UPSCALE_PER_SIDE * info.coded_width
+    assert codec.decode(result.token).size == (160, 120)
+
+
+def test_v2_budget_below_the_minimum_is_refused(taef2):
+    floor = codec.minimum_chars("taef2", kind="vae-v2")
+    with pytest.raises(CodecError, match=f"needs at least {floor}"):
+        codec.encode(photo(32, 32), kind="vae-v2", max_chars=floor - 1)
+
+
+def test_v2_token_refused_for_a_model_without_v2(taef2):
+    with pytest.raises(CodecError, match="has no version 2 format"):
+        codec.encode(photo(32, 32), kind="vae-v2", model="taesd")
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(CodecError, match="unknown kind 'jpeg'"):
+        codec.encode(photo(16, 16), kind="jpeg")
+
+
+def test_v1_kind_still_writes_version_1(taef2):
+    assert codec.inspect(codec.encode(photo(32, 24), kind="vae-v1").token).version == 1
+
+
+def test_kinds_belong_to_their_version():
+    v1 = synthetic_token(16, 16)
+    header, payload = token.unpack(token.from_text(v1))
+    import dataclasses
+
+    as_v2 = token.to_text(token.pack(dataclasses.replace(header, version=2), payload))  # gauss-rc in v2
+    with pytest.raises(InvalidToken, match="unknown payload kind 1"):
+        codec.inspect(as_v2)
+    header, payload = token.unpack(token.from_text(synthetic_token_v2(16, 16)))
+    as_v1 = token.to_text(token.pack(dataclasses.replace(header, version=1), payload))
+    with pytest.raises(InvalidToken, match="unknown payload kind 3"):
+        codec.inspect(as_v1)
+
+
+# --- avif ---------------------------------------------------------------------------------------
+def test_avif_round_trip_needs_no_model(tmp_path, monkeypatch):
+    from codec.models import registry
+
+    image = photo(120, 80, seed=7)
+    result = codec.encode(image, kind="avif")
+    monkeypatch.setenv("EMMM_MODEL_DIR", str(tmp_path))  # no weights anywhere
+    monkeypatch.setenv("EMMM_MODEL_CACHE", str(tmp_path / "cache"))
+    registry.unload_all()
+    try:
+        decoded = codec.decode(result.token)
+    finally:
+        registry.unload_all()
+    info = codec.inspect(result.token)
+    assert (info.version, info.payload_kind, info.model, info.latent_shape) == (2, "avif", "", (0, 0, 0))
+    assert result.model == "" and decoded.size == (120, 80)
+    assert psnr(image, decoded) > 30
+
+
+def test_avif_bytes_are_the_file_to_serve():
+    text = avif_token(40, 30)
+    data = codec.avif_bytes(text)
+    served = Image.open(io.BytesIO(data), formats=["AVIF"])
+    assert served.size == (40, 30)
+    assert data == token.unpack(token.from_text(text))[1]
+    with pytest.raises(InvalidToken, match="not an avif token"):
+        codec.avif_bytes(synthetic_token(16, 16))
+
+
+@pytest.mark.parametrize("budget", [600, 1000, 4000])
+def test_avif_max_chars_is_respected(budget):
+    image = photo(200, 150, seed=8)
+    result = codec.encode(image, kind="avif", max_chars=budget)
+    info = codec.inspect(result.token)
+    assert result.chars <= budget
+    assert (info.width, info.height) == (200, 150) and info.width <= MAX_UPSCALE_PER_SIDE * info.coded_width
+    assert codec.decode(result.token).size == (200, 150)
+
+
+def test_avif_budget_below_the_minimum_is_refused():
+    floor = codec.minimum_chars(kind="avif")
+    with pytest.raises(CodecError, match=f"needs at least {floor}"):
+        codec.encode(photo(32, 32), kind="avif", max_chars=floor - 1)
+
+
+def test_avif_token_with_a_model_or_latent_is_refused():
+    import dataclasses
+
+    header, payload = token.unpack(token.from_text(avif_token(16, 16)))
+    for change in ({"model_code": 1}, {"latent_channels": 32}):
+        bad = token.to_text(token.pack(dataclasses.replace(header, **change), payload))
+        with pytest.raises(InvalidToken, match="must name no model and no latent shape"):
+            codec.inspect(bad)
+
+
+def test_avif_payload_of_another_size_or_format_is_refused():
+    import dataclasses
+
+    header, payload = token.unpack(token.from_text(avif_token(16, 16)))
+    bigger = token.to_text(token.pack(dataclasses.replace(header, width=17, coded_width=17), payload))
+    with pytest.raises(InvalidToken, match="does not match its declared shape"):
+        codec.decode(bigger)
+    png = io.BytesIO()
+    photo(16, 16).save(png, format="PNG")
+    other = token.to_text(token.pack(dataclasses.replace(header, payload_length=len(png.getvalue())), png.getvalue()))
+    with pytest.raises(InvalidToken, match="corrupt"):
+        codec.decode(other)

@@ -1,13 +1,16 @@
-"""Token version 2 encoders: ``klt-rc`` (VAE, the default) and ``avif`` (no model).
+"""Token version 2 encoders: ``klt-rc`` (VAE) and ``avif`` (no model).
 
 ``klt-rc`` encoding, per coded size tried:
 
 1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (the
    first one also measures the model's own, unquantised, reconstruction MSE);
-2. the step: the coarsest ``STEP_LADDER`` entry whose predicted quantisation MSE (exact in
-   the whitened basis, where a unit of coefficient error costs about a unit of output MSE)
-   keeps the image within ``TARGET_LOSS_DB`` of that unquantised reconstruction. The
-   quantisation is thus chosen per image: images the model reproduces well get finer steps;
+2. the step: ``STEP_UNITS`` (one step for every image, which spends characters where they buy
+   the most PSNR; it matches v1's default distortion: the RMS of v1's per-channel steps in the
+   whitened basis), but finer for any image that would otherwise end up more than
+   ``TARGET_LOSS_DB`` below that unquantised reconstruction (the coarsest ladder step that
+   keeps it within, predicted exactly in the whitened basis where a unit of coefficient error
+   costs about a unit of output MSE). So no image the model reproduces well is quantised
+   too coarsely;
 3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step);
 4. with ``max_chars``: the finest step no coarser than the chosen one that fits (packing only,
    the refinement is reused); if none fits, a smaller coded size (same policy as v1).
@@ -28,8 +31,11 @@ from .klt_rc import Transform
 
 AVIF = 4
 KLT_RC = 3
-#: Allowed PSNR loss (dB) against the model's own unquantised reconstruction. Tuned on the
-#: scikit-image photographs (codec/fit), not on Kodak.
+#: Step for every image (units of 1/4096): sqrt(mean over channels of v1's default step in the
+#: whitened basis), i.e. v1's default distortion; not tuned on any image set.
+STEP_UNITS = int(os.environ.get("EMMM_V2_STEP_UNITS", 92))
+#: Largest PSNR loss (dB) against the model's own unquantised reconstruction before an image
+#: gets a finer step than STEP_UNITS.
 TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.5))
 PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
 QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
@@ -114,7 +120,8 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
             with torch.no_grad():
                 measured = mse(z).item()
         with torch.no_grad():
-            units = choose_units(to_u(z)[0].numpy().astype(np.float64), measured, loss_db)
+            coeffs = to_u(z)[0].numpy().astype(np.float64)
+            units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db)), usable_ladder(coeffs)[0])
         step = units / klt_rc.STEP_UNIT
         for _ in range(qa):
             optimiser.zero_grad(set_to_none=True)

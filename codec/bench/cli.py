@@ -28,12 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", help="write the measurements to this JSON piece")
     parser.add_argument("--json-dir", help="write one JSON piece per image here (skip images already there)")
+    parser.add_argument("--v2-target-db", type=float, metavar="DB",
+                        help="measure only v2 at this EMMM_V2_TARGET_DB (method v2-<DB>dB), to merge with a full run")
+    parser.add_argument("--v2-only", action="store_true",
+                        help="measure only what depends on v2 (merge it after a full run: later pieces win)")
     parser.add_argument("--merge", nargs="+", metavar="PIECE", help="JSON pieces to merge instead of measuring")
     parser.add_argument("--out", help="write the markdown report here")
     return parser
 
 
-def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print, piece_dir: str | None = None) -> dict:
+def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print, piece_dir: str | None = None,
+                variant_db: float | None = None, v2_only: bool = False) -> dict:
     """Measurements of every method on every image, as a JSON-ready dict (with ``piece_dir``,
     also one piece per image, written as soon as that image is done)."""
     import torch
@@ -55,11 +60,14 @@ def measure_all(folder: str, size: int, threads: int, only: list[str] | None, lo
     rows, ceiling = [], {}
     for name, image in images:
         began = time.perf_counter()
-        image_rows, ceiling[name] = measure.run_image(name, image)
+        if variant_db is None:
+            image_rows, ceiling[name] = measure.run_image(name, image, v2_only=v2_only)
+        else:
+            image_rows = measure.run_variant(name, image, variant_db)
         rows += [r.to_json() for r in image_rows]
         log(f"{name}: " + "  ".join(f"{r.method} {r.chars}c {r.psnr:.2f}dB" for r in image_rows[:5]))
         if piece_dir:
-            piece = {"rows": [r.to_json() for r in image_rows], "ceiling": {name: ceiling[name]}, "size": size,
+            piece = {"rows": [r.to_json() for r in image_rows], "ceiling": {k: v for k, v in ceiling.items() if k == name}, "size": size,
                      "threads": threads, "folder": folder, "seconds": time.perf_counter() - began, "machine": machine}
             with open(os.path.join(piece_dir, name + ".json"), "w") as fh:
                 json.dump(piece, fh)
@@ -72,7 +80,8 @@ def merge(pieces: list[dict]) -> dict:
     first = dict(pieces[0])
     if any(p["size"] != first["size"] or p["threads"] != first["threads"] for p in pieces):
         raise SystemExit("pieces were measured with different --size or --threads")
-    first["rows"] = [r for p in pieces for r in p["rows"]]
+    rows = {(r["method"], r["image"]): r for p in pieces for r in p["rows"]}  # later pieces win
+    first["rows"] = list(rows.values())
     first["ceiling"] = {k: v for p in pieces for k, v in p["ceiling"].items()}
     first["seconds"] = sum(p["seconds"] for p in pieces)
     return first
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.images:
         only = args.only.split(",") if args.only else None
         data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr),
-                           piece_dir=args.json_dir)
+                           piece_dir=args.json_dir, variant_db=args.v2_target_db, v2_only=args.v2_only)
         data["pieces"] = 1
     else:
         _parser().error("give --images (measure) or --merge (combine pieces)")

@@ -232,22 +232,37 @@ def model_ceiling(image: Image.Image) -> float:
     return psnr(image, core.render_latent(net, latent, header))
 
 
-def run_image(name: str, image: Image.Image, budgets: tuple[int, ...] | None = None) -> tuple[list[Row], float]:
-    """Every method on one image: (rows, the model's unquantised PSNR)."""
+def run_image(name: str, image: Image.Image, budgets: tuple[int, ...] | None = None, *,
+              v2_only: bool = False) -> tuple[list[Row], float]:
+    """Every method on one image: (rows, the model's unquantised PSNR). ``v2_only``: the
+    rows that depend on v2 only (v2, v2@N, AVIF/WebP at v2's bytes), to redo them after a v2
+    change and merge them over an earlier full run."""
     budgets = BUDGETS if budgets is None else budgets
-    rows = [
-        token_row("v1", name, image, lambda im: codec.encode(im, kind="vae-v1").token),
-        token_row("v2", name, image, lambda im: codec.encode(im, kind="vae-v2").token),
+    v2 = token_row("v2", name, image, lambda im: codec.encode(im, kind="vae-v2").token)
+    rows = [v2] if v2_only else [
+        token_row("v1", name, image, lambda im: codec.encode(im, kind="vae-v1").token), v2,
         token_row("webp8", name, image, original_token),
-    ]
-    rows += [file_row(fmt, name, image, rows[1].nbytes) for fmt in ("AVIF", "WEBP")]
+    ]  # fmt: skip
+    rows += [file_row(fmt, name, image, v2.nbytes) for fmt in ("AVIF", "WEBP")]
     for budget in budgets:
         for label, kind in (("v1", "vae-v1"), ("v2", "vae-v2"), ("avif-token", "avif")):
-            if label == "v1" and budget not in V1_BUDGETS:
+            if (label == "v1" and budget not in V1_BUDGETS) or (v2_only and label != "v2"):
                 continue
             rows.append(token_row(f"{label}@{budget}", name, image,
                                   lambda im, k=kind, b=budget: codec.encode(im, kind=k, max_chars=b).token))  # fmt: skip
     return rows, model_ceiling(image)
+
+
+def run_variant(name: str, image: Image.Image, loss_db: float) -> list[Row]:
+    """v2 default with another target loss (``EMMM_V2_TARGET_DB``): method ``v2-<loss_db>dB``."""
+    from codec import encode_v2
+
+    saved = encode_v2.TARGET_LOSS_DB
+    encode_v2.TARGET_LOSS_DB = loss_db
+    try:
+        return [token_row(f"v2-{loss_db:g}dB", name, image, lambda im: codec.encode(im, kind="vae-v2").token)]
+    finally:
+        encode_v2.TARGET_LOSS_DB = saved
 
 
 def warm_up(image: Image.Image) -> None:

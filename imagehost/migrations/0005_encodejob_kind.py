@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('imagehost', '0002_picture_model_name'),
+        ('imagehost', '0004_workerheartbeat'),
     ]
 
     operations = [

@@ -36,7 +36,8 @@ def _done(job_id: str) -> bool:
 
 
 def test_worker_survives_five_redis_restarts_with_uploads_flowing(client, celery_worker_factory, redis_broker,
-                                                                  png_bytes, wait_for):
+                                                                  png_bytes, wait_for, settings):
+    settings.EMMM_RATELIMIT_ENABLE = False  # 15 uploads from one client: this test is about the broker
     # Each encode sleeps 2 s (fault injection) so a task is running, its message delivered and
     # not yet acknowledged, at the moment Redis goes away: the case that used to kill the worker.
     worker = celery_worker_factory(EMMM_TEST_ENCODE_DELAY_S="2")

@@ -89,6 +89,8 @@ def submit_uploads(
         raise InvalidInput("You can only add pictures to your own albums.")
     if model and model not in codec.available_models():
         raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")
+    if model and not codec.model_available(model):  # refused now, not by the worker later (issue 8.4)
+        raise InvalidInput(f"The model {model!r} is not installed on this server; choose another or leave it out.")
     if max_chars is not None and max_chars < 16:
         raise InvalidInput("max_chars is too small.")
     if not payloads:

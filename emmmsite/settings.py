@@ -171,6 +171,8 @@ EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=600)
 EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=30)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
+# Requests that hold a web thread for long, per gunicorn worker process (issues 8.3, 8.5).
+EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
 EMMM_RATELIMIT_ENABLE = env.bool("EMMM_RATELIMIT_ENABLE", default=True)

@@ -158,7 +158,7 @@ def test_unknown_job_is_json_404(anon_client):
         assert r.json()["error"]["code"] == "not_found"
 
 
-def test_wait_returns_201_once_the_job_finishes(anon_client, png_bytes, monkeypatch):
+def test_wait_returns_201_once_the_job_finishes(owner_client, png_bytes, monkeypatch):
     """``wait`` re-reads the job until it ends (here the job is finished by the 'worker' at once)."""
     from imagehost.api.views import uploads as views
 
@@ -169,6 +169,36 @@ def test_wait_returns_201_once_the_job_finishes(anon_client, png_bytes, monkeypa
         return real_get_job(job_id)
 
     monkeypatch.setattr(views.selectors, "get_job", finished_get_job)
-    r = anon_client.post("/api/v1/images?wait=5", data=png_bytes(), content_type="image/png")
+    r = owner_client.post("/api/v1/images?wait=5", data=png_bytes(), content_type="image/png")
     assert r.status_code == 201
     assert r.json()["status"] == "failed"
+
+
+@pytest.fixture
+def job_reads(monkeypatch):
+    """Counts how often the upload view re-reads a job (each re-read is a wait of 0.2 s)."""
+    from imagehost.api.views import uploads as views
+
+    calls = []
+    real_get_job = views.selectors.get_job
+    monkeypatch.setattr(views.selectors, "get_job", lambda job_id: calls.append(job_id) or real_get_job(job_id))
+    return calls
+
+
+def test_anonymous_clients_never_wait(anon_client, png_bytes, job_reads):
+    """Issue 8.5: an anonymous ``wait`` would hold a web thread; it answers 202 at once."""
+    r = anon_client.post("/api/v1/images?wait=30", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 202
+    assert r.json()["status"] == "queued" and r["Location"]
+    assert job_reads == []
+
+
+def test_waiters_over_the_per_process_cap_answer_202_at_once(owner_client, png_bytes, job_reads, settings):
+    from imagehost import concurrency
+
+    settings.EMMM_MAX_WAITERS = 1
+    with concurrency.slot("upload-waiters", 1, timeout=0) as got:  # another request is waiting
+        assert got
+        r = owner_client.post("/api/v1/images?wait=30", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 202
+    assert job_reads == []

@@ -59,10 +59,13 @@ def to_api_exception(exc: Exception) -> Exception:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
+    retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
     exc = to_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django answer 500 and log it
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     error: dict[str, Any] = {"status": response.status_code}
     if isinstance(exc, exceptions.ValidationError):

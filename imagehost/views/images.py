@@ -17,7 +17,7 @@ from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
 def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
     sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
     fmt = parse_format(fmt)
-    width = parse_width(request.GET.get("w"))
+    width = rendering.rendering_width(token, parse_width(request.GET.get("w")))
     etag = image_etag(sha, fmt, width)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response: HttpResponse = HttpResponseNotModified()

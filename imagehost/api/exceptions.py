@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -45,6 +46,10 @@ def to_api_exception(exc: Exception) -> Exception:
         api_exc = exceptions.APIException(exc.message, code=exc.code)
         # A token in a request body that is too long is a too-large body, not a too-long URI.
         api_exc.status_code = 413 if isinstance(exc, TokenTooLong) else exc.status
+        return api_exc
+    if isinstance(exc, RequestDataTooBig):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        api_exc = exceptions.APIException("The request body is too large.", code="too_large")
+        api_exc.status_code = 413
         return api_exc
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):

@@ -46,6 +46,7 @@ def image_query(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
+@rate_limited("slugs")
 @rate_limited("decodes")
 def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL)."""
@@ -55,6 +56,7 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@rate_limited("slugs")
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
     link = links.resolve_short_link(slug, count_hit=False)

@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "imagehost.views.errors.ServiceErrorMiddleware",
+    "imagehost.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "emmmsite.urls"
@@ -144,10 +145,27 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="emmmbedding@l
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+# Behind a TLS proxy (production) the HTTPS settings default on; each has its own variable.
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=BEHIND_TLS_PROXY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=BEHIND_TLS_PROXY)
+# W003 looks for Django's CsrfViewMiddleware by name; ours is a subclass of it
+# (imagehost.middleware.NoReferrerCsrfViewMiddleware), so CSRF protection is on.
+SILENCED_SYSTEM_CHECKS = ["security.W003"]
+# Content-Security-Policy (imagehost.middleware.ContentSecurityPolicyMiddleware): the site's
+# pages load only their own scripts and styles (no inline code); images may be data:/blob:
+# previews of the upload page.
+EMMM_CSP = env.str(
+    "EMMM_CSP",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+)
 
 # Uploads stay in memory (never a temp file named after anything the client sent);
 # EMMM_MAX_UPLOAD_BYTES bounds them.

@@ -34,7 +34,9 @@ def worst_case_token(seed: int) -> str:
     sys.path.insert(0, str(HERE))
     from tests.codec.imagegen import synthetic_token
 
-    return synthetic_token(1024, 1024, seed=seed, scale=0.001)  # about 250 characters
+    # about 250 characters; the declared size differs per seed, so that every token is distinct
+    # (with a near-zero latent the seed alone would give the same token)
+    return synthetic_token(1024 - 8 * (seed % 8), 1024 - 8 * (seed // 8), seed=seed, scale=0.001)
 
 
 def taesd_token(seed: int) -> str:
@@ -79,7 +81,8 @@ def main() -> None:
     env = {**os.environ, "EMMM_VAR_DIR": var, "PORT": str(port), "DATABASE_URL": "", "REDIS_URL": "",
            "EMMM_RATELIMIT_ENABLE": "0", "DJANGO_DEBUG": "0",
            "EMMM_MODEL_DIR": os.environ.get("EMMM_MODEL_DIR", str(HERE.parent / "shared" / "models"))}
-    tokens = [worst_case_token(seed) for seed in range(48)]  # made before the clock starts
+    tokens = [worst_case_token(seed) for seed in range(64)]  # made before the clock starts
+    assert len(set(tokens)) == len(tokens)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"],
                               cwd=root, env=env, start_new_session=True,

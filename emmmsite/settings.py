@@ -191,7 +191,8 @@ EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=30)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 # Requests that hold a web thread for long, per gunicorn worker process (issues 8.3, 8.5).
 EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
-EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)
+EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)  # heavy ones: coded above the next setting
+EMMM_HEAVY_DECODE_PIXELS = env.int("EMMM_HEAVY_DECODE_PIXELS", default=512 * 512)
 EMMM_DECODE_WAIT_S = env.float("EMMM_DECODE_WAIT_S", default=0.25)
 EMMM_CACHE_MAX_ENTRY_BYTES = env.int("EMMM_CACHE_MAX_ENTRY_BYTES", default=2 * 1024 * 1024)
 

@@ -68,10 +68,14 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if hit is not None:
         content, w, h = hit
         return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
-    with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
-        if not got:
-            raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
-        image = _decode(token)
+    info = codec.inspect(token)  # the header only: heavy or light?
+    if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
+        image = _decode(token)  # what the encoder makes by default: fast, no slot needed
+    else:
+        with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
+            if not got:
+                raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
+            image = _decode(token)
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)

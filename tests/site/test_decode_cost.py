@@ -42,12 +42,14 @@ def test_superscript_width_is_still_400(client, token_pool):
     assert client.get(f"/i/{token_pool(0).token}?w=²").status_code == 400
 
 
-def test_decode_waits_for_a_slot_then_answers_503_with_retry_after(client, token_pool, settings):
+def test_heavy_decode_waits_for_a_slot_then_answers_503_with_retry_after(client, token_pool, settings):
     res = token_pool(1)
     settings.EMMM_DECODE_WAIT_S = 0.05
     cached = client.get(f"/i/{res.token}.png")
     with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=0) as got:  # busy decoding
         assert got
+        assert client.get(f"/i/{res.token}.jpg").status_code == 200  # 64x48 coded: light, no slot
+        settings.EMMM_HEAVY_DECODE_PIXELS = 64 * 48 - 1  # now it counts as heavy
         r = client.get(f"/i/{res.token}.webp")
         assert r.status_code == 503
         assert int(r["Retry-After"]) >= 1

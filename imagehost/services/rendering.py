@@ -45,10 +45,7 @@ def rendering_width(token: str, requested: int | None) -> int | None:
     """
     if not requested:
         return None
-    try:
-        native = codec.inspect(token).width
-    except codec.CodecError as exc:
-        raise BadToken(str(exc)) from exc
+    native = _header(token).width
     snapped = next((w for w in RENDER_WIDTHS if w >= requested), native)
     return snapped if snapped < native else None
 
@@ -68,7 +65,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if hit is not None:
         content, w, h = hit
         return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
-    info = codec.inspect(token)  # the header only: heavy or light?
+    info = _header(token)  # heavy or light?
     if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
         image = _decode(token)  # what the encoder makes by default: fast, no slot needed
     else:
@@ -87,6 +84,14 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if len(content) <= settings.EMMM_CACHE_MAX_ENTRY_BYTES:
         cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
+
+
+def _header(token: str) -> codec.TokenInfo:
+    """The token's header fields (no model); BadToken if unreadable."""
+    try:
+        return codec.inspect(token)
+    except codec.CodecError as exc:
+        raise BadToken(str(exc)) from exc
 
 
 def _decode(token: str) -> Image.Image:

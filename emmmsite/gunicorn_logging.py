@@ -2,12 +2,15 @@
 
 Tokens are the images: a token in a log line is the picture itself (and up to 100,000
 characters long). Every run of 64 or more base64url characters in a logged value becomes
-``<first 8 chars>…sha256:<first 16 hex of the run's sha256>(<length>)``: enough to find the
-token in the database (``Picture.token_sha256``, the sha256 of the token text, starts with that
-hex) without writing the image into the log.
+``<first 8 chars>…sha256:<first 16 hex of the token's identity>(<length>)``: enough to find
+the token in the database (``Picture.token_sha256`` / ``ShortLink.token_sha256``, the sha256 of
+the token's bytes, ``codec.token_id``, starts with that hex; ``manage.py block_token`` takes the
+full value) without writing the image into the log.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 
@@ -17,9 +20,21 @@ TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{64,}")
 PREFIX_CHARS = 8
 
 
+def _identity(token: str) -> str:
+    """sha256 hex of the run's base64url bytes (``codec.token_id`` for a canonical token).
+
+    Decoded here, without importing the codec (torch) into gunicorn's logger; a run that is
+    not base64url at all is hashed as text.
+    """
+    try:
+        return hashlib.sha256(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))).hexdigest()
+    except (binascii.Error, ValueError):
+        return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
 def _shorten(match: re.Match[str]) -> str:
     token = match.group(0)
-    digest = hashlib.sha256(token.encode("ascii")).hexdigest()[:16]
+    digest = _identity(token)[:16]
     return f"{token[:PREFIX_CHARS]}…sha256:{digest}({len(token)})"
 
 

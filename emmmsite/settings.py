@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "imagehost.views.errors.ServiceErrorMiddleware",
+    "imagehost.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "emmmsite.urls"
@@ -153,10 +154,27 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="emmmbedding@l
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+# Behind a TLS proxy (production) the HTTPS settings default on; each has its own variable.
+BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=BEHIND_TLS_PROXY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=BEHIND_TLS_PROXY)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=BEHIND_TLS_PROXY)
+# W003 looks for Django's CsrfViewMiddleware by name; ours is a subclass of it
+# (imagehost.middleware.NoReferrerCsrfViewMiddleware), so CSRF protection is on.
+SILENCED_SYSTEM_CHECKS = ["security.W003"]
+# Content-Security-Policy (imagehost.middleware.ContentSecurityPolicyMiddleware): the site's
+# pages load only their own scripts and styles (no inline code); images may be data:/blob:
+# previews of the upload page.
+EMMM_CSP = env.str(
+    "EMMM_CSP",
+    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+)
 
 # Uploads stay in memory (never a temp file named after anything the client sent);
 # EMMM_MAX_UPLOAD_BYTES bounds them.
@@ -187,6 +205,12 @@ EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
 EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
+# Requests that hold a web thread for long, per gunicorn worker process (issues 8.3, 8.5).
+EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
+EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)  # heavy ones: coded above the next setting
+EMMM_HEAVY_DECODE_PIXELS = env.int("EMMM_HEAVY_DECODE_PIXELS", default=512 * 512)
+EMMM_DECODE_WAIT_S = env.float("EMMM_DECODE_WAIT_S", default=0.25)
+EMMM_CACHE_MAX_ENTRY_BYTES = env.int("EMMM_CACHE_MAX_ENTRY_BYTES", default=2 * 1024 * 1024)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
 EMMM_RATELIMIT_ENABLE = env.bool("EMMM_RATELIMIT_ENABLE", default=True)
@@ -194,6 +218,9 @@ EMMM_UPLOAD_RATE = env.str("EMMM_UPLOAD_RATE", default="30/m")
 EMMM_DECODE_RATE = env.str("EMMM_DECODE_RATE", default="600/m")
 EMMM_SHORTLINK_RATE = env.str("EMMM_SHORTLINK_RATE", default="60/m")
 EMMM_SIGNUP_RATE = env.str("EMMM_SIGNUP_RATE", default="20/h")
+EMMM_LOGIN_RATE = env.str("EMMM_LOGIN_RATE", default="10/m")
+EMMM_PASSWORD_RESET_RATE = env.str("EMMM_PASSWORD_RESET_RATE", default="5/h")
+EMMM_SLUG_RATE = env.str("EMMM_SLUG_RATE", default="120/m")
 EMMM_API_ANON_UPLOAD_RATE = env.str("EMMM_API_ANON_UPLOAD_RATE", default="10/m")
 EMMM_API_ANON_DECODE_RATE = env.str("EMMM_API_ANON_DECODE_RATE", default="120/m")
 EMMM_API_ANON_LINK_RATE = env.str("EMMM_API_ANON_LINK_RATE", default="20/m")

@@ -1,13 +1,12 @@
 """Admin for all models, with a takedown action (block the token by its hash)."""
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib import admin, messages
 
 from .services import tokens
-from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink, token_sha256
+from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink
+from .services.errors import ServiceError
 
 
 @admin.action(description="Block (take down) the selected items' tokens")
@@ -62,7 +61,7 @@ class EncodeJobAdmin(admin.ModelAdmin):
 class BlockTokenForm(forms.ModelForm):
     token_or_hash = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Paste the token (or a /i/... URL) or its sha256.",
+        help_text="Paste the token, a token URL (/i/… or /image?q=…), a short URL (/s/…) or its sha256.",
         required=False,
     )
 
@@ -73,12 +72,14 @@ class BlockTokenForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         value = (data.get("token_or_hash") or "").strip()
-        match = re.search(r"/(?:i/|image\?q=)([A-Za-z0-9_-]+)", value)
-        if match:
-            value = match.group(1)
-        if not value and not self.instance.pk:
-            raise forms.ValidationError("Give a token or its sha256.")
-        data["token_or_hash"] = value
+        if not value:
+            if not self.instance.pk:
+                raise forms.ValidationError("Give a token or its sha256.")
+            return data
+        try:
+            data["token_or_hash"] = tokens.takedown_identity(value)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from exc
         return data
 
 
@@ -91,7 +92,7 @@ class BlockedTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         value = form.cleaned_data.get("token_or_hash")
         if value:
-            obj.token_sha256 = value.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", value) else token_sha256(value)
+            obj.token_sha256 = value  # the identity, from BlockTokenForm.clean
         if not obj.created_by_id:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)

@@ -1,4 +1,4 @@
-"""CSRF that works with ``Referrer-Policy: no-referrer``.
+"""CSRF that works with ``Referrer-Policy: no-referrer``; the Content-Security-Policy header.
 
 Every page sends ``no-referrer`` so token URLs never leak. Browsers then send form posts
 with ``Origin: null`` and no ``Referer``, which Django's Origin/Referer checks refuse.
@@ -7,6 +7,7 @@ CSRF cookie), which a cross-site page cannot read. Any other Origin is checked a
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware
 
 
@@ -28,3 +29,16 @@ class NoReferrerCSRFCheck(NoReferrerCsrfViewMiddleware):
 
     def _reject(self, request, reason):
         return reason
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send ``settings.EMMM_CSP`` as Content-Security-Policy unless a view set its own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.EMMM_CSP:
+            response.headers.setdefault("Content-Security-Policy", settings.EMMM_CSP)
+        return response

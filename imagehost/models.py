@@ -5,7 +5,6 @@ the job is queued/running; it is set to NULL in the same transaction that ends t
 """
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from django.conf import settings
@@ -14,8 +13,15 @@ from django.db.models import Q
 
 
 def token_sha256(token: str) -> str:
-    """Hex sha256 of a token's ASCII text: the key for look-ups, blocks and caching."""
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+    """A token's identity, ``codec.token_id``: the hex sha256 of its canonical bytes.
+
+    The key for look-ups, blocks, cache keys and ETags (``token_sha256`` columns). Raises
+    ``codec.InvalidToken`` for text that is not canonical base64url; services check tokens
+    first (``services.tokens.checked_token_sha256``).
+    """
+    from codec.token import token_id  # the codec's one rule; lazy: the codec imports torch
+
+    return token_id(token)
 
 
 class Visibility(models.TextChoices):

@@ -8,14 +8,20 @@ uploads    ``EMMM_UPLOAD_RATE``            ``EMMM_API_ANON_UPLOAD_RATE``     ``u
 decodes    ``EMMM_DECODE_RATE``            ``EMMM_API_ANON_DECODE_RATE``     ``user_or_ip``
 links      ``EMMM_SHORTLINK_RATE``         ``EMMM_API_ANON_LINK_RATE``       ``user_or_ip``
 signups    ``EMMM_SIGNUP_RATE``            (same)                            ``client_ip``
+logins     ``EMMM_LOGIN_RATE``             (same)                            ``client_ip``
+resets     ``EMMM_PASSWORD_RESET_RATE``    (same)                            ``client_ip``
+slugs      ``EMMM_SLUG_RATE``              (same)                            ``user_or_ip``
 =========  ==============================  ================================  ==============
+
+``logins`` and ``resets`` count POSTs only; ``slugs`` counts every ``/s/<slug>`` and
+``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
 
 A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is
 DRF's sliding-window ``SimpleRateThrottle`` (history in the default cache), so
 ``Retry-After`` follows from the scope's rate. A request may cost several units
-(``cost=``, e.g. one per uploaded file). Buckets are per surface today (``site:`` and
-``api:`` prefixes); sharing one bucket per scope is a change of ``bucket_name`` only. A new
-scope (login, password reset, slug look-ups) is one row in ``SCOPES``.
+(``cost=``: one per uploaded file). The site and the API count in one bucket per scope
+(``bucket_name``); only the rate differs for anonymous API clients. A new scope is one row
+in ``SCOPES``.
 ``EMMM_RATELIMIT_ENABLE=0`` turns every limit off.
 """
 from __future__ import annotations
@@ -83,13 +89,16 @@ SCOPES: dict[str, Scope] = {
         Scope("decodes", "EMMM_DECODE_RATE", "EMMM_API_ANON_DECODE_RATE", user_or_ip),
         Scope("links", "EMMM_SHORTLINK_RATE", "EMMM_API_ANON_LINK_RATE", user_or_ip),
         Scope("signups", "EMMM_SIGNUP_RATE", "EMMM_SIGNUP_RATE", ip_only),
+        Scope("logins", "EMMM_LOGIN_RATE", "EMMM_LOGIN_RATE", ip_only),
+        Scope("resets", "EMMM_PASSWORD_RESET_RATE", "EMMM_PASSWORD_RESET_RATE", ip_only),
+        Scope("slugs", "EMMM_SLUG_RATE", "EMMM_SLUG_RATE", user_or_ip),
     )
 }
 
 
 def bucket_name(scope: Scope, surface: str) -> str:
-    """The cache bucket of a scope: one per surface today; drop ``surface`` to share it (issue 8.8)."""
-    return f"{surface}:{scope.name}"
+    """The cache bucket of a scope: one for the site and the API together (issue 8.8)."""
+    return scope.name
 
 
 class ScopeLimiter(SimpleRateThrottle):

@@ -1,5 +1,7 @@
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from .ratelimits import rate_limited
 from .views import health, images, library, uploads
 
 urlpatterns = [
@@ -13,6 +15,12 @@ urlpatterns = [
     path("s/<str:slug>", images.short_image, name="short_image"),
     path("shorten", images.shorten, name="shorten"),
     path("accounts/signup/", library.signup, name="signup"),
+    path("accounts/login/", rate_limited("logins", methods=("POST",))(auth_views.LoginView.as_view()), name="login"),
+    path(
+        "accounts/password_reset/",
+        rate_limited("resets", methods=("POST",))(auth_views.PasswordResetView.as_view()),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", library.library, name="library"),
     path("p/<int:pk>/", library.picture, name="picture"),

@@ -60,8 +60,10 @@ FAKE_TOKEN = "A" * 40  # a well-formed token for rows and requests that are neve
 
 
 def fake_token(n: int) -> str:
-    """A distinct well-formed token (never decoded)."""
-    return f"{FAKE_TOKEN}{n}"
+    """A distinct well-formed (canonical base64url) token that is never decoded."""
+    from codec.token import to_text
+
+    return to_text(bytes(24) + n.to_bytes(6, "big"))
 
 
 @pytest.fixture(scope="session", autouse=True)

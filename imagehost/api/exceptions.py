@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -46,6 +47,10 @@ def to_api_exception(exc: Exception) -> Exception:
         # A token in a request body that is too long is a too-large body, not a too-long URI.
         api_exc.status_code = 413 if isinstance(exc, TokenTooLong) else exc.status
         return api_exc
+    if isinstance(exc, RequestDataTooBig):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        api_exc = exceptions.APIException("The request body is too large.", code="too_large")
+        api_exc.status_code = 413
+        return api_exc
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
@@ -59,10 +64,13 @@ def to_api_exception(exc: Exception) -> Exception:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
+    retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
     exc = to_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django answer 500 and log it
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     error: dict[str, Any] = {"status": response.status_code}
     if isinstance(exc, exceptions.ValidationError):

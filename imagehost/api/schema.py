@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class NoReferrerSessionScheme(SessionScheme):
+    """The site session (our SessionAuthentication only changes how CSRF is checked)."""
+
+    target_class = "imagehost.api.authentication.SessionAuthentication"
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

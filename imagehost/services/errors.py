@@ -13,6 +13,7 @@ class ServiceError(Exception):
 
     status: int = 400
     code: str = "invalid"
+    retry_after: int | None = None  # seconds, sent as Retry-After (a 503 that will pass)
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
@@ -63,6 +64,13 @@ class ModelUnavailable(ServiceError):
     """This server cannot run the codec model a token or an upload needs right now."""
 
     status, code = 503, "model_unavailable"
+
+
+class DecoderBusy(ServiceError):
+    """Every decode slot of this web worker stayed busy past ``EMMM_DECODE_WAIT_S`` (issue 8.3)."""
+
+    status, code = 503, "busy"
+    retry_after = 5
 
 
 QUEUE_UNAVAILABLE_MESSAGE = (

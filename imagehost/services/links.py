@@ -23,8 +23,10 @@ def get_or_create_short_link(
     """Return the owner's short link for a token, creating it if needed.
 
     The same owner (or anonymous) shortening the same token again gets the same link.
-    ``slug`` (signed-in users only) asks for a custom slug; SlugTaken (409) if it is used.
-    ``expires_at`` sets or refreshes the expiry.
+    ``slug`` and ``expires_at`` are for signed-in users only (400 otherwise): the anonymous
+    link of a token is shared by everyone, so no later request may change it. ``slug`` asks
+    for a custom slug (SlugTaken, 409, if used); ``expires_at`` sets or refreshes the expiry
+    of the owner's own link.
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -34,6 +36,8 @@ def get_or_create_short_link(
             raise InvalidInput("Sign in to choose a custom short link.")
         if not CUSTOM_SLUG_RE.match(slug):
             raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
+    if expires_at is not None and owner is None:
+        raise InvalidInput("Sign in to set an expiry: an anonymous short link is shared and never changes.")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput("The expiry must be in the future.")
     owner_q = Q(owner=owner) if owner is not None else Q(owner__isnull=True)
@@ -41,7 +45,7 @@ def get_or_create_short_link(
     if existing is not None:
         if slug is not None and slug != existing.slug:
             raise SlugTaken(f"You already have a short link for this image: /s/{existing.slug}")
-        if expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now()):
+        if owner is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
             existing.expires_at = expires_at
             existing.save(update_fields=["expires_at"])
         return existing

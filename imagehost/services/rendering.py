@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import codec
+from django.conf import settings
 from django.core.cache import cache
 from PIL import Image
 
-from .errors import BadToken, ModelUnavailable
+from .. import concurrency
+from .errors import BadToken, DecoderBusy, ModelUnavailable
 from .tokens import checked_token_sha256
 
 # Output formats of decoded images: name -> (Pillow format, Content-Type, save options).
@@ -20,6 +22,9 @@ RENDER_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "avif": ("AVIF", "image/avif", {"quality": 80}),
 }
 DEFAULT_RENDER_FORMAT = "webp"
+#: ``?w=`` snaps up to the first of these widths (or to the native width when that is not
+#: smaller), so a token has at most len(RENDER_WIDTHS) + 1 renderings per format, not 4096.
+RENDER_WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 
 
 @dataclass(frozen=True)
@@ -33,29 +38,45 @@ class RenderedImage:
     from_cache: bool = False
 
 
-def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int | None = None) -> RenderedImage:
-    """Decode a token to image bytes in ``fmt`` (a RENDER_FORMATS key), cached by hash, format, width.
+def rendering_width(token: str, requested: int | None) -> int | None:
+    """The width actually rendered for ``?w=requested``: a RENDER_WIDTHS step, or None (native).
 
-    ``width`` only shrinks (never upscales). Raises TokenTooLong / BadToken / TokenBlocked
-    before any model runs, ModelUnavailable (503) when this server cannot run the model.
+    Reads the token's header only (no model). BadToken if the header is unreadable.
+    """
+    if not requested:
+        return None
+    native = _header(token).width
+    snapped = next((w for w in RENDER_WIDTHS if w >= requested), native)
+    return snapped if snapped < native else None
+
+
+def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int | None = None) -> RenderedImage:
+    """Decode a token to image bytes in ``fmt`` (a RENDER_FORMATS key), cached by identity, format, width.
+
+    ``width`` only shrinks (never upscales) and snaps to ``rendering_width``. Raises
+    TokenTooLong / BadToken / TokenBlocked before any model runs, ModelUnavailable (503) when
+    this server cannot run the model, DecoderBusy (503) when no decode slot frees in time.
     """
     sha = checked_token_sha256(token)
+    width = rendering_width(token, width)
     pil_format, content_type, options = RENDER_FORMATS[fmt]
     key = f"emmm:img:v1:{sha}:{fmt}:{width or 0}"
     hit = cache.get(key)
     if hit is not None:
         content, w, h = hit
         return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
-    native = _native_avif(token) if fmt == "avif" and not width else None
+    info = _header(token)  # heavy or light?
+    native = _native_avif(token, info) if fmt == "avif" and not width else None
     if native is not None:
-        cache.set(key, native)
-        return RenderedImage(native[0], content_type, sha, fmt, native[1], native[2])
-    try:
-        image = codec.decode(token)
-    except codec.ModelUnavailable as exc:
-        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
-    except codec.CodecError as exc:
-        raise BadToken(str(exc)) from exc
+        cache.set(key, (native, info.width, info.height))
+        return RenderedImage(native, content_type, sha, fmt, info.width, info.height)
+    if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
+        image = _decode(token)  # what the encoder makes by default: fast, no slot needed
+    else:
+        with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
+            if not got:
+                raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
+            image = _decode(token)
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -64,17 +85,34 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     buf = io.BytesIO()
     image.save(buf, format=pil_format, **options)
     content = buf.getvalue()
-    cache.set(key, (content, image.width, image.height))
+    if len(content) <= settings.EMMM_CACHE_MAX_ENTRY_BYTES:
+        cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
 
 
-def _native_avif(token: str) -> tuple[bytes, int, int] | None:
-    """An ``avif`` token's own file and size when it is stored at its native size (served as
-    it is, no decode and no re-encode); None for every other token."""
+def _native_avif(token: str, info: codec.TokenInfo) -> bytes | None:
+    """An ``avif`` token's own file when it is stored at its native size (served as it is, no
+    decode and no re-encode); None for every other token."""
+    if info.payload_kind != "avif" or (info.coded_width, info.coded_height) != (info.width, info.height):
+        return None
     try:
-        info = codec.inspect(token)
-        if info.payload_kind != "avif" or (info.coded_width, info.coded_height) != (info.width, info.height):
-            return None
-        return codec.avif_bytes(token), info.width, info.height
+        return codec.avif_bytes(token)
+    except codec.CodecError as exc:
+        raise BadToken(str(exc)) from exc
+
+
+def _header(token: str) -> codec.TokenInfo:
+    """The token's header fields (no model); BadToken if unreadable."""
+    try:
+        return codec.inspect(token)
+    except codec.CodecError as exc:
+        raise BadToken(str(exc)) from exc
+
+
+def _decode(token: str) -> Image.Image:
+    try:
+        return codec.decode(token)
+    except codec.ModelUnavailable as exc:
+        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
     except codec.CodecError as exc:
         raise BadToken(str(exc)) from exc

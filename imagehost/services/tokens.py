@@ -3,56 +3,84 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import codec
 from django.conf import settings
 
 from ..models import BlockedToken, token_sha256
+from ..selectors import get_short_link
 from .errors import BadToken, TokenBlocked, TokenTooLong
 
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def checked_token_sha256(token: str) -> str:
-    """The sha256 of a token the site accepts: its length, alphabet and takedown checked.
+def token_identity(token: str) -> str:
+    """A token's identity (``codec.token_id``, the sha256 of its canonical bytes), length checked.
 
-    Order matters: too long (414), bad characters (400), blocked (410). No decoding.
+    Too long: TokenTooLong (414). Not canonical base64url (a character outside the alphabet,
+    a trailing newline, non-zero unused bits in the last character): BadToken (400), so
+    that one image has exactly one spelling and one identity. No decoding, no block check.
     """
     if len(token) > settings.EMMM_MAX_TOKEN_CHARS:
         raise TokenTooLong(
             f"The token has {len(token):,} characters; this site accepts up to {settings.EMMM_MAX_TOKEN_CHARS:,}."
         )
-    if not token or not TOKEN_RE.match(token):
-        raise BadToken("That is not a valid image token (only A-Z, a-z, 0-9, '-' and '_' are allowed).")
-    sha = token_sha256(token)
+    try:
+        return token_sha256(token)
+    except codec.InvalidToken as exc:
+        raise BadToken(f"That is not a valid image token: {exc}.") from exc
+
+
+def checked_token_sha256(token: str) -> str:
+    """The identity of a token the site accepts: length, canonical spelling and takedown checked.
+
+    Order matters: too long (414), not canonical (400), blocked (410). No decoding.
+    """
+    sha = token_identity(token)
     if is_blocked(sha):
         raise TokenBlocked("This image has been taken down.")
     return sha
 
 
 def is_blocked(sha: str) -> bool:
-    """Whether the token with this sha256 has been taken down."""
+    """Whether the token with this identity (``token_identity``) has been taken down."""
     return BlockedToken.objects.filter(token_sha256=sha).exists()
 
 
-def _sha_of(token_or_sha256: str) -> str:
-    value = token_or_sha256.strip()
-    return value.lower() if SHA256_RE.fullmatch(value) else token_sha256(value)
+def takedown_identity(target: str) -> str:
+    """The identity to block for what an operator pasted: a token, a token URL, a short URL or a sha256.
+
+    Token URLs: ``…/i/<token>[.ext][?…]`` and ``…/image?q=<token>``; short URLs:
+    ``…/s/<slug>[.ext][/]`` (the link's token, live or expired). A 64-hex value is taken as an
+    identity (the ``token_sha256`` shown on pictures and links). BadToken / NotFound otherwise.
+    """
+    value = target.strip()
+    if SHA256_RE.fullmatch(value):
+        return value.lower()
+    url = urlsplit(value)
+    path = unquote(url.path)
+    if match := re.search(r"/i/([^/]+)$", path):
+        return token_identity(match.group(1).rpartition(".")[0] or match.group(1))
+    if path.endswith("/image"):
+        return token_identity(parse_qs(url.query).get("q", [""])[0])
+    if match := re.search(r"/s/([^/]+)/?$", path):
+        return get_short_link(match.group(1).rpartition(".")[0] or match.group(1)).token_sha256
+    return token_identity(value)
 
 
-def block_token(token_or_sha256: str, *, by: Any = None, reason: str = "") -> BlockedToken:
-    """Block a token (given as the token itself or its 64-hex sha256). Idempotent."""
+def block_token(target: str, *, by: Any = None, reason: str = "") -> BlockedToken:
+    """Block a token (see ``takedown_identity`` for what ``target`` may be). Idempotent."""
     blocked, _ = BlockedToken.objects.get_or_create(
-        token_sha256=_sha_of(token_or_sha256),
+        token_sha256=takedown_identity(target),
         defaults={"reason": reason[:300], "created_by": by if by and by.pk else None},
     )
     return blocked
 
 
-def unblock_token(token_or_sha256: str) -> int:
-    """Lift a block; returns how many blocks were removed."""
-    return BlockedToken.objects.filter(token_sha256=_sha_of(token_or_sha256)).delete()[0]
+def unblock_token(target: str) -> int:
+    """Lift a block (``target`` as for ``block_token``); returns how many blocks were removed."""
+    return BlockedToken.objects.filter(token_sha256=takedown_identity(target)).delete()[0]
 
 
 def inspect_token(token: str) -> codec.TokenInfo:

@@ -87,6 +87,8 @@ def submit_uploads(
         raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")
     if kind not in EncodeKind.values:
         raise InvalidInput(f"Unknown kind {kind!r}; choose {' or '.join(EncodeKind.values)}.")
+    if model and not codec.model_available(model):  # refused now, not by the worker later (issue 8.4)
+        raise InvalidInput(f"The model {model!r} is not installed on this server; choose another or leave it out.")
     if max_chars is not None and max_chars < 16:
         raise InvalidInput("max_chars is too small.")
     if not payloads:

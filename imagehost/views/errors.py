@@ -62,5 +62,6 @@ class ServiceErrorMiddleware:
                 headers={"Retry-After": str(exception.retry_after)},
             )
         if isinstance(exception, ServiceError):
-            return error_response(request, exception.status, exception.message, code=exception.code)
+            headers = {"Retry-After": str(exception.retry_after)} if exception.retry_after else None
+            return error_response(request, exception.status, exception.message, code=exception.code, headers=headers)
         return None

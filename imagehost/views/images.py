@@ -17,7 +17,7 @@ from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
 def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
     sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
     fmt = parse_format(fmt)
-    width = parse_width(request.GET.get("w"))
+    width = rendering.rendering_width(token, parse_width(request.GET.get("w")))
     etag = image_etag(sha, fmt, width)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response: HttpResponse = HttpResponseNotModified()
@@ -46,6 +46,7 @@ def image_query(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD"])
+@rate_limited("slugs")
 @rate_limited("decodes")
 def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL)."""
@@ -55,6 +56,7 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@rate_limited("slugs")
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
     link = links.resolve_short_link(slug, count_hit=False)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import selectors
 from ..api.serializers import JobSerializer
 from ..models import EncodeJob, EncodeKind, JobStatus
-from ..ratelimits import rate_limited
+from .. import ratelimits
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
@@ -57,7 +57,6 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-@rate_limited("uploads", methods=("POST",))
 def upload(request: HttpRequest) -> HttpResponse:
     """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page."""
     user = request.user if request.user.is_authenticated else None
@@ -77,6 +76,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         raise InvalidInput("Choose at least one image to upload.")
     if len(files) > settings.EMMM_MAX_FILES_PER_UPLOAD:
         raise InvalidInput(f"Send at most {settings.EMMM_MAX_FILES_PER_UPLOAD} files at once.")
+    ratelimits.check(request, "uploads", cost=len(files))  # a 10-file upload costs 10
     options = parse(UploadForm, request.POST)
     album = selectors.get_album_for_owner(options["album"], user) if user and options["album"] else None
     # Refuse oversize files before reading them (the name the client sent is ignored).

@@ -88,3 +88,30 @@ def test_delete_only_my_links(owner_client, other_client, anon_client, owner):
     assert owner_client.delete(f"/api/v1/links/{link.slug}").status_code == 204
     assert not ShortLink.objects.exists()
     assert anon_client.get("/api/v1/links").status_code == 401
+
+
+def test_anonymous_expiry_never_changes_the_shared_anonymous_link(anon_client, client):
+    """Issue 8.6: the exact repro; anonymous links are never modified by later requests."""
+    first = anon_client.post("/api/v1/links", {"token": TOKEN}, format="json").json()
+    soon = (timezone.now() + timedelta(seconds=3)).isoformat()
+    r = anon_client.post("/api/v1/links", {"token": TOKEN, "expires_at": soon}, format="json")
+    assert r.status_code == 400
+    assert "sign in" in r.json()["error"]["message"].lower()
+    assert ShortLink.objects.get(slug=first["slug"]).expires_at is None
+    assert ShortLink.objects.count() == 1
+    # the site's form: the same rule
+    r = client.post("/shorten", {"token": TOKEN, "expires_at": "2099-01-01T00:00"})
+    assert r.status_code == 400
+    assert ShortLink.objects.get(slug=first["slug"]).expires_at is None
+
+
+def test_only_the_owner_changes_their_link(owner_client, other_client, owner):
+    expires = (timezone.now() + timedelta(days=2)).replace(microsecond=0)
+    mine = owner_client.post("/api/v1/links", {"token": TOKEN, "expires_at": expires.isoformat()}, format="json").json()
+    theirs = other_client.post("/api/v1/links", {"token": TOKEN}, format="json").json()
+    assert theirs["slug"] != mine["slug"]
+    assert ShortLink.objects.get(slug=mine["slug"]).expires_at == expires
+    later = expires + timedelta(days=1)
+    owner_client.post("/api/v1/links", {"token": TOKEN, "expires_at": later.isoformat()}, format="json")
+    assert ShortLink.objects.get(slug=mine["slug"]).expires_at == later
+    assert ShortLink.objects.get(slug=theirs["slug"]).expires_at is None

@@ -134,14 +134,15 @@ def test_album_rules(anon_client, other_client, make_album, png_bytes):
 
 def test_job_status_when_done_and_failed(anon_client, owner, png_bytes):
     job = uploads.submit_upload(png_bytes(), owner=None)
-    picture = Picture.objects.create(owner=None, token="B" * 50, model_name="taef2", width=96, height=64)
+    token = "B" * 49 + "A"  # canonical base64url, never decoded
+    picture = Picture.objects.create(owner=None, token=token, model_name="taef2", width=96, height=64)
     EncodeJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE, picture=picture, source=None)
     link = links.get_or_create_short_link(picture.token, None)
     body = anon_client.get(f"/api/v1/jobs/{job.pk}").json()
     assert body["status"] == "done"
     pic = body["picture"]
-    assert (pic["token"], pic["width"], pic["height"], pic["chars"]) == ("B" * 50, 96, 64, 50)
-    assert pic["token_url"] == "http://testserver/i/" + "B" * 50
+    assert (pic["token"], pic["width"], pic["height"], pic["chars"]) == (token, 96, 64, 50)
+    assert pic["token_url"] == "http://testserver/i/" + token
     assert pic["short_url"] == f"http://testserver/s/{link.slug}"
 
     failed = uploads.submit_upload(png_bytes(), owner=None)
@@ -157,7 +158,7 @@ def test_unknown_job_is_json_404(anon_client):
         assert r.json()["error"]["code"] == "not_found"
 
 
-def test_wait_returns_201_once_the_job_finishes(anon_client, png_bytes, monkeypatch):
+def test_wait_returns_201_once_the_job_finishes(owner_client, png_bytes, monkeypatch):
     """``wait`` re-reads the job until it ends (here the job is finished by the 'worker' at once)."""
     from imagehost.api.views import uploads as views
 
@@ -168,6 +169,36 @@ def test_wait_returns_201_once_the_job_finishes(anon_client, png_bytes, monkeypa
         return real_get_job(job_id)
 
     monkeypatch.setattr(views.selectors, "get_job", finished_get_job)
-    r = anon_client.post("/api/v1/images?wait=5", data=png_bytes(), content_type="image/png")
+    r = owner_client.post("/api/v1/images?wait=5", data=png_bytes(), content_type="image/png")
     assert r.status_code == 201
     assert r.json()["status"] == "failed"
+
+
+@pytest.fixture
+def job_reads(monkeypatch):
+    """Counts how often the upload view re-reads a job (each re-read is a wait of 0.2 s)."""
+    from imagehost.api.views import uploads as views
+
+    calls = []
+    real_get_job = views.selectors.get_job
+    monkeypatch.setattr(views.selectors, "get_job", lambda job_id: calls.append(job_id) or real_get_job(job_id))
+    return calls
+
+
+def test_anonymous_clients_never_wait(anon_client, png_bytes, job_reads):
+    """Issue 8.5: an anonymous ``wait`` would hold a web thread; it answers 202 at once."""
+    r = anon_client.post("/api/v1/images?wait=30", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 202
+    assert r.json()["status"] == "queued" and r["Location"]
+    assert job_reads == []
+
+
+def test_waiters_over_the_per_process_cap_answer_202_at_once(owner_client, png_bytes, job_reads, settings):
+    from imagehost import concurrency
+
+    settings.EMMM_MAX_WAITERS = 1
+    with concurrency.slot("upload-waiters", 1, timeout=0) as got:  # another request is waiting
+        assert got
+        r = owner_client.post("/api/v1/images?wait=30", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 202
+    assert job_reads == []

@@ -53,13 +53,13 @@ def test_query_link_shape_answers_the_same(client, real_token):
 
 
 def test_if_none_match_gives_304_and_result_is_cached(client, real_token):
-    first = client.get(f"/i/{real_token}.png?w=40")
-    key = f"emmm:img:v1:{token_sha256(real_token)}:png:40"
+    first = client.get(f"/i/{real_token}.png?w=48")
+    key = f"emmm:img:v1:{token_sha256(real_token)}:png:48"
     assert cache.get(key)[0] == first.content
-    r = client.get(f"/i/{real_token}.png?w=40", HTTP_IF_NONE_MATCH=first["ETag"])
+    r = client.get(f"/i/{real_token}.png?w=48", HTTP_IF_NONE_MATCH=first["ETag"])
     assert r.status_code == 304 and r.content == b""
     assert r["ETag"] == first["ETag"]
-    again = rendering.render_token_image(real_token, "png", 40)
+    again = rendering.render_token_image(real_token, "png", 48)
     assert again.from_cache and again.content == first.content
 
 

@@ -61,6 +61,9 @@ def sharex_download(request: HttpRequest) -> HttpResponse:
     without it a new token named "ShareX …" is created for the file. ``album`` (optional)
     sends every screenshot into one of my albums.
     """
+    album = request.POST.get("album", "").strip() or None
+    if album:  # before a token is issued: a refused download creates nothing
+        album = selectors.get_album_for_owner(album, request.user).slug
     raw = request.POST.get("token", "").strip()
     if raw:
         token = ApiToken.lookup(raw)
@@ -68,9 +71,6 @@ def sharex_download(request: HttpRequest) -> HttpResponse:
             raise Http404("No such token.")
     else:
         _, raw = ApiToken.issue(request.user, f"ShareX {timezone.now():%Y-%m-%d %H:%M}")
-    album = request.POST.get("album", "").strip() or None
-    if album:
-        album = selectors.get_album_for_owner(album, request.user).slug
     config = sharex_config(request, raw, album=album)
     response = HttpResponse(sxcu_bytes(config), content_type="application/json")
     host = request.get_host().split(":")[0].replace('"', "")

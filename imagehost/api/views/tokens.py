@@ -54,7 +54,7 @@ class DecodeView(ApiView):
         width = parse_width(str(opts["width"])) if "width" in opts else None
         rendered = rendering.render_token_image(opts["token"], fmt, width)
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
-        response["ETag"] = image_etag(rendered.token_sha256, fmt, width)
+        response["ETag"] = image_etag(rendered.token_sha256, fmt, rendering.rendering_width(opts["token"], width))
         response["X-Image-Width"] = str(rendered.width)
         response["X-Image-Height"] = str(rendered.height)
         return response

@@ -12,7 +12,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from imagehost import selectors
+from django.conf import settings
+
+from imagehost import concurrency, selectors
 from imagehost.models import EncodeJob, EncodeKind
 from imagehost.services import uploads
 from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
@@ -46,7 +48,9 @@ class ImageUploadView(ApiView):
             "Send the image as multipart field `file` (other fields alongside), or as the raw request "
             "body with `Content-Type: image/...` (options as query parameters). The file is checked at "
             "once; encoding runs in the background. Answers 202 with the job; poll `status_url`. "
-            "With `wait=N` the request waits up to N seconds and answers 201 if the job finished."
+            "With `wait=N` a signed-in client's request waits up to N seconds and answers 201 if the job "
+            "finished; anonymous clients, and clients over this server's small cap on waiting requests, "
+            "get the 202 at once."
         ),
         parameters=[s.UploadQuerySerializer],
         request={
@@ -86,7 +90,7 @@ class ImageUploadView(ApiView):
             body = dict(s.JobSerializer(job, context={"request": request}).data)
             body["warning"] = {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE_MESSAGE}
             return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
-        job = wait_for_job(job, opts.get("wait", 0))
+        job = wait_for_job(job, opts.get("wait", 0) if user is not None else 0)
         body = s.JobSerializer(job, context={"request": request}).data
         code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
         return Response(body, status=code, headers={"Location": body["status_url"]})
@@ -107,11 +111,18 @@ def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:
 
 
 def wait_for_job(job: EncodeJob, seconds: float) -> EncodeJob:
-    """Re-read a job until it finishes or ``seconds`` pass."""
-    deadline = time.monotonic() + seconds
-    while not job.is_finished and time.monotonic() < deadline:
-        time.sleep(WAIT_POLL_SECONDS)
-        job = selectors.get_job(job.pk)
+    """Re-read a job until it finishes or ``seconds`` pass, if a waiter slot is free (else at once).
+
+    A waiting request holds a web thread: at most ``EMMM_MAX_WAITERS`` per process wait, the
+    others answer 202 at once (issue 8.5). Anonymous clients never wait (the view passes 0).
+    """
+    if seconds <= 0:
+        return job
+    with concurrency.slot("upload-waiters", settings.EMMM_MAX_WAITERS, timeout=0) as got:
+        deadline = time.monotonic() + seconds
+        while got and not job.is_finished and time.monotonic() < deadline:
+            time.sleep(WAIT_POLL_SECONDS)
+            job = selectors.get_job(job.pk)
     return job
 
 

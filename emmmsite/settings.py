@@ -170,6 +170,7 @@ EMMM_REQUEUE_AFTER_S = env.int("EMMM_REQUEUE_AFTER_S", default=60)
 EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=600)
 EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=30)
+EMMM_HIT_FLUSH_INTERVAL_S = env.int("EMMM_HIT_FLUSH_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
@@ -212,7 +213,11 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {
         "task": "imagehost.tasks.requeue_stale_jobs",
         "schedule": timedelta(seconds=EMMM_SWEEP_INTERVAL_S),
-    }
+    },
+    "flush-link-hits": {
+        "task": "imagehost.tasks.flush_link_hits",
+        "schedule": timedelta(seconds=EMMM_HIT_FLUSH_INTERVAL_S),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

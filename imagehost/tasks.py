@@ -8,7 +8,7 @@ import logging
 
 from celery import shared_task
 
-from .services import jobs
+from .services import cache, jobs
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -38,3 +38,9 @@ def requeue_stale_jobs() -> dict:
     report = jobs.requeue_stale_jobs()
     purged = jobs.purge_finished_sources()
     return {"resent": report.resent, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+
+
+@shared_task
+def flush_link_hits() -> int:
+    """Periodic (Celery beat): add the short-link hits counted in the cache to the database."""
+    return cache.flush_hits()

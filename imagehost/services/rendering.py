@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ RENDER_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "avif": ("AVIF", "image/avif", {"quality": 80}),
 }
 DEFAULT_RENDER_FORMAT = "webp"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,17 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     content = buf.getvalue()
     cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
+
+
+def warm_default_rendering(token: str) -> bool:
+    """Put the default rendering (what ``/i/<token>`` and ``/s/<slug>`` serve) in the decode cache.
+
+    Called by the worker when a job finishes, so the first view of a new link is a cache hit.
+    Never raises: a failed warm-up only means the first view decodes.
+    """
+    try:
+        render_token_image(token)
+    except Exception:  # noqa: BLE001 - the job is done either way
+        log.warning("could not warm the decode cache for a new picture", exc_info=True)
+        return False
+    return True

@@ -8,6 +8,7 @@ import codec
 from django.conf import settings
 
 from ..models import BlockedToken, token_sha256
+from . import cache as serving_cache
 from .errors import BadToken, TokenBlocked, TokenTooLong
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -32,8 +33,8 @@ def checked_token_sha256(token: str) -> str:
 
 
 def is_blocked(sha: str) -> bool:
-    """Whether the token with this sha256 has been taken down."""
-    return BlockedToken.objects.filter(token_sha256=sha).exists()
+    """Whether the token with this sha256 has been taken down (cached; invalidated by a block/unblock)."""
+    return serving_cache.is_blocked(sha)
 
 
 def _sha_of(token_or_sha256: str) -> str:

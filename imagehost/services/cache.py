@@ -5,7 +5,7 @@ What is cached (the Django default cache: files by default, Redis in production)
 ========================  ===============================================  =========================
 key                       value                                            invalidated by
 ========================  ===============================================  =========================
-``emmm:link:v1:<slug>``   ``(pk, token, sha256, expires_at epoch | None)``  any save/delete of a
+``emmm:link:v2:<slug>``   ``(pk, sha256, expires_at epoch | None)``         any save/delete of a
                           or ``MISSING`` for an unknown slug                ShortLink (signals below)
 ``emmm:blocked:v1:<sha>`` ``True`` / ``False``                              any save/delete of a
                                                                            BlockedToken
@@ -46,16 +46,16 @@ FLUSH_BATCH = 500
 
 
 class CachedLink(NamedTuple):
-    """What serving a short link needs (pickles small: a tuple, no model instance)."""
+    """What serving a short link from the decode cache needs. Stored as a plain tuple, without
+    the token (up to EMMM_MAX_TOKEN_CHARS): every hit unpickles it."""
 
     pk: int
-    token: str
     token_sha256: str
     expires_at: float | None  # epoch seconds
 
 
 def link_key(slug: str) -> str:
-    return f"emmm:link:v1:{slug}"
+    return f"emmm:link:v2:{slug}"
 
 
 def blocked_key(sha: str) -> str:
@@ -67,11 +67,11 @@ def lookup_link(slug: str) -> CachedLink | None:
     key = link_key(slug)
     entry = cache.get(key)
     if entry is None:
-        row = ShortLink.objects.filter(slug=slug).values_list("pk", "token", "token_sha256", "expires_at").first()
+        row = ShortLink.objects.filter(slug=slug).values_list("pk", "token_sha256", "expires_at").first()
         if row is None:
             cache.set(key, MISSING, MISSING_TTL_S)
             return None
-        entry = (row[0], row[1], row[2], row[3].timestamp() if row[3] else None)
+        entry = (row[0], row[1], row[2].timestamp() if row[2] else None)
         cache.set(key, entry, LOOKUP_TTL_S)
     return None if entry == MISSING else CachedLink(*entry)
 
@@ -123,10 +123,12 @@ def _redis_client():
     return backend.get_client(write=True) if hasattr(backend, "get_client") else None
 
 
-def _hits_dir() -> Path:
+def _hits_dir(create: bool = True) -> Path:
+    """The file cache's folder (else VAR_DIR): where ``hits.log`` is appended to."""
     location = settings.CACHES["default"].get("LOCATION")
     path = Path(location) if location and "filebased" in settings.CACHES["default"]["BACKEND"] else Path(settings.VAR_DIR)
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -136,10 +138,14 @@ def count_hit(link_pk: int) -> None:
     if client is not None:
         client.hincrby(cache.make_key("emmm:hits"), str(link_pk), 1)
         return
-    log = _hits_dir() / "hits.log"
+    log = _hits_dir(create=False) / "hits.log"
     line = f"{link_pk}\n".encode()
     while True:
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            _hits_dir(create=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             try:  # the flusher may have moved the file away between open and lock

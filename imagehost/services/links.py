@@ -65,11 +65,19 @@ def get_or_create_short_link(
 
 @dataclass(frozen=True)
 class ResolvedLink:
-    """A live short link as the serving path sees it (from the cache; no model instance)."""
+    """A live short link as the serving path sees it (from the cache; no model instance, no token)."""
 
+    pk: int
     slug: str
-    token: str
     token_sha256: str
+
+    @property
+    def token(self) -> str:
+        """The token itself (one query: only needed to decode, or for the link's page)."""
+        token = ShortLink.objects.filter(pk=self.pk).values_list("token", flat=True).first()
+        if token is None:
+            raise NotFound("No such short link.")
+        return token
 
 
 def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
@@ -87,7 +95,7 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
         raise LinkExpired("This short link has expired.")
     if count_hit:
         serving_cache.count_hit(link.pk)
-    return ResolvedLink(slug, link.token, link.token_sha256)
+    return ResolvedLink(link.pk, slug, link.token_sha256)
 
 
 def delete_short_link(link: ShortLink, *, owner: Any) -> None:

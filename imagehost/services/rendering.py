@@ -35,6 +35,20 @@ class RenderedImage:
     from_cache: bool = False
 
 
+def rendering_key(sha: str, fmt: str, width: int | None) -> str:
+    """The decode cache's key for one rendering of a token (by its sha256)."""
+    return f"emmm:img:v1:{sha}:{fmt}:{width or 0}"
+
+
+def cached_rendering(sha: str, fmt: str, width: int | None) -> RenderedImage | None:
+    """A rendering already in the decode cache, or None. No checks: the caller has checked the token."""
+    hit = cache.get(rendering_key(sha, fmt, width))
+    if hit is None:
+        return None
+    content, w, h = hit
+    return RenderedImage(content, RENDER_FORMATS[fmt][1], sha, fmt, w, h, from_cache=True)
+
+
 def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int | None = None) -> RenderedImage:
     """Decode a token to image bytes in ``fmt`` (a RENDER_FORMATS key), cached by hash, format, width.
 
@@ -43,11 +57,10 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     """
     sha = checked_token_sha256(token)
     pil_format, content_type, options = RENDER_FORMATS[fmt]
-    key = f"emmm:img:v1:{sha}:{fmt}:{width or 0}"
-    hit = cache.get(key)
+    key = rendering_key(sha, fmt, width)
+    hit = cached_rendering(sha, fmt, width)
     if hit is not None:
-        content, w, h = hit
-        return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
+        return hit
     try:
         image = codec.decode(token)
     except codec.ModelUnavailable as exc:

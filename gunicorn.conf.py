@@ -34,6 +34,12 @@ limit_request_field_size = 16384
 # requests (the jitter spreads the restarts so workers do not all restart at once).
 max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# The app (Django, the codec, torch: about 3-4 s of imports) is loaded once in the master and
+# workers are forked from it, so a recycled worker serves again within milliseconds. Without
+# this, at cached-image speed (~1,000 req/s) every worker restarted every second or two and
+# spent seconds importing: most of the serving benchmark's time (issue 8, throughput). Torch
+# starts no threads at import, so forking after it is safe.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 # Access log: whole tokens never reach it (emmmsite/gunicorn_logging.py).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")

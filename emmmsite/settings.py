@@ -204,6 +204,7 @@ EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
 EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
 EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
+EMMM_HIT_FLUSH_INTERVAL_S = env.int("EMMM_HIT_FLUSH_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 # Requests that hold a web thread for long, per gunicorn worker process (issues 8.3, 8.5).
 EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
@@ -264,7 +265,11 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {
         "task": "imagehost.tasks.requeue_stale_jobs",
         "schedule": timedelta(seconds=EMMM_SWEEP_INTERVAL_S),
-    }
+    },
+    "flush-link-hits": {
+        "task": "imagehost.tasks.flush_link_hits",
+        "schedule": timedelta(seconds=EMMM_HIT_FLUSH_INTERVAL_S),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -17,3 +17,6 @@ class ImagehostConfig(AppConfig):
             for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
                 if options.get(key):
                     Path(options[key]).mkdir(parents=True, exist_ok=True)
+        from .services.cache import connect_signals  # invalidates the serving caches on change
+
+        connect_signals()

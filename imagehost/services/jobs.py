@@ -68,6 +68,7 @@ from .dispatch import dispatch_waiting
 from .errors import BrokerUnavailable, RetryableEncodeError
 from .library import next_position
 from .links import get_or_create_short_link
+from .rendering import warm_default_rendering
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,12 @@ def encode(claimed: ClaimedJob) -> codec.EncodeResult:
 
 
 def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
-    """running → done: the picture, its short link and the dropped original, in one transaction."""
+    """running → done: the picture, its short link and the dropped original, in one transaction.
+
+    The default rendering is put in the decode cache first (no lock held), so the first view
+    of the new link, as soon as the job shows ``done``, is a cache hit.
+    """
+    warm_default_rendering(result.token)
     with transaction.atomic():
         job = _locked(job_id)
         if job.is_finished:

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ShortLink
 from .errors import InvalidInput, LinkExpired, NotFound, ServiceError, SlugTaken, TokenBlocked
-from .tokens import checked_token_sha256, is_blocked
+from . import cache as serving_cache
+from .tokens import checked_token_sha256
 
 CUSTOM_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
+#: Every slug that can exist (generated ones are token_urlsafe; custom ones CUSTOM_SLUG_RE).
+SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def get_or_create_short_link(
@@ -63,18 +67,39 @@ def get_or_create_short_link(
     raise ServiceError("Could not create a short link; please try again.", status=503)
 
 
-def resolve_short_link(slug: str, *, count_hit: bool = True) -> ShortLink:
-    """Find a live short link: NotFound (404), LinkExpired or TokenBlocked (410)."""
-    link = ShortLink.objects.filter(slug=slug).first()
+@dataclass(frozen=True)
+class ResolvedLink:
+    """A live short link as the serving path sees it (from the cache; no model instance, no token)."""
+
+    pk: int
+    slug: str
+    token_sha256: str
+
+    @property
+    def token(self) -> str:
+        """The token itself (one query: only needed to decode, or for the link's page)."""
+        token = ShortLink.objects.filter(pk=self.pk).values_list("token", flat=True).first()
+        if token is None:
+            raise NotFound("No such short link.")
+        return token
+
+
+def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
+    """Find a live short link: NotFound (404), LinkExpired or TokenBlocked (410).
+
+    No database access when the look-up is cached (``services/cache.py``); the hit is
+    counted outside the database and flushed in batches.
+    """
+    link = serving_cache.lookup_link(slug) if SLUG_RE.match(slug) else None
     if link is None:
         raise NotFound("No such short link.")
-    if is_blocked(link.token_sha256):
+    if serving_cache.is_blocked(link.token_sha256):
         raise TokenBlocked("This image has been taken down.")
-    if link.expires_at and link.expires_at <= timezone.now():
+    if link.expires_at is not None and link.expires_at <= timezone.now().timestamp():
         raise LinkExpired("This short link has expired.")
     if count_hit:
-        ShortLink.objects.filter(pk=link.pk).update(hits=F("hits") + 1)
-    return link
+        serving_cache.count_hit(link.pk)
+    return ResolvedLink(link.pk, slug, link.token_sha256)
 
 
 def delete_short_link(link: ShortLink, *, owner: Any) -> None:

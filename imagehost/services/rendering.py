@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ DEFAULT_RENDER_FORMAT = "webp"
 #: ``?w=`` snaps up to the first of these widths (or to the native width when that is not
 #: smaller), so a token has at most len(RENDER_WIDTHS) + 1 renderings per format, not 4096.
 RENDER_WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,20 @@ class RenderedImage:
     width: int
     height: int
     from_cache: bool = False
+
+
+def rendering_key(sha: str, fmt: str, width: int | None) -> str:
+    """The decode cache's key for one rendering of a token (by its sha256)."""
+    return f"emmm:img:v1:{sha}:{fmt}:{width or 0}"
+
+
+def cached_rendering(sha: str, fmt: str, width: int | None) -> RenderedImage | None:
+    """A rendering already in the decode cache, or None. No checks: the caller has checked the token."""
+    hit = cache.get(rendering_key(sha, fmt, width))
+    if hit is None:
+        return None
+    content, w, h = hit
+    return RenderedImage(content, RENDER_FORMATS[fmt][1], sha, fmt, w, h, from_cache=True)
 
 
 def rendering_width(token: str, requested: int | None) -> int | None:
@@ -60,11 +76,10 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
     pil_format, content_type, options = RENDER_FORMATS[fmt]
-    key = f"emmm:img:v1:{sha}:{fmt}:{width or 0}"
-    hit = cache.get(key)
+    key = rendering_key(sha, fmt, width)
+    hit = cached_rendering(sha, fmt, width)
     if hit is not None:
-        content, w, h = hit
-        return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
+        return hit
     info = _header(token)  # heavy or light?
     native = _native_avif(token, info) if fmt == "avif" and not width else None
     if native is not None:
@@ -116,3 +131,17 @@ def _decode(token: str) -> Image.Image:
         raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
     except codec.CodecError as exc:
         raise BadToken(str(exc)) from exc
+
+
+def warm_default_rendering(token: str) -> bool:
+    """Put the default rendering (what ``/i/<token>`` and ``/s/<slug>`` serve) in the decode cache.
+
+    Called by the worker when a job finishes, so the first view of a new link is a cache hit.
+    Never raises: a failed warm-up only means the first view decodes.
+    """
+    try:
+        render_token_image(token)
+    except Exception:  # noqa: BLE001 - the job is done either way
+        log.warning("could not warm the decode cache for a new picture", exc_info=True)
+        return False
+    return True

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from ..models import BlockedToken, token_sha256
 from ..selectors import get_short_link
+from . import cache as serving_cache
 from .errors import BadToken, TokenBlocked, TokenTooLong
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -44,8 +45,8 @@ def checked_token_sha256(token: str) -> str:
 
 
 def is_blocked(sha: str) -> bool:
-    """Whether the token with this identity (``token_identity``) has been taken down."""
-    return BlockedToken.objects.filter(token_sha256=sha).exists()
+    """Whether the token with this sha256 has been taken down (cached; invalidated by a block/unblock)."""
+    return serving_cache.is_blocked(sha)
 
 
 def takedown_identity(target: str) -> str:

@@ -1,6 +1,8 @@
 """Decoding views (``/i/<token>``, ``/image?q=``) and short links (``/s/<slug>``, ``/shorten``)."""
 from __future__ import annotations
 
+from typing import Callable
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
@@ -14,15 +16,18 @@ from .forms import ShortenForm, parse, parse_width
 from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
 
 
-def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
-    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
+def _image_response(
+    request: HttpRequest, sha: str, fmt: str | None, token: Callable[[], str]
+) -> HttpResponse:
+    """The image answer for a checked token (its sha256); ``token()`` is called only to decode."""
     fmt = parse_format(fmt)
-    width = rendering.rendering_width(token, parse_width(request.GET.get("w")))
+    raw_width = request.GET.get("w")
+    width = rendering.rendering_width(token(), parse_width(raw_width)) if raw_width is not None else None
     etag = image_etag(sha, fmt, width)
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response: HttpResponse = HttpResponseNotModified()
     else:
-        rendered = rendering.render_token_image(token, fmt, width)
+        rendered = rendering.cached_rendering(sha, fmt, width) or rendering.render_token_image(token(), fmt, width)
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
         response["Content-Length"] = str(len(rendered.content))
     response["ETag"] = etag
@@ -31,28 +36,36 @@ def _image_response(request: HttpRequest, token: str, fmt: str | None) -> HttpRe
     return response
 
 
+def _token_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
+    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
+    return _image_response(request, sha, fmt, lambda: token)
+
+
 @require_http_methods(["GET", "HEAD"])
 @rate_limited("decodes")
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """/i/<token>[.ext]: the decoded image (WebP unless an extension asks otherwise)."""
-    return _image_response(request, *split_extension(token))
+    return _token_response(request, *split_extension(token))
 
 
 @require_http_methods(["GET", "HEAD"])
 @rate_limited("decodes")
 def image_query(request: HttpRequest) -> HttpResponse:
     """/image?q=<token>: same as /i/<token>, for links shaped like the original project's."""
-    return _image_response(request, request.GET.get("q", ""), request.GET.get("f") or None)
+    return _token_response(request, request.GET.get("q", ""), request.GET.get("f") or None)
 
 
 @require_http_methods(["GET", "HEAD"])
 @rate_limited("slugs")
 @rate_limited("decodes")
 def short_image(request: HttpRequest, slug: str) -> HttpResponse:
-    """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL)."""
+    """/s/<slug>[.ext]: the image itself (no redirect to a possibly huge URL).
+
+    On a cache hit (look-up, takedown check and rendering) no database query runs.
+    """
     slug, fmt = split_extension(slug)
     link = links.resolve_short_link(slug, count_hit=request.method == "GET")
-    return _image_response(request, link.token, fmt)
+    return _image_response(request, link.token_sha256, fmt, lambda: link.token)
 
 
 @require_GET
@@ -60,8 +73,9 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
     link = links.resolve_short_link(slug, count_hit=False)
+    token = link.token
     try:
-        info = tokens.inspect_token(link.token)
+        info = tokens.inspect_token(token)
         size = (info.width, info.height)
     except ServiceError:  # a page without sizes is still a page
         size = (None, None)
@@ -72,7 +86,8 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
             "link": link,
             "image_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])),
             "og_image_url": request.build_absolute_uri(reverse("short_image", args=[f"{link.slug}.png"])),
-            "token_url": request.build_absolute_uri(reverse("image", args=[link.token])),
+            "token_url": request.build_absolute_uri(reverse("image", args=[token])),
+            "token_chars": len(token),
             "width": size[0],
             "height": size[1],
         },

@@ -1,0 +1,239 @@
+"""Serving benchmark: the production-shaped server (gunicorn, the project's config) under wrk.
+
+Measures, side by side in one run with 64 connections: a static file of the same size as
+the cached image (WhiteNoise, same gunicorn), a cached ``/i/<token>``, ``/s/<slug>`` and
+uncached decodes (a pool of distinct tokens, each asked once). Prints req/s, p50/p99
+latency, socket errors and non-2xx answers, and the ratio to the static file; once on
+SQLite + file cache and once on PostgreSQL + Redis (a private redis-server on a free port,
+the PostgreSQL database ``--pg-db``, dropped and created afresh).
+
+    flock /tmp/emmm-cpu.lock python scripts/bench_serving.py --duration 60
+
+Needs ``wrk`` (``apt-get install -y wrk``). Rate limits are off in the benchmark
+(``EMMM_RATELIMIT_ENABLE=0``): 64 connections from one address would otherwise measure 429s.
+Every process it starts runs in its own process group and is stopped at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+ENCODE = r"""
+import json, os, random
+from pathlib import Path
+from PIL import Image
+import codec
+kodak = sorted(Path(os.environ["BENCH_KODAK"]).glob("*.png"))
+# The shared image: a 320x240 crop (a WebP of about 12 KB, the size in issue 8's figures).
+token = codec.encode(Image.open(kodak[0]).convert("RGB").crop((200, 100, 520, 340))).token
+rng = random.Random(1)
+pool = []
+for i in range(int(os.environ["BENCH_POOL"])):
+    im = Image.open(kodak[i % len(kodak)]).convert("RGB")
+    x, y = rng.randrange(0, im.width - 192), rng.randrange(0, im.height - 192)
+    pool.append(codec.encode(im.crop((x, y, x + 192, y + 192)), refine_steps=0).token)
+print(json.dumps({"token": token, "pool": pool}))
+"""
+
+SETUP = r"""
+import json, sys
+import django
+django.setup()
+from imagehost.models import Picture
+from imagehost.services import links, rendering
+token = sys.stdin.read().strip()
+Picture.objects.create(token=token, model_name="taef2", width=320, height=240)
+link = links.get_or_create_short_link(token, None)
+print(json.dumps({"slug": link.slug, "size": len(rendering.render_token_image(token).content)}))
+"""
+
+WRK_POOL_LUA = r"""
+local tokens = {}
+for line in io.lines("%s") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  local t = tokens[((i - 1) %% #tokens) + 1]
+  return wrk.format("GET", "/i/" .. t)
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    try:  # anything left in the group (gunicorn workers)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.3)
+    raise SystemExit(f"server did not answer {url}")
+
+
+def to_ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if m is None:  # wrk prints e.g. "-nan%" when nothing completed
+        return float("nan")
+    num, unit = m.groups()
+    return float(num) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def run_wrk(url: str, duration: int, conns: int, script: Path | None = None) -> dict:
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    if os.environ.get("BENCH_VERBOSE"):
+        print(out, file=sys.stderr)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "p50": to_ms(re.search(r"50%\s+(\S+)", out).group(1)),
+        "p99": to_ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "errors": sum(int(g) for g in sock.groups()) if sock else 0,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dict]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "EMMM_", "DJANGO_"))}
+    var = tmp / name.replace("+", "-")  # a "+" in the SQLite URL would read as a space
+    port = free_port()
+    env.update(
+        EMMM_VAR_DIR=str(var), DJANGO_STATIC_ROOT=str(var / "static"), EMMM_RATELIMIT_ENABLE="0",
+        EMMM_MODEL_DIR=args.model_dir, EMMM_TORCH_THREADS="2", PORT=str(port), GUNICORN_ACCESSLOG="-",
+        DJANGO_SETTINGS_MODULE="emmmsite.settings",
+        DATABASE_URL="", PYTHONPATH=str(ROOT),
+    )
+    var.mkdir(parents=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        if name == "postgres+redis":
+            rport = free_port()
+            procs.append(spawn(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], env, tmp / "redis.log"))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{rport}/0"
+            base = args.pg_url.rsplit("/", 1)[0]
+            env["DATABASE_URL"] = f"{base}/{args.pg_db}"
+            subprocess.run([PY, "-c", (
+                "import psycopg,sys; c=psycopg.connect(sys.argv[1]+'/postgres', autocommit=True);"
+                "c.execute(f'DROP DATABASE IF EXISTS {sys.argv[2]}'); c.execute(f'CREATE DATABASE {sys.argv[2]}')"
+            ), base, args.pg_db], check=True)
+        subprocess.run([PY, "manage.py", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True)
+        setup = json.loads(subprocess.run([PY, "-c", SETUP], env=env, cwd=ROOT, check=True, input=tokens["token"],
+                                          capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        setup.update(tokens)
+        static = var / "static" / "bench"
+        static.mkdir(parents=True)
+        (static / "blob.webp").write_bytes(os.urandom(setup["size"]))
+        pool_file = tmp / f"{name}-pool.txt"
+        pool_file.write_text("\n".join(setup["pool"]) + "\n")
+        lua = tmp / f"{name}-pool.lua"
+        lua.write_text(WRK_POOL_LUA % pool_file)
+        gunicorn = spawn([PY, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"], env, tmp / f"{name}-gunicorn.log")
+        procs.append(gunicorn)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{base_url}/static/bench/blob.webp")
+        for path in (f"/i/{setup['token']}", f"/s/{setup['slug']}"):
+            urllib.request.urlopen(base_url + path, timeout=30).read()  # each worker's first import
+        rows = []
+        for label, url, dur, script in (
+            (f"static file ({setup['size']:,} B)", f"{base_url}/static/bench/blob.webp", args.duration, None),
+            ("/i/<token> cached", f"{base_url}/i/{setup['token']}", args.duration, None),
+            ("/s/<slug>", f"{base_url}/s/{setup['slug']}", args.duration, None),
+            (f"uncached decodes ({args.pool} tokens)", base_url, args.uncached_duration, lua),
+        ):
+            time.sleep(1)
+            rows.append((label, run_wrk(url, dur, args.connections, script)))
+        if rows[-1][1]["requests"] > args.pool:
+            rows[-1][1]["note"] = f"{rows[-1][1]['requests'] - args.pool} requests beyond the pool were cache hits"
+        return rows
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
+def report(name: str, rows: list[tuple[str, dict]], duration: int, conns: int) -> str:
+    static = rows[0][1]["rps"]
+    lines = [f"### {name} ({conns} connections, {duration} s per URL)", "",
+             "| URL | req/s | p50 ms | p99 ms | socket errors | non-2xx | vs static |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, r in rows:
+        lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | "
+                     f"{r['non2xx']} | {r['rps'] / static:.0%} |")
+        if r.get("note"):
+            lines.append(f"| ↳ {r['note']} | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=int, default=60, help="seconds per URL (default 60)")
+    p.add_argument("--uncached-duration", type=int, default=None, help="seconds for the uncached decodes (default: --duration, at most 20)")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--pool", type=int, default=60, help="distinct tokens for the uncached decodes")
+    p.add_argument("--stacks", default="sqlite+file,postgres+redis")
+    p.add_argument("--pg-url", default="postgres://emmm:emmm@127.0.0.1:5432/emmm")
+    p.add_argument("--pg-db", default="emmm_bench")
+    p.add_argument("--model-dir", default=os.environ.get("EMMM_MODEL_DIR", str(ROOT.parent / "shared" / "models")))
+    p.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
+    args = p.parse_args()
+    args.uncached_duration = args.uncached_duration or min(args.duration, 20)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="emmm-bench-"))
+    env = dict(os.environ, EMMM_MODEL_DIR=args.model_dir, BENCH_KODAK=args.kodak, BENCH_POOL=str(args.pool),
+               PYTHONPATH=str(ROOT))
+    tokens = json.loads(subprocess.run([PY, "-c", ENCODE], env=env, cwd=ROOT, check=True, capture_output=True,
+                                       text=True).stdout.strip().splitlines()[-1])
+    print(f"image token: {len(tokens['token']):,} characters; {len(tokens['pool'])} tokens for uncached decodes\n", flush=True)
+    try:
+        for name in args.stacks.split(","):
+            print(report(name, bench_stack(name, args, tmp, tokens), args.duration, args.connections), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

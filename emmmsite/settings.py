@@ -178,6 +178,8 @@ EMMM_UPLOAD_RATE = env.str("EMMM_UPLOAD_RATE", default="30/m")
 EMMM_DECODE_RATE = env.str("EMMM_DECODE_RATE", default="600/m")
 EMMM_SHORTLINK_RATE = env.str("EMMM_SHORTLINK_RATE", default="60/m")
 EMMM_SIGNUP_RATE = env.str("EMMM_SIGNUP_RATE", default="20/h")
+EMMM_SEARCH_RATE = env.str("EMMM_SEARCH_RATE", default="30/m")  # similar pictures / search by example
+EMMM_API_ANON_SEARCH_RATE = env.str("EMMM_API_ANON_SEARCH_RATE", default="10/m")
 EMMM_API_ANON_UPLOAD_RATE = env.str("EMMM_API_ANON_UPLOAD_RATE", default="10/m")
 EMMM_API_ANON_DECODE_RATE = env.str("EMMM_API_ANON_DECODE_RATE", default="120/m")
 EMMM_API_ANON_LINK_RATE = env.str("EMMM_API_ANON_LINK_RATE", default="20/m")

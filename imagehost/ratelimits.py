@@ -8,6 +8,7 @@ uploads    ``EMMM_UPLOAD_RATE``            ``EMMM_API_ANON_UPLOAD_RATE``     ``u
 decodes    ``EMMM_DECODE_RATE``            ``EMMM_API_ANON_DECODE_RATE``     ``user_or_ip``
 links      ``EMMM_SHORTLINK_RATE``         ``EMMM_API_ANON_LINK_RATE``       ``user_or_ip``
 signups    ``EMMM_SIGNUP_RATE``            (same)                            ``client_ip``
+searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``user_or_ip``
 =========  ==============================  ================================  ==============
 
 A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is
@@ -83,6 +84,7 @@ SCOPES: dict[str, Scope] = {
         Scope("decodes", "EMMM_DECODE_RATE", "EMMM_API_ANON_DECODE_RATE", user_or_ip),
         Scope("links", "EMMM_SHORTLINK_RATE", "EMMM_API_ANON_LINK_RATE", user_or_ip),
         Scope("signups", "EMMM_SIGNUP_RATE", "EMMM_SIGNUP_RATE", ip_only),
+        Scope("searches", "EMMM_SEARCH_RATE", "EMMM_API_ANON_SEARCH_RATE", user_or_ip),
     )
 }
 

@@ -1,6 +1,6 @@
 from django.urls import include, path, re_path
 
-from .views import images, library, uploads
+from .views import images, library, similar, uploads
 
 urlpatterns = [
     path("", uploads.upload, name="upload"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", library.library, name="library"),
     path("p/<int:pk>/", library.picture, name="picture"),
+    path("search/", similar.search_page, name="search"),
     path("albums/", library.albums, name="albums"),
     path("albums/public/", library.public_albums, name="public_albums"),
     path("albums/<slug:slug>/", library.album, name="album"),

@@ -24,6 +24,7 @@ from ..services import uploads
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
 from .forms import UploadForm, parse
 from .presentation import fits_as_dicts, url_places
+from .similar import near_duplicate_notice
 
 
 def _limits() -> dict[str, Any]:
@@ -52,6 +53,7 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
         link = selectors.short_link_for(job.picture.token, job.owner)
         data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[link.slug])) if link else None
         data["picture_url"] = reverse("picture", args=[job.picture.pk]) if job.picture.owner_id else None
+        data["duplicate"] = near_duplicate_notice(job, request.user)
     return data
 
 

@@ -29,9 +29,9 @@ class SimilarPictureSerializer(s.PictureSerializer):
         read_only_fields = fields
 
     def to_representation(self, instance: search.SimilarPicture) -> dict[str, Any]:
-        data = super().to_representation(instance.picture)
-        data["score"] = round(instance.score, 4)
-        return data
+        picture = instance.picture
+        picture.score = round(instance.score, 4)  # read by the `score` field
+        return super().to_representation(picture)
 
 
 class ScopeSerializer(serializers.Serializer):

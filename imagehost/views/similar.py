@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-import logging
 from typing import Any
 
 from django import forms
@@ -10,6 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from ..models import EncodeJob, JobStatus, PictureEmbedding
@@ -18,7 +18,6 @@ from ..services import search
 from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
 from .forms import parse
 
-log = logging.getLogger(__name__)
 PAGE_K = 8
 
 
@@ -57,6 +56,17 @@ def near_duplicate_notice(job: EncodeJob, viewer: Any) -> dict[str, Any] | None:
         return None
     return {"url": reverse("picture", args=[row.duplicate_of_id]), "title": str(row.duplicate_of),
             "score": f"{row.duplicate_score:.2f}"}
+
+
+def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -> bool:
+    """The owner's job finished moments ago and the worker has not stored its vector yet:
+    the result page keeps refreshing so the near-duplicate notice can appear."""
+    if job.status != JobStatus.DONE or job.picture_id is None or job.finished is None:
+        return False
+    if viewer is None or not viewer.is_authenticated or viewer.pk != job.owner_id:
+        return False
+    fresh = (timezone.now() - job.finished).total_seconds() < within_s
+    return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()
 
 
 class SearchForm(forms.Form):

@@ -57,6 +57,18 @@ def test_a_failing_embedding_never_breaks_the_job(client, png_bytes, monkeypatch
     assert "could not embed picture" in caplog.text and "embedding exploded" in caplog.text
 
 
+def test_result_page_waits_briefly_for_the_owners_vector(client, user, png_bytes, monkeypatch):
+    monkeypatch.setattr(similar, "index_finished_job", lambda job: None)  # the worker has not embedded yet
+    monkeypatch.setattr(jobs, "index_finished_job", lambda job: None)
+    client.force_login(user)
+    location = upload_as(client, png_bytes(64, 48))["Location"]
+    job = EncodeJob.objects.get()
+    jobs.run_encode_job(job.pk)
+    assert b'http-equiv="refresh"' in client.get(location).content  # done, vector pending: refresh
+    similar.embed_picture(EncodeJob.objects.get().picture)
+    assert b'http-equiv="refresh"' not in client.get(location).content
+
+
 def test_backfill_embeds_missing_pictures_and_skips_bad_tokens(make_picture, user, token_pool):
     good = [make_picture(user, token=token_pool(i).token) for i in (0, 1)]
     bad = make_picture(user)  # a fake token: cannot be decoded

@@ -108,13 +108,13 @@ def store_embedding(picture: Picture, embedding: sim.Embedding) -> PictureEmbedd
 
 
 def _owners_near_duplicate(picture: Picture, vector: np.ndarray) -> tuple[int | None, float | None]:
+    """The owner's most similar other picture at or above the threshold (exact, over the owner's
+    vectors only: the worker never needs the whole site's index)."""
     if picture.owner_id is None:
         return None, None
-    others = np.fromiter(
-        Picture.objects.filter(owner_id=picture.owner_id).exclude(pk=picture.pk).values_list("pk", flat=True),
-        dtype=np.int64,
-    )
-    hits = sim.find_near_duplicates(live_index().get(), vector, allowed_ids=others, k=1)
+    rows = _rows(PictureEmbedding.objects.filter(model=MODEL, picture__owner_id=picture.owner_id).exclude(picture=picture))
+    index = sim.SimilarityIndex.build(rows, sim.get_spec(MODEL).dim, model=MODEL, flat_max=len(rows) + 1)
+    hits = sim.find_near_duplicates(index, vector, k=1)
     return hits[0] if hits else (None, None)
 
 

@@ -46,12 +46,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if hit is not None:
         content, w, h = hit
         return RenderedImage(content, content_type, sha, fmt, w, h, from_cache=True)
-    try:
-        image = codec.decode(token)
-    except codec.ModelUnavailable as exc:
-        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
-    except codec.CodecError as exc:
-        raise BadToken(str(exc)) from exc
+    image = decode_token(token)
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -62,3 +57,14 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     content = buf.getvalue()
     cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
+
+
+def decode_token(token: str) -> Image.Image:
+    """The picture a token decodes to: BadToken (400), or ModelUnavailable (503) when this
+    server cannot run the token's model. No shape or takedown checks (see ``checked_token_sha256``)."""
+    try:
+        return codec.decode(token)
+    except codec.ModelUnavailable as exc:
+        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
+    except codec.CodecError as exc:
+        raise BadToken(str(exc)) from exc

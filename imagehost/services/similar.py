@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import codec
 import numpy as np
 from django.db import transaction
 from django.db.models import Max
@@ -25,6 +24,7 @@ from django.db.models import Max
 from .. import similarity as sim
 from ..models import EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
 from .errors import BadToken, ModelUnavailable
+from .rendering import decode_token
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,7 @@ def reset_live_index() -> None:
 # --- writes ----------------------------------------------------------------------------------
 def embed_token_image(token: str) -> sim.Embedding:
     """Decode a token and embed the picture. BadToken (400) / ModelUnavailable (503)."""
-    try:
-        image = codec.decode(token)
-    except codec.ModelUnavailable as exc:
-        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
-    except codec.CodecError as exc:
-        raise BadToken(str(exc)) from exc
-    return embed_pil(image)
+    return embed_pil(decode_token(token))
 
 
 def embed_pil(image) -> sim.Embedding:

@@ -19,6 +19,7 @@ from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
 from .forms import parse
 
 PAGE_K = 8
+FORM_OVERHEAD_BYTES = 256 * 1024  # the other fields of the search form and multipart framing
 
 
 def _card(hit: search.SimilarPicture, viewer: Any) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     viewer = request.user if request.user.is_authenticated else None
     context: dict[str, Any] = {"scope": search.default_scope(viewer), "cards": None, "signed_in": viewer is not None}
     if request.method == "POST":
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.EMMM_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:
             raise UploadTooLarge(f"The image may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
         form = parse(SearchForm, request.POST)
         scope = form["scope"] or context["scope"]

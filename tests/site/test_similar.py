@@ -133,6 +133,15 @@ def test_search_page_bad_input(client, data, status):
     assert client.post("/search/", data).status_code == status
 
 
+def test_search_page_bounds_the_query_image(client, settings, png_bytes):
+    settings.EMMM_MAX_UPLOAD_BYTES = 1000
+    big = png_bytes(200, 200, seed=3)
+    r = client.post("/search/", {"image": SimpleUploadedFile("q.png", big, content_type="image/png")})
+    assert r.status_code == 413
+    r = client.post("/search/", {"image": SimpleUploadedFile("q.png", b"GIF89a nonsense", content_type="image/gif")})
+    assert r.status_code == 415
+
+
 def test_search_page_blocked_token_is_410(client, real_token):
     tokens.block_token(real_token)
     assert client.post("/search/", {"q": f"http://testserver/i/{real_token}"}).status_code == 410

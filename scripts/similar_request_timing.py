@@ -18,6 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emmmsite.settings")
+_SHARED_MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+if _SHARED_MODELS.is_dir():  # as `make` does: the codec's weights for the token part
+    os.environ.setdefault("EMMM_MODEL_DIR", str(_SHARED_MODELS))
 
 
 def jpeg(w: int, h: int) -> bytes:

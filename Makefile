@@ -54,6 +54,7 @@ services:
 # site and API on PostgreSQL + real Redis + real worker + Chromium, then the fast part on SQLite.
 test: venv services
 	$(PY) -m pytest -q tests/codec
+	$(PY) -m pytest -q tests/similarity
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -q tests/site tests/api
 	DATABASE_URL= EMMM_VAR_DIR=$(CURDIR)/var/test-sqlite $(PY) -m pytest -q -m "not stack and not browser" tests/site
 

@@ -222,6 +222,8 @@ EMMM_SIGNUP_RATE = env.str("EMMM_SIGNUP_RATE", default="20/h")
 EMMM_LOGIN_RATE = env.str("EMMM_LOGIN_RATE", default="10/m")
 EMMM_PASSWORD_RESET_RATE = env.str("EMMM_PASSWORD_RESET_RATE", default="5/h")
 EMMM_SLUG_RATE = env.str("EMMM_SLUG_RATE", default="120/m")
+EMMM_SEARCH_RATE = env.str("EMMM_SEARCH_RATE", default="30/m")  # similar pictures / search by example
+EMMM_API_ANON_SEARCH_RATE = env.str("EMMM_API_ANON_SEARCH_RATE", default="10/m")
 EMMM_API_ANON_UPLOAD_RATE = env.str("EMMM_API_ANON_UPLOAD_RATE", default="10/m")
 EMMM_API_ANON_DECODE_RATE = env.str("EMMM_API_ANON_DECODE_RATE", default="120/m")
 EMMM_API_ANON_LINK_RATE = env.str("EMMM_API_ANON_LINK_RATE", default="20/m")

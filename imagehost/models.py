@@ -10,6 +10,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 
 def token_sha256(token: str) -> str:
@@ -185,3 +187,40 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.seen_at:%Y-%m-%d %H:%M:%S})"
+class PictureEmbedding(models.Model):
+    """A picture's similarity vector (the source of truth for the in-process FAISS index).
+
+    ``vector`` is ``imagehost.similarity.vector_to_blob`` (float16, 2,560 bytes for the
+    default model), made from what the picture's token decodes to. ``duplicate_of``: the
+    owner's most similar earlier picture at embedding time, when at or above the measured
+    near-duplicate threshold (the "you already have this picture" notice).
+    """
+
+    picture = models.OneToOneField(Picture, primary_key=True, on_delete=models.CASCADE, related_name="embedding")
+    model = models.CharField(max_length=60, db_index=True, help_text="The embedding model that made the vector.")
+    vector = models.BinaryField()
+    duplicate_of = models.ForeignKey(Picture, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    duplicate_score = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"embedding of picture {self.picture_id} ({self.model})"
+
+
+class EmbeddingChange(models.Model):
+    """Change log read by every process's index: a picture whose embedding was written or deleted.
+
+    The index applies rows after its cursor (the highest id it has seen): the picture's
+    current embedding if it has one, else a removal. Written by ``services.similar``
+    (saves) and a ``post_delete`` signal (deletes, including cascades from Picture).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    picture_id = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+
+@receiver(post_delete, sender=PictureEmbedding)
+def _log_embedding_deleted(sender, instance: PictureEmbedding, **kwargs) -> None:
+    """Deleting a picture (or its embedding) tells every process's index to drop it."""
+    EmbeddingChange.objects.create(picture_id=instance.picture_id)

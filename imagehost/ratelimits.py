@@ -11,6 +11,7 @@ signups    ``EMMM_SIGNUP_RATE``            (same)                            ``c
 logins     ``EMMM_LOGIN_RATE``             (same)                            ``client_ip``
 resets     ``EMMM_PASSWORD_RESET_RATE``    (same)                            ``client_ip``
 slugs      ``EMMM_SLUG_RATE``              (same)                            ``user_or_ip``
+searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``user_or_ip``
 =========  ==============================  ================================  ==============
 
 ``logins`` and ``resets`` count POSTs only; ``slugs`` counts every ``/s/<slug>`` and
@@ -92,6 +93,7 @@ SCOPES: dict[str, Scope] = {
         Scope("logins", "EMMM_LOGIN_RATE", "EMMM_LOGIN_RATE", ip_only),
         Scope("resets", "EMMM_PASSWORD_RESET_RATE", "EMMM_PASSWORD_RESET_RATE", ip_only),
         Scope("slugs", "EMMM_SLUG_RATE", "EMMM_SLUG_RATE", user_or_ip),
+        Scope("searches", "EMMM_SEARCH_RATE", "EMMM_API_ANON_SEARCH_RATE", user_or_ip),
     )
 }
 

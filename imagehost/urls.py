@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from .ratelimits import rate_limited
-from .views import health, images, library, uploads
+from .views import health, images, library, similar, uploads
 
 urlpatterns = [
     path("", uploads.upload, name="upload"),
@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", library.library, name="library"),
     path("p/<int:pk>/", library.picture, name="picture"),
+    path("search/", similar.search_page, name="search"),
     path("albums/", library.albums, name="albums"),
     path("albums/public/", library.public_albums, name="public_albums"),
     path("albums/<slug:slug>/", library.album, name="album"),

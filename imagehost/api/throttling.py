@@ -24,3 +24,7 @@ class DecodeThrottle(ScopedThrottle):
 
 class LinkThrottle(ScopedThrottle):
     scope_name = "links"
+
+
+class SearchThrottle(ScopedThrottle):
+    scope_name = "searches"

@@ -5,7 +5,7 @@ from django.conf import settings
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .views import settings_pages
-from .views import library, links, tokens, uploads
+from .views import library, links, similar, tokens, uploads
 from .views.base import NotFoundView
 
 app_name = "api"
@@ -28,6 +28,8 @@ v1 = [
     path("albums/<slug:slug>/pictures", library.AlbumPicturesView.as_view(), name="album-pictures"),
     path("pictures", library.PictureListView.as_view(), name="picture-list"),
     path("pictures/<int:pk>", library.PictureDetailView.as_view(), name="picture-detail"),
+    path("pictures/<int:pk>/similar", similar.PictureSimilarView.as_view(), name="picture-similar"),
+    path("search", similar.SearchView.as_view(), name="search"),
     path("links", links.LinkListView.as_view(), name="link-list"),
     path("links/<str:slug>", links.LinkDetailView.as_view(), name="link-detail"),
     path("decode", tokens.DecodeView.as_view(), name="decode"),

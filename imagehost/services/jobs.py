@@ -69,6 +69,7 @@ from .errors import BrokerUnavailable, RetryableEncodeError
 from .library import next_position
 from .links import get_or_create_short_link
 from .rendering import warm_default_rendering
+from .similar import index_finished_job
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
         job.finished = timezone.now()
         job.save()
         get_or_create_short_link(result.token, job.owner)
+    index_finished_job(job)  # after commit: the job is done already; logs its own failures
     return job
 
 

@@ -86,12 +86,12 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
         cache.set(key, (native, info.width, info.height))
         return RenderedImage(native, content_type, sha, fmt, info.width, info.height)
     if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
-        image = _decode(token)  # what the encoder makes by default: fast, no slot needed
+        image = decode_token(token)  # what the encoder makes by default: fast, no slot needed
     else:
         with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
             if not got:
                 raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
-            image = _decode(token)
+            image = decode_token(token)
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -124,7 +124,9 @@ def _header(token: str) -> codec.TokenInfo:
         raise BadToken(str(exc)) from exc
 
 
-def _decode(token: str) -> Image.Image:
+def decode_token(token: str) -> Image.Image:
+    """The picture a token decodes to: BadToken (400), or ModelUnavailable (503) when this
+    server cannot run the token's model. No shape or takedown checks (see ``checked_token_sha256``)."""
     try:
         return codec.decode(token)
     except codec.ModelUnavailable as exc:

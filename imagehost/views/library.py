@@ -19,6 +19,7 @@ from ..services import library as lib
 from ..services.errors import NotFound
 from .forms import AlbumActionForm, AlbumCreateForm, PictureActionForm, parse
 from .presentation import token_fits
+from .similar import similar_sections
 
 
 @require_http_methods(["GET", "POST"])
@@ -72,6 +73,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             "link": link,
             "short_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])) if link else None,
             "albums": selectors.albums_for_owner(request.user),
+            "similar": similar_sections(pic, request.user),
         },
     )
 

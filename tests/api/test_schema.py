@@ -17,6 +17,8 @@ EXPECTED = {
     "/api/v1/albums/{slug}/pictures": {"get"},
     "/api/v1/pictures": {"get"},
     "/api/v1/pictures/{id}": {"get", "patch", "delete"},
+    "/api/v1/pictures/{id}/similar": {"get"},
+    "/api/v1/search": {"post"},
     "/api/v1/links": {"get", "post"},
     "/api/v1/links/{slug}": {"delete"},
     "/api/v1/decode": {"post"},

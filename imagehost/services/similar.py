@@ -1,0 +1,149 @@
+"""Similar pictures, the write side: vectors in the database and the per-process index.
+
+- ``embed_picture`` embeds what a picture's token decodes to and stores it
+  (``PictureEmbedding``: model id + float16 blob), noting the owner's near-duplicate.
+- ``index_finished_job`` is the encode job's hook: called by the worker right after a job
+  is done (its transaction committed); failures are logged, never raised.
+- ``backfill`` embeds pictures that have no vector yet (``manage.py backfill_embeddings``).
+- ``live_index`` is this process's ``LiveIndex`` (one per web or worker process, built
+  lazily from the database, then brought up to date from ``EmbeddingChange`` before each
+  search). Results are always filtered by the ids a viewer may see, read from the database
+  at query time (``services.search``), so a stale index can only miss a picture, never leak one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Max
+
+from .. import similarity as sim
+from ..models import EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
+from .errors import BadToken, ModelUnavailable
+from .rendering import decode_token
+
+log = logging.getLogger(__name__)
+
+MODEL = sim.DEFAULT_MODEL
+
+
+# --- the index -------------------------------------------------------------------------------
+def _load_all() -> tuple[list[tuple[int, np.ndarray]], int]:
+    cursor = EmbeddingChange.objects.aggregate(m=Max("id"))["m"] or 0  # read first: later changes re-apply
+    return _rows(PictureEmbedding.objects.filter(model=MODEL)), cursor
+
+
+def _load_changes(cursor: int) -> tuple[list[tuple[int, np.ndarray]], list[int], int]:
+    changes = list(EmbeddingChange.objects.filter(id__gt=cursor).values_list("id", "picture_id"))
+    if not changes:
+        return [], [], cursor
+    changed = {pid for _, pid in changes}
+    upserts = _rows(PictureEmbedding.objects.filter(model=MODEL, picture_id__in=changed))
+    present = {pid for pid, _ in upserts}
+    return upserts, sorted(changed - present), max(cid for cid, _ in changes)
+
+
+def _rows(queryset) -> list[tuple[int, np.ndarray]]:
+    dim = sim.get_spec(MODEL).dim
+    return [(pid, sim.blob_to_vector(blob, dim)) for pid, blob in queryset.values_list("picture_id", "vector")]
+
+
+_live: sim.LiveIndex | None = None
+_live_lock = threading.Lock()
+
+
+def live_index() -> sim.LiveIndex:
+    """This process's index of every stored vector of the default model."""
+    global _live
+    with _live_lock:
+        if _live is None:
+            _live = sim.LiveIndex(MODEL, sim.get_spec(MODEL).dim, load_all=_load_all, load_changes=_load_changes)
+        return _live
+
+
+def reset_live_index() -> None:
+    """Forget this process's index (tests; the next search rebuilds it from the database)."""
+    global _live
+    with _live_lock:
+        _live = None
+
+
+# --- writes ----------------------------------------------------------------------------------
+def embed_token_image(token: str) -> sim.Embedding:
+    """Decode a token and embed the picture. BadToken (400) / ModelUnavailable (503)."""
+    return embed_pil(decode_token(token))
+
+
+def embed_pil(image) -> sim.Embedding:
+    """Embed a decoded picture with the default model; ModelUnavailable (503) without weights."""
+    try:
+        return sim.embed_image(image, MODEL)
+    except sim.ModelUnavailable as exc:
+        raise ModelUnavailable(f"The similarity model is unavailable: {exc}") from exc
+
+
+def store_embedding(picture: Picture, embedding: sim.Embedding) -> PictureEmbedding:
+    """Save (or replace) a picture's vector, with its near-duplicate among the owner's others."""
+    dup_id, dup_score = _owners_near_duplicate(picture, embedding.vector)
+    with transaction.atomic():
+        row, _ = PictureEmbedding.objects.update_or_create(
+            picture=picture,
+            defaults={
+                "model": embedding.model, "vector": sim.vector_to_blob(embedding.vector),
+                "duplicate_of_id": dup_id, "duplicate_score": dup_score,
+            },
+        )
+        EmbeddingChange.objects.create(picture_id=picture.pk)
+    return row
+
+
+def _owners_near_duplicate(picture: Picture, vector: np.ndarray) -> tuple[int | None, float | None]:
+    """The owner's most similar other picture at or above the threshold (exact, over the owner's
+    vectors only: the worker never needs the whole site's index)."""
+    if picture.owner_id is None:
+        return None, None
+    rows = _rows(PictureEmbedding.objects.filter(model=MODEL, picture__owner_id=picture.owner_id).exclude(picture=picture))
+    index = sim.SimilarityIndex.build(rows, sim.get_spec(MODEL).dim, model=MODEL, flat_max=len(rows) + 1)
+    hits = sim.find_near_duplicates(index, vector, k=1)
+    return hits[0] if hits else (None, None)
+
+
+def embed_picture(picture: Picture) -> PictureEmbedding:
+    """Embed a picture from its token and store the vector."""
+    return store_embedding(picture, embed_token_image(picture.token))
+
+
+def index_finished_job(job: EncodeJob) -> None:
+    """The encode job's hook (worker, after the job is done): embed its picture; never raises."""
+    if job.status != JobStatus.DONE or job.picture_id is None:
+        return
+    try:
+        embed_picture(job.picture)
+    except Exception:  # noqa: BLE001 - the job is done either way; the backfill retries later
+        log.exception("could not embed picture %s of job %s", job.picture_id, job.pk)
+
+
+def backfill(*, batch_size: int = 64, limit: int | None = None, report: Callable[[str], Any] = log.info) -> int:
+    """Embed every picture without a vector of the default model; returns how many were stored."""
+    missing = Picture.objects.exclude(embedding__model=MODEL).order_by("pk")
+    done = 0
+    last = 0
+    while limit is None or done < limit:
+        chunk = list(missing.filter(pk__gt=last)[:batch_size])
+        if not chunk:
+            break
+        for picture in chunk:
+            last = picture.pk
+            try:
+                embed_picture(picture)
+                done += 1
+            except (BadToken, ModelUnavailable) as exc:
+                report(f"picture {picture.pk}: skipped ({exc})")
+            if limit is not None and done >= limit:
+                break
+        report(f"{done} pictures embedded")
+    return done

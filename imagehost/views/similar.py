@@ -1,0 +1,99 @@
+"""Similar pictures on the site: the picture page's sections, ``/search/`` and the duplicate notice."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from ..models import EncodeJob, JobStatus, PictureEmbedding
+from ..ratelimits import rate_limited
+from ..services import search
+from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
+from .forms import parse
+
+PAGE_K = 8
+FORM_OVERHEAD_BYTES = 256 * 1024  # the other fields of the search form and multipart framing
+
+
+def _card(hit: search.SimilarPicture, viewer: Any) -> dict[str, Any]:
+    pic = hit.picture
+    own = viewer is not None and viewer.is_authenticated and pic.owner_id == viewer.pk
+    image_url = reverse("image", args=[pic.token])
+    return {
+        "title": pic.title or "(untitled)",
+        "thumb": f"{image_url}?w=160",
+        "href": reverse("picture", args=[pic.pk]) if own else image_url,
+        "score": f"{hit.score:.2f}",
+    }
+
+
+def similar_sections(pic, viewer) -> list[dict[str, Any]]:
+    """The picture page's "similar pictures" sections (mine, public); a failure shows a note."""
+    sections = []
+    for scope, heading in (("mine", "Similar in your library"), ("public", "Similar public pictures")):
+        try:
+            hits = search.similar_to_picture(pic, scope=scope, viewer=viewer, k=PAGE_K)
+            sections.append({"heading": heading, "cards": [_card(h, viewer) for h in hits], "error": None})
+        except ServiceError as exc:
+            sections.append({"heading": heading, "cards": [], "error": exc.message})
+    return sections
+
+
+def near_duplicate_notice(job: EncodeJob, viewer: Any) -> dict[str, Any] | None:
+    """For the job's signed-in owner: "you already have this picture" (stored at embedding time)."""
+    if job.status != JobStatus.DONE or job.picture_id is None or job.owner_id is None:
+        return None
+    if viewer is None or not viewer.is_authenticated or viewer.pk != job.owner_id:
+        return None
+    row = PictureEmbedding.objects.filter(picture_id=job.picture_id).select_related("duplicate_of").first()
+    if row is None or row.duplicate_of is None or row.duplicate_of.owner_id != viewer.pk:
+        return None
+    return {"url": reverse("picture", args=[row.duplicate_of_id]), "title": str(row.duplicate_of),
+            "score": f"{row.duplicate_score:.2f}"}
+
+
+def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -> bool:
+    """The owner's job finished moments ago and the worker has not stored its vector yet:
+    the result page keeps refreshing so the near-duplicate notice can appear."""
+    if job.status != JobStatus.DONE or job.picture_id is None or job.finished is None:
+        return False
+    if viewer is None or not viewer.is_authenticated or viewer.pk != job.owner_id:
+        return False
+    fresh = (timezone.now() - job.finished).total_seconds() < within_s
+    return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, strip=True, max_length=settings.EMMM_MAX_TOKEN_CHARS + 4096)
+    scope = forms.ChoiceField(required=False, choices=[(s, s) for s in search.SCOPES])
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited("searches", methods=("POST",))
+def search_page(request: HttpRequest) -> HttpResponse:
+    """``/search/``: upload an image or paste a token URL / short link; the query is never stored."""
+    viewer = request.user if request.user.is_authenticated else None
+    context: dict[str, Any] = {"scope": search.default_scope(viewer), "cards": None, "signed_in": viewer is not None}
+    if request.method == "POST":
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.EMMM_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:
+            raise UploadTooLarge(f"The image may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
+        form = parse(SearchForm, request.POST)
+        scope = form["scope"] or context["scope"]
+        if scope == "mine" and viewer is None:
+            raise search.SignInRequired("Sign in to search your own pictures, or choose public pictures.")
+        upload = request.FILES.get("image")
+        if (upload is None) == (not form["q"]):
+            raise InvalidInput("Choose an image or paste a token URL or short link (one of them).")
+        started = time.perf_counter()
+        vector = search.embed_query_file(upload.read()) if upload else search.embed_query_text(form["q"])
+        hits = search.search_vector(vector, scope=scope, viewer=viewer, k=24)
+        context.update(scope=scope, cards=[_card(h, viewer) for h in hits], query=form["q"],
+                       elapsed_ms=round((time.perf_counter() - started) * 1000))
+    return render(request, "imagehost/search.html", context)

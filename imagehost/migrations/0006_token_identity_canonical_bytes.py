@@ -13,7 +13,9 @@ bytes, which let a blocked token through. This migration:
 - a second anonymous link for the same image (made through another spelling) would break
   ``shortlink_anon_token``; the later one is deleted (printed), the first one stays;
 - a token text that is not base64url at all (cannot happen for rows the site made) keeps
-  its text hash and is printed.
+  its text hash and is printed;
+- the Django cache is cleared: its short-link, takedown and rendering entries are keyed by
+  (or remember verdicts about) the old identities.
 """
 from __future__ import annotations
 
@@ -79,6 +81,11 @@ def to_canonical_identity(apps, schema_editor) -> None:
                 block.delete()
             else:
                 BlockedToken.objects.filter(pk=block.pk).update(token_sha256=new)
+    # Every cached look-up (short links, blocks, renderings) is keyed by the old identity or
+    # remembers a verdict about it; historical models send no signals, so drop them all.
+    from django.core.cache import cache
+
+    cache.clear()
     if unreadable or deleted or unmatched:
         print(
             f"\n  token identity: {unmatched} block(s) matched no stored token (block them again by token),"

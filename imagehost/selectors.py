@@ -5,8 +5,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from .models import Album, EncodeJob, Picture, ShortLink, Visibility, token_sha256
+from .models import Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, token_sha256
 from .services.errors import NotFound
 
 
@@ -92,3 +93,30 @@ def get_short_link(slug: str) -> ShortLink:
 def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
     return ShortLink.objects.filter(owner=owner).order_by("-created")
 
+
+
+def _owners_done_job(job: EncodeJob, viewer: Any) -> bool:
+    return (
+        job.status == JobStatus.DONE and job.picture_id is not None and job.owner_id is not None
+        and viewer is not None and getattr(viewer, "is_authenticated", False) and viewer.pk == job.owner_id
+    )
+
+
+def near_duplicate_of(job: EncodeJob, viewer: Any) -> PictureEmbedding | None:
+    """For the job's signed-in owner: the stored "you already have this picture" match
+    (``.duplicate_of``, ``.duplicate_score``), else None. Nobody else ever sees it."""
+    if not _owners_done_job(job, viewer):
+        return None
+    row = PictureEmbedding.objects.filter(picture_id=job.picture_id).select_related("duplicate_of").first()
+    if row is None or row.duplicate_of is None or row.duplicate_of.owner_id != viewer.pk:
+        return None
+    return row
+
+
+def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -> bool:
+    """The owner's job finished moments ago and the worker has not stored its vector yet
+    (result pages keep polling so the near-duplicate notice can appear)."""
+    if not _owners_done_job(job, viewer) or job.finished is None:
+        return False
+    fresh = (timezone.now() - job.finished).total_seconds() < within_s
+    return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()

@@ -38,8 +38,25 @@
     li.querySelector(".done").hidden = false;
   }
 
+  function showDuplicate(li, dup) {
+    var p = li.querySelector(".near-duplicate");
+    p.textContent = "";
+    if (!dup) { p.hidden = true; return; }
+    var a = document.createElement("a");
+    a.href = dup.url;
+    a.textContent = dup.title || "your picture";
+    p.append("You already have this picture: ", a, " (similarity " + dup.score.toFixed(2) + ").");
+    p.hidden = false;
+  }
+
+  // true when nothing more will change (polling stops)
   function show(li, job) {
-    if (job.status === "done") { setStatus(li, "done"); showDone(li, job.picture); return true; }
+    if (job.status === "done") {
+      setStatus(li, "done");
+      showDone(li, job.picture);
+      showDuplicate(li, job.duplicate);
+      return !job.similarity_pending;
+    }
     if (job.status === "failed") { setStatus(li, "failed: " + job.error, true); return true; }
     setStatus(li, job.status === "running" ? "encoding" : "queued");
     var notice = li.querySelector(".worker-notice");

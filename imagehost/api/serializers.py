@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
+from django.urls import reverse
 from rest_framework import serializers
 
 from imagehost import selectors
@@ -114,6 +115,13 @@ class WorkerNoticeSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class NearDuplicateSerializer(serializers.Serializer):
+    picture = serializers.IntegerField(help_text="Id of the owner's earlier picture.")
+    title = serializers.CharField()
+    url = serializers.CharField(help_text="That picture's page.")
+    score = serializers.FloatField(help_text="Cosine similarity of the two pictures' embeddings.")
+
+
 class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
@@ -122,10 +130,19 @@ class JobSerializer(serializers.ModelSerializer):
     worker = serializers.SerializerMethodField(
         help_text="While the job waits and no encode worker is running: a notice (the upload is kept); else null."
     )
+    duplicate = serializers.SerializerMethodField(
+        help_text="For the signed-in owner of a done job: one of their pictures this one nearly duplicates; else null."
+    )
+    similarity_pending = serializers.SerializerMethodField(
+        help_text="True for a few seconds after the owner's job is done, until the near-duplicate check has run."
+    )
 
     class Meta:
         model = EncodeJob
-        fields = ["id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker"]
+        fields = [
+            "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
+            "duplicate", "similarity_pending",
+        ]
         read_only_fields = fields
 
     def get_status_url(self, obj: EncodeJob) -> str:
@@ -138,6 +155,20 @@ class JobSerializer(serializers.ModelSerializer):
         if "worker_alive" not in self.context:  # one query per serialization, however many jobs
             self.context["worker_alive"] = workers.worker_alive()
         return None if self.context["worker_alive"] else {"code": "worker_unavailable", "message": WORKER_DOWN_MESSAGE}
+
+    @extend_schema_field(NearDuplicateSerializer(allow_null=True))
+    def get_duplicate(self, obj: EncodeJob) -> dict[str, Any] | None:
+        row = selectors.near_duplicate_of(obj, self.context["request"].user)
+        if row is None:
+            return None
+        return {
+            "picture": row.duplicate_of_id, "title": row.duplicate_of.title,
+            "url": self.context["request"].build_absolute_uri(reverse("picture", args=[row.duplicate_of_id])),
+            "score": round(row.duplicate_score, 3),
+        }
+
+    def get_similarity_pending(self, obj: EncodeJob) -> bool:
+        return selectors.awaiting_embedding(obj, self.context["request"].user)
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)

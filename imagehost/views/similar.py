@@ -9,10 +9,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from ..models import EncodeJob, JobStatus, PictureEmbedding
+from .. import selectors
+from ..models import EncodeJob
 from ..ratelimits import rate_limited
 from ..services import search
 from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
@@ -48,26 +48,11 @@ def similar_sections(pic, viewer) -> list[dict[str, Any]]:
 
 def near_duplicate_notice(job: EncodeJob, viewer: Any) -> dict[str, Any] | None:
     """For the job's signed-in owner: "you already have this picture" (stored at embedding time)."""
-    if job.status != JobStatus.DONE or job.picture_id is None or job.owner_id is None:
-        return None
-    if viewer is None or not viewer.is_authenticated or viewer.pk != job.owner_id:
-        return None
-    row = PictureEmbedding.objects.filter(picture_id=job.picture_id).select_related("duplicate_of").first()
-    if row is None or row.duplicate_of is None or row.duplicate_of.owner_id != viewer.pk:
+    row = selectors.near_duplicate_of(job, viewer)
+    if row is None:
         return None
     return {"url": reverse("picture", args=[row.duplicate_of_id]), "title": str(row.duplicate_of),
             "score": f"{row.duplicate_score:.2f}"}
-
-
-def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -> bool:
-    """The owner's job finished moments ago and the worker has not stored its vector yet:
-    the result page keeps refreshing so the near-duplicate notice can appear."""
-    if job.status != JobStatus.DONE or job.picture_id is None or job.finished is None:
-        return False
-    if viewer is None or not viewer.is_authenticated or viewer.pk != job.owner_id:
-        return False
-    fresh = (timezone.now() - job.finished).total_seconds() < within_s
-    return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()
 
 
 class SearchForm(forms.Form):

@@ -25,7 +25,7 @@ from ..services.workers import WORKER_DOWN_MESSAGE
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
 from .forms import UploadForm, parse
 from .presentation import fits_as_dicts, url_places
-from .similar import awaiting_embedding, near_duplicate_notice
+from .similar import near_duplicate_notice
 
 
 def _limits() -> dict[str, Any]:
@@ -95,7 +95,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
     context = {
         "results": [result_context(request, j) for j in found],
-        "pending": any(not j.is_finished or awaiting_embedding(j, request.user) for j in found),
+        "pending": any(not j.is_finished or selectors.awaiting_embedding(j, request.user) for j in found),
         "queue_notice": QUEUE_UNAVAILABLE_MESSAGE if any(waiting_for_queue(j) for j in found) else None,
     }
     context["worker_notice"] = WORKER_DOWN_MESSAGE if context["pending"] and not workers.worker_alive() else None

@@ -41,6 +41,16 @@ def test_encode_job_stores_the_vector_and_flags_a_near_duplicate(client, user, o
     client.force_login(other_user)  # whoever holds the job id sees the result, never the owner's library
     assert "You already have this picture" not in client.get(second["Location"]).content.decode()
 
+    # The upload page's script reads the same notice from the API's job representation.
+    api = client.get(f"/api/v1/jobs/{job2.pk}").json()
+    assert api["duplicate"] is None and api["similarity_pending"] is False
+    client.force_login(user)
+    api = client.get(f"/api/v1/jobs/{job2.pk}").json()
+    assert api["duplicate"]["picture"] == job1.picture_id and api["similarity_pending"] is False
+    assert api["duplicate"]["url"].endswith(reverse("picture", args=[job1.picture_id]))
+    assert api["duplicate"]["score"] >= sim.NEAR_DUPLICATE_THRESHOLD
+    assert client.get(f"/api/v1/jobs/{job1.pk}").json()["duplicate"] is None
+
 
 def test_a_failing_embedding_never_breaks_the_job(client, png_bytes, monkeypatch, caplog):
     def boom(picture):
@@ -65,8 +75,10 @@ def test_result_page_waits_briefly_for_the_owners_vector(client, user, png_bytes
     job = EncodeJob.objects.get()
     jobs.run_encode_job(job.pk)
     assert b'http-equiv="refresh"' in client.get(location).content  # done, vector pending: refresh
+    assert client.get(f"/api/v1/jobs/{job.pk}").json()["similarity_pending"] is True  # the script polls on
     similar.embed_picture(EncodeJob.objects.get().picture)
     assert b'http-equiv="refresh"' not in client.get(location).content
+    assert client.get(f"/api/v1/jobs/{job.pk}").json()["similarity_pending"] is False
 
 
 def test_backfill_embeds_missing_pictures_and_skips_bad_tokens(make_picture, user, token_pool):

@@ -15,23 +15,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("EMMM_TORCH_THREADS", "2")
+from tests.framework_free import fs_broker, isolated_cache, set_torch_threads  # noqa: F401 - fixtures
 
-import torch  # noqa: E402
-
-torch.set_num_threads(int(os.environ["EMMM_TORCH_THREADS"]))
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache():
-    """No-op override: the codec has no Django cache."""
-    yield
-
-
-@pytest.fixture(autouse=True)
-def fs_broker():
-    """No-op override: the codec sends no Celery tasks."""
-    yield
+set_torch_threads()
 
 
 def _in_ci() -> bool:

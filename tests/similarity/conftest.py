@@ -6,27 +6,11 @@ needs a database: the root conftest's autouse Django fixtures are overridden wit
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-os.environ.setdefault("EMMM_TORCH_THREADS", "2")
+from tests.framework_free import fs_broker, isolated_cache, set_torch_threads  # noqa: F401 - fixtures
 
-import torch  # noqa: E402
-
-torch.set_num_threads(int(os.environ["EMMM_TORCH_THREADS"]))
-
-
-@pytest.fixture(autouse=True)
-def isolated_cache():
-    """No-op override: no Django cache here."""
-    yield
-
-
-@pytest.fixture(autouse=True)
-def fs_broker():
-    """No-op override: no Celery here."""
-    yield
+set_torch_threads()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,5 @@ pg_isready -h 127.0.0.1
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sudo -u postgres bash -c "$1"; fi; }
 as_pg "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='emmm'\" | grep -q 1 || psql -qc \"CREATE ROLE emmm LOGIN PASSWORD 'emmm' CREATEDB\""
 as_pg "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='emmm'\" | grep -q 1 || createdb -O emmm emmm"
-# Redis: the tests start private redis-server processes; also run the system one for `run-prod` trials.
-redis-cli ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --save '' >/dev/null
+# Redis: the tests start (and stop) private redis-server processes; no daemon is left running.
 echo "services ready: PostgreSQL $ver, $(redis-server --version | cut -d' ' -f3), $(chromium --version 2>/dev/null || echo chromium?)"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from bench_serving import stop  # the same process-group stop (scripts/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -136,12 +137,7 @@ def main() -> None:
         print(f"hostile /i/<1024x1024 token>.png: {sum(hostile.values())} requests, statuses {dict(hostile)}, "
               f"median {statistics.median(hostile_times):.2f} s")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop(server)
 
 
 if __name__ == "__main__":

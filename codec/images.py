@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage
-from .limits import MAX_INPUT_PIXELS, MAX_SIDE
+from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_INPUT_PIXELS, MAX_SIDE
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], Image.Image]
 
@@ -106,6 +106,14 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return rgb
+
+
+def stored_size(width: int, height: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """The size ``encode`` codes a ``width``×``height`` image at (before any ``max_chars`` shrink).
+
+    Read by the site to say up front what an upload becomes (a 768×512 photo: 627×418).
+    """
+    return _target_size((width, height), min(max_pixels or DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS))
 
 
 def _target_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:

@@ -1,10 +1,12 @@
 """Queries: read-only look-ups used by the site views and the REST API."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, token_sha256
@@ -70,8 +72,21 @@ def album_pictures(album: Album) -> QuerySet[Picture]:
     return album.pictures.order_by("position", "created", "pk")
 
 
+def album_pictures_with_links(album: Album) -> QuerySet[Picture]:
+    """An album's pictures in order, each with ``link_slug``: its owner's newest short link of
+    that token (its share page), or None."""
+    links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
+    return album_pictures(album).annotate(link_slug=Subquery(links.order_by("-created").values("slug")[:1]))
+
+
 def public_albums() -> QuerySet[Album]:
-    return Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created")
+    """Public albums, newest first, each with ``picture_count`` and ``cover_token`` (its first
+    picture's token, or None when empty)."""
+    first = Picture.objects.filter(album_id=OuterRef("pk")).order_by("position", "created", "pk")
+    return (
+        Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created")
+        .annotate(picture_count=Count("pictures"), cover_token=Subquery(first.values("token")[:1]))
+    )
 
 
 def short_link_for(token: str, owner: Any = None) -> ShortLink | None:
@@ -120,3 +135,64 @@ def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -
         return False
     fresh = (timezone.now() - job.finished).total_seconds() < within_s
     return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()
+
+
+RECENT_ENCODES = 20
+MEAN_ENCODE_CACHE_S = 15
+
+
+def mean_encode_seconds(kind: str) -> float | None:
+    """Mean wall time of the last ``RECENT_ENCODES`` finished encodes of ``kind`` (any kind when
+    there are none), or None with no history. Cached for a few seconds: every poll asks."""
+    key = f"emmm:mean-encode:{kind}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached or None
+    mean = None
+    for filters in ({"kind": kind}, {}):
+        spans = list(
+            EncodeJob.objects.filter(status=JobStatus.DONE, started__isnull=False, finished__isnull=False, **filters)
+            .order_by("-created").values_list("started", "finished")[:RECENT_ENCODES]
+        )
+        if spans:
+            mean = sum(max(0.0, (end - start).total_seconds()) for start, end in spans) / len(spans)
+            break
+    cache.set(key, mean or 0.0, MEAN_ENCODE_CACHE_S)
+    return mean
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where an unfinished job stands: jobs ahead of it and a rough wait (None: no history yet)."""
+
+    ahead: int
+    estimate_s: float | None
+
+
+def queue_place(job: EncodeJob) -> QueuePlace | None:
+    """For a queued or running job: unfinished jobs uploaded before it, and an estimate of the
+    time to done (those jobs one after another, then this one, at the recent mean encode time).
+    None for a finished job. Fair order may move a job ahead of an owner's earlier batch, so
+    ``ahead`` is an upper bound."""
+    if job.is_finished:
+        return None
+    mean = mean_encode_seconds(job.kind)
+    if job.status == JobStatus.RUNNING:
+        elapsed = (timezone.now() - job.started).total_seconds() if job.started else 0.0
+        return QueuePlace(0, None if mean is None else max(1.0, mean - elapsed))
+    ahead = EncodeJob.objects.filter(
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created__lt=job.created
+    ).count()
+    return QueuePlace(ahead, None if mean is None else (ahead + 1) * mean)
+
+
+def picture_for_short_link(link_pk: int) -> Picture | None:
+    """The picture a short link shows, for its title: the link owner's picture of that token
+    (an anonymous link: the first anonymous upload of it), else None."""
+    link = ShortLink.objects.filter(pk=link_pk).values("owner_id", "token_sha256").first()
+    if link is None:
+        return None
+    return (
+        Picture.objects.filter(token_sha256=link["token_sha256"], owner_id=link["owner_id"])
+        .order_by("created", "pk").first()
+    )

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from .ratelimits import rate_limited
-from .views import health, images, library, similar, uploads
+from .views import health, images, library, sharing, similar, uploads
 
 urlpatterns = [
     path("", uploads.upload, name="upload"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", uploads.job, name="job"),
     re_path(r"^i/(?P<token>[^/]+)$", images.image, name="image"),
     path("image", images.image_query, name="image_query"),
+    path("s/<str:slug>/qr.svg", sharing.short_qr, name="short_qr"),
     path("s/<str:slug>/", images.short_page, name="short_page"),
     path("s/<str:slug>", images.short_image, name="short_image"),
     path("shorten", images.shorten, name="shorten"),

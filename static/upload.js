@@ -1,18 +1,52 @@
-// Progressive enhancement for the upload page: several files, drag and drop, paste,
-// per-file status (queued -> encoding -> done) and copy buttons. It uses the REST API
-// (POST /api/v1/images, GET /api/v1/jobs/{id}) with the session cookie and the CSRF token.
-// Without JS the form posts to / and the result page refreshes until done.
+// Progressive enhancement for the upload page: several files, drag and drop, paste, the
+// planned stored size of each chosen file, per-file status (queued with its place in line and
+// an estimate -> encoding -> done) and the result card (static/result-card.js). It uses the
+// REST API (POST /api/v1/images, GET /api/v1/jobs/{id}) with the session cookie and the CSRF
+// token. Without JS the form posts to / and the result page refreshes until done.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
   if (!form || !window.fetch || !window.FormData) return;
   var input = document.getElementById("images");
   var drop = document.getElementById("drop");
+  var planned = document.getElementById("planned");
   var results = document.getElementById("results");
   var tpl = document.getElementById("result-tpl");
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var uploadUrl = form.dataset.apiUpload;
-  var places = JSON.parse(document.getElementById("url-places").textContent);
+  var sizeRule = JSON.parse(document.getElementById("size-rule").textContent);
+  var card = window.emmmResultCard;
+  var history = window.emmmHistory || { remember: function () {}, finished: function () {} };
+
+  // The codec's downscale rule (codec.stored_size): at most max_pixels, aspect kept.
+  function storedSize(w, h) {
+    var scale = Math.min(1, Math.sqrt(sizeRule.max_pixels / (w * h)), sizeRule.max_side / Math.max(w, h));
+    return scale >= 1 ? { width: w, height: h } : { width: Math.max(1, Math.floor(w * scale)), height: Math.max(1, Math.floor(h * scale)) };
+  }
+
+  // The file's own size as the browser shows it (EXIF orientation applied), or null.
+  function measure(file) {
+    if (!window.createImageBitmap) return Promise.resolve(null);
+    return createImageBitmap(file).then(function (bmp) {
+      var size = { width: bmp.width, height: bmp.height };
+      if (bmp.close) bmp.close();
+      return size;
+    }).catch(function () { return null; });
+  }
+
+  function showPlanned(files) {
+    planned.textContent = "";
+    Array.prototype.forEach.call(files, function (file) {
+      measure(file).then(function (size) {
+        if (!size) return;
+        var s = storedSize(size.width, size.height);
+        var li = document.createElement("li");
+        li.textContent = (file.name || "image") + ": " + size.width + "×" + size.height +
+          (s.width === size.width && s.height === size.height ? ", stored at its own size" : " → stored at " + s.width + "×" + s.height);
+        planned.append(li);
+      });
+    });
+  }
 
   function setStatus(li, text, isError) {
     var s = li.querySelector(".status");
@@ -25,17 +59,22 @@
     return "error " + res.status + ": " + (e && e.message ? e.message : "the upload was refused");
   }
 
-  function showDone(li, picture) {
-    li.querySelector(".warning").hidden = true;
-    li.querySelector(".worker-notice").hidden = true;
-    li.querySelector(".preview").src = picture.token_url;
-    li.querySelector(".token-url").value = picture.token_url;
-    li.querySelector(".short-url").value = picture.short_url || "";
-    var length = picture.token_url.length;
-    var fits = places.map(function (p) { return p.place + ": " + (length <= p.limit ? "fits" : "too long"); });
-    li.querySelector(".fits").textContent =
-      "Token: " + picture.chars + " characters; URL: " + length + ". " + fits.join(" · ");
-    li.querySelector(".done").hidden = false;
+  function ordinal(n) {
+    var s = ["th", "st", "nd", "rd"], v = n % 100;
+    return n + (s[(v - 20) % 10] || s[v] || s[0]);
+  }
+
+  function duration(seconds) {
+    if (seconds < 60) return "about " + Math.max(1, Math.round(seconds)) + " s";
+    return "about " + Math.round(seconds / 60) + " min";
+  }
+
+  function etaText(job) {
+    var q = job.queue;
+    if (!q) return "";
+    var where = q.position === 0 ? "" : (q.position === 1 ? "next in line" : ordinal(q.position) + " in line");
+    var left = q.estimate_s == null ? "" : duration(q.estimate_s) + (q.position === 0 ? " left" : " to done");
+    return [where, left].filter(Boolean).join(" · ");
   }
 
   function showDuplicate(li, dup) {
@@ -50,37 +89,52 @@
   }
 
   // true when nothing more will change (polling stops)
-  function show(li, job) {
+  function show(li, job, ctx) {
+    var eta = li.querySelector(".eta");
     if (job.status === "done") {
       setStatus(li, "done");
-      showDone(li, job.picture);
+      eta.textContent = "";
+      if (!ctx.shown) { card.fill(li, job, ctx); history.finished(job); ctx.shown = true; }
       showDuplicate(li, job.duplicate);
       return !job.similarity_pending;
     }
-    if (job.status === "failed") { setStatus(li, "failed: " + job.error, true); return true; }
+    if (job.status === "failed") {
+      setStatus(li, "failed: " + job.error, true);
+      eta.textContent = "";
+      history.finished(job);
+      return true;
+    }
     setStatus(li, job.status === "running" ? "encoding" : "queued");
+    eta.textContent = etaText(job);
     var notice = li.querySelector(".worker-notice");
     notice.textContent = job.worker ? job.worker.message : "";
     notice.hidden = !job.worker;
     return false;
   }
 
-  function poll(li, url, delay) {
+  function poll(li, url, delay, ctx) {
     setTimeout(function () {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
-        .then(function (job) { if (!show(li, job)) poll(li, url, Math.min(delay * 1.5, 3000)); })
-        .catch(function () { poll(li, url, 3000); });
+        .then(function (job) { if (!show(li, job, ctx)) poll(li, url, Math.min(delay * 1.5, 3000), ctx); })
+        .catch(function () { poll(li, url, 3000, ctx); });
     }, delay);
   }
 
-  function send(file) {
+  // options: the form's fields at the time of sending ({title, album, kind, budget}).
+  function send(file, options) {
     var li = tpl.content.firstElementChild.cloneNode(true);
-    results.appendChild(li);
-    setStatus(li, "uploading " + (file.name || "image"));
+    results.prepend(li);
+    li.querySelector(".name").textContent = (file.name || "image") + ":";
+    setStatus(li, "uploading");
+    var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false };
+    measure(file).then(function (size) { ctx.original = size; });
+    li.querySelector(".retry-avif").addEventListener("click", function () {
+      send(file, Object.assign({}, options, { kind: "avif" }));
+    });
     var data = new FormData();
     data.append("file", file);
-    ["title", "album", "kind"].forEach(function (n) { var el = form.elements[n]; if (el && el.value) data.append(n, el.value); });
+    Object.keys(options).forEach(function (n) { if (options[n]) data.append(n, options[n]); });
     fetch(uploadUrl, {
       method: "POST", body: data, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrf },
@@ -89,23 +143,39 @@
       .then(function (res) {
         if (res.status !== 202 && res.status !== 201) { setStatus(li, errorText(res), true); return; }
         var job = res.body;
+        history.remember(job, options.title);
         if (job.warning) {
           var w = li.querySelector(".warning");
           w.textContent = job.warning.message;
           w.hidden = false;
         }
-        if (!show(li, job)) poll(li, job.status_url, 300);
+        if (!show(li, job, ctx)) poll(li, job.status_url, 300, ctx);
       })
       .catch(function () { setStatus(li, "upload failed (network)", true); });
   }
 
-  function sendAll(files) { Array.prototype.forEach.call(files, send); }
+  function currentOptions() {
+    var options = {};
+    ["title", "album", "kind", "budget"].forEach(function (n) {
+      var el = form.elements[n];
+      if (el && el.value) options[n] = el.value;
+    });
+    return options;
+  }
 
+  function sendAll(files) {
+    var options = currentOptions();
+    Array.prototype.forEach.call(files, function (f) { send(f, options); });
+  }
+
+  input.addEventListener("change", function () { showPlanned(input.files); });
   form.addEventListener("submit", function (e) {
     if (!input.files.length) return;
     e.preventDefault();
     sendAll(input.files);
-    form.reset();
+    input.value = "";
+    form.elements.title.value = "";
+    planned.textContent = "";
   });
   ["dragenter", "dragover"].forEach(function (t) {
     drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.add("over"); });
@@ -120,12 +190,5 @@
       if (it.kind === "file" && it.type.indexOf("image/") === 0) files.push(it.getAsFile());
     });
     if (files.length) sendAll(files);
-  });
-  results.addEventListener("click", function (e) {
-    var b = e.target.closest("button.copy");
-    if (!b) return;
-    var field = b.parentNode.querySelector("." + b.dataset.target);
-    if (navigator.clipboard) navigator.clipboard.writeText(field.value); else { field.select(); document.execCommand("copy"); }
-    b.textContent = "Copied";
   });
 })();

@@ -18,3 +18,8 @@ def token_url(request: Request, token: str) -> str:
 def short_url(request: Request, slug: str) -> str:
     """The short URL that answers with the image itself (``/s/<slug>``)."""
     return absolute(request, "short_image", slug)
+
+
+def token_url_prefix(request: Request) -> str:
+    """Everything of a token URL before the token (``https://host/i/``): what a budget must leave room for."""
+    return token_url(request, "x")[:-1]

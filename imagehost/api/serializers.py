@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from imagehost import selectors
+from imagehost.budgets import LinkBudget
 from imagehost.views.http import REQUESTABLE_FORMATS
 from imagehost.models import Album, EncodeJob, EncodeKind, JobStatus, Picture, ShortLink, Visibility
 
@@ -92,6 +93,11 @@ class UploadSerializer(serializers.Serializer):
     max_chars = serializers.IntegerField(
         required=False, min_value=16, max_value=10_000_000, help_text="Upper bound on the token length."
     )
+    budget = serializers.ChoiceField(
+        choices=LinkBudget.choices, required=False,
+        help_text="How far the link must travel: `chat` (token URL up to 4,000 characters), `proxy` (8,000) "
+        "or `best` (no bound). Sets `max_chars` from this server's token URL; give one or the other.",
+    )
     model = StrictCharField(max_length=40, required=False, help_text="Codec model; default: the site's.")
     kind = serializers.ChoiceField(
         choices=EncodeKind.choices, required=False, default=EncodeKind.VAE,
@@ -102,6 +108,11 @@ class UploadSerializer(serializers.Serializer):
         required=False, min_value=0, max_value=30, default=0,
         help_text="Seconds to wait for the encoding before answering (for one-shot clients such as ShareX).",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "budget" in attrs and "max_chars" in attrs:
+            raise serializers.ValidationError({"budget": ["Give `budget` or `max_chars`, not both."]})
+        return attrs
 
 
 class UploadQuerySerializer(UploadSerializer):
@@ -122,6 +133,14 @@ class NearDuplicateSerializer(serializers.Serializer):
     score = serializers.FloatField(help_text="Cosine similarity of the two pictures' embeddings.")
 
 
+class QueuePlaceSerializer(serializers.Serializer):
+    ahead = serializers.IntegerField(help_text="Unfinished uploads sent before this one (an upper bound: fair order may pass some).")
+    position = serializers.IntegerField(help_text="`ahead` + 1; 0 while this job is encoding.")
+    estimate_s = serializers.FloatField(
+        allow_null=True, help_text="Rough seconds until done, from the recent mean encode time; null with no history."
+    )
+
+
 class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
@@ -136,12 +155,13 @@ class JobSerializer(serializers.ModelSerializer):
     similarity_pending = serializers.SerializerMethodField(
         help_text="True for a few seconds after the owner's job is done, until the near-duplicate check has run."
     )
+    queue = serializers.SerializerMethodField(help_text="While queued or encoding: where the job stands; else null.")
 
     class Meta:
         model = EncodeJob
         fields = [
             "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
-            "duplicate", "similarity_pending",
+            "duplicate", "similarity_pending", "queue",
         ]
         read_only_fields = fields
 
@@ -169,6 +189,15 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_similarity_pending(self, obj: EncodeJob) -> bool:
         return selectors.awaiting_embedding(obj, self.context["request"].user)
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue(self, obj: EncodeJob) -> dict[str, Any] | None:
+        place = selectors.queue_place(obj)
+        if place is None:
+            return None
+        running = obj.status == JobStatus.RUNNING
+        estimate = None if place.estimate_s is None else round(place.estimate_s, 1)
+        return {"ahead": place.ahead, "position": 0 if running else place.ahead + 1, "estimate_s": estimate}
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)

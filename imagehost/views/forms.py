@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from ..budgets import LinkBudget
 from ..models import EncodeKind, Visibility
 from ..services.errors import InvalidInput
 
@@ -47,6 +48,7 @@ class UploadForm(forms.Form):
     title = forms.CharField(required=False, strip=False)  # the service keeps the first 200 characters
     album = forms.CharField(required=False, max_length=60)
     kind = forms.ChoiceField(required=False, choices=EncodeKind.choices)
+    budget = forms.ChoiceField(required=False, choices=LinkBudget.choices)
 
     def clean_kind(self) -> str:
         return self.cleaned_data["kind"] or EncodeKind.VAE

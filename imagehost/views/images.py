@@ -9,10 +9,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from .. import selectors
 from ..ratelimits import rate_limited
 from ..services import links, rendering, tokens
 from ..services.errors import ServiceError
 from .forms import ShortenForm, parse, parse_width
+from .sharing import share_tools
 from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
 
 
@@ -79,6 +81,8 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
         size = (info.width, info.height)
     except ServiceError:  # a page without sizes is still a page
         size = (None, None)
+    picture = selectors.picture_for_short_link(link.pk)
+    title = picture.title if picture else ""
     return render(
         request,
         "imagehost/short.html",
@@ -90,6 +94,8 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
             "token_chars": len(token),
             "width": size[0],
             "height": size[1],
+            "title": title,
+            "share": share_tools(request, link.slug, title),
         },
     )
 

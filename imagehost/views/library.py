@@ -19,6 +19,7 @@ from ..services import library as lib
 from ..services.errors import NotFound
 from .forms import AlbumActionForm, AlbumCreateForm, PictureActionForm, parse
 from .presentation import token_fits
+from .sharing import share_tools
 from .similar import similar_sections
 
 
@@ -74,6 +75,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             "short_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])) if link else None,
             "albums": selectors.albums_for_owner(request.user),
             "similar": similar_sections(pic, request.user),
+            "share": share_tools(request, link.slug, pic.title) if link else None,
         },
     )
 
@@ -127,13 +129,19 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
         if not is_owner:
             raise NotFound("No such album.")
         return _album_action(request, alb, user)
-    pictures = list(selectors.album_pictures(alb))
+    pictures = list(selectors.album_pictures_with_links(alb))
     for p in pictures:
         p.url = reverse("image", args=[p.token])
+        p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else p.url
+    cover = pictures[0] if pictures else None
+    og_image = None
+    if cover:
+        path = reverse("short_image", args=[f"{cover.link_slug}.png"]) if cover.link_slug else reverse("image", args=[f"{cover.token}.png"])
+        og_image = request.build_absolute_uri(path)
     return render(
         request,
         "imagehost/album.html",
-        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices},
+        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices, "og_image": og_image},
     )
 
 

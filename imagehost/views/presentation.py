@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import codec
+from codec.limits import MAX_CODED_PIXELS, MAX_SIDE
 from django.conf import settings
+
+from ..budgets import URL_LIMITS, LinkBudget
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,31 @@ def token_fits(url_length: int) -> list[Fit]:
 
 def fits_as_dicts(url_length: int) -> list[dict]:
     return [asdict(f) for f in token_fits(url_length)]
+
+
+BUDGET_HINTS: dict[str, str] = {
+    LinkBudget.CHAT: "The whole link stays under 4,000 characters: fits Slack, Telegram, Discord (Nitro), "
+    "Matrix and most forums. A large picture is coded smaller to fit (less detail, same size on screen).",
+    LinkBudget.PROXY: "Under 8,000 characters: passes common proxies and web servers (8,192). More detail; "
+    "too long for some chat apps.",
+    LinkBudget.BEST: "No length bound: all the detail the codec keeps at the stored size. A photo's link can be "
+    "10,000 to 30,000 characters: fine for this site and e-mail, too long for most chats.",
+}
+
+
+def budget_choices() -> list[dict]:
+    """The link budgets for the upload form: value, label, URL limit and what it means."""
+    return [
+        {"value": value, "label": label, "limit": URL_LIMITS[value], "hint": BUDGET_HINTS[value]}
+        for value, label in LinkBudget.choices
+    ]
+
+
+def size_rule() -> dict:
+    """How uploads are sized (for the form's text and its script): at most ``max_pixels``, and
+    two worked examples from the codec's own rule."""
+    return {
+        "max_pixels": min(codec.DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS),
+        "max_side": MAX_SIDE,
+        "examples": [{"from": f"{w}×{h}", "to": "×".join(map(str, codec.stored_size(w, h)))} for w, h in ((768, 512), (4000, 3000))],
+    }

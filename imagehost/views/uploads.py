@@ -17,14 +17,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors
+from ..api.absolute_urls import token_url_prefix
 from ..api.serializers import JobSerializer
+from ..budgets import LinkBudget, max_chars_for_budget
 from ..models import EncodeJob, EncodeKind, JobStatus
 from .. import ratelimits
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
 from .forms import UploadForm, parse
-from .presentation import fits_as_dicts, url_places
+from .presentation import budget_choices, fits_as_dicts, size_rule, url_places
 from .similar import near_duplicate_notice
 
 
@@ -47,6 +49,7 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
     """One job on the result page: the API's representation plus where its link fits."""
     data: dict[str, Any] = dict(JobSerializer(job, context={"request": request}).data)
     data["status_label"] = job.get_status_display()
+    data["kind"] = job.kind
     picture = data.get("picture")
     if picture:
         data["url_length"] = len(picture["token_url"])
@@ -65,9 +68,13 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         context = {
             "albums": selectors.albums_for_owner(user) if user else [],
+            "chosen_album": request.GET.get("album", ""),  # "upload here" from an empty album
             "limits": _limits(),
             "url_places": url_places(),
             "kinds": EncodeKind.choices,
+            "budgets": budget_choices(),
+            "default_budget": LinkBudget.CHAT,
+            "size_rule": size_rule(),
         }
         return render(request, "imagehost/upload.html", context)
 
@@ -85,7 +92,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     for f in files:
         if f.size > settings.EMMM_MAX_UPLOAD_BYTES:
             raise UploadTooLarge(f"A file is {f.size:,} bytes; the limit is {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
-    submission = uploads.submit_uploads([f.read() for f in files], owner=user, album=album, title=options["title"], kind=options["kind"])
+    max_chars = max_chars_for_budget(options["budget"], token_url_prefix(request))
+    submission = uploads.submit_uploads(
+        [f.read() for f in files], owner=user, album=album, title=options["title"], kind=options["kind"], max_chars=max_chars
+    )
     ids = ",".join(str(j.pk) for j in submission.jobs)
     response = HttpResponseRedirect(f"{reverse('jobs')}?{urlencode({'ids': ids})}")
     response.status_code = 303  # See Other: the result page is fetched with GET

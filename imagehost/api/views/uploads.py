@@ -15,11 +15,12 @@ from rest_framework.response import Response
 from django.conf import settings
 
 from imagehost import concurrency, selectors
+from imagehost.budgets import max_chars_for_budget
 from imagehost.models import EncodeJob, EncodeKind
 from imagehost.services import uploads
 from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
 
-from .. import serializers as s
+from .. import absolute_urls, serializers as s
 from ..parsers import BoundedMemoryUploadHandler, OctetStreamParser, RawImageParser
 from ..throttling import UploadThrottle
 from .base import ApiView, errors, user_or_none
@@ -75,12 +76,13 @@ class ImageUploadView(ApiView):
             if user is None:
                 raise exceptions.ValidationError({"album": ["Sign in to upload into an album."]})
             album = selectors.get_album_for_owner(opts["album"], user)
+        budget_chars = max_chars_for_budget(opts.get("budget"), absolute_urls.token_url_prefix(request))
         submission = uploads.submit_uploads(
             [data],
             owner=user,
             album=album,
             title=opts.get("title", ""),
-            max_chars=opts.get("max_chars"),
+            max_chars=opts.get("max_chars") or budget_chars,
             model=opts.get("model") or None,
             kind=opts.get("kind", EncodeKind.VAE),
         )

@@ -1,0 +1,117 @@
+// "Your recent uploads" for anonymous visitors: kept in this browser's localStorage (never on
+// the server), so a reload does not lose the links. An upload is remembered as soon as it is
+// accepted (with its job's status URL), so one still encoding is picked up again after a reload.
+// Exposes window.emmmHistory = { remember(job, title), finished(job) }.
+(function () {
+  "use strict";
+  var KEY = "emmm.recentUploads";
+  var MAX_ENTRIES = 30;
+  var MAX_STORED_URL = 16000; // longer token URLs are not kept (the short link is)
+  var section = document.getElementById("history");
+  var list = document.getElementById("history-list");
+  var form = document.getElementById("upload-form");
+  var enabled = section && form && form.dataset.signedIn !== "1" && storageWorks();
+
+  function storageWorks() {
+    try { localStorage.setItem(KEY + ".probe", "1"); localStorage.removeItem(KEY + ".probe"); return true; } catch (e) { return false; }
+  }
+
+  function load() {
+    try { var v = JSON.parse(localStorage.getItem(KEY) || "[]"); return Array.isArray(v) ? v : []; } catch (e) { return []; }
+  }
+
+  function save(entries) {
+    try { localStorage.setItem(KEY, JSON.stringify(entries.slice(0, MAX_ENTRIES))); } catch (e) { /* full: keep the page working */ }
+  }
+
+  function pictureFields(p) {
+    return {
+      short_url: p.short_url || null, title: p.title || "", width: p.width, height: p.height, chars: p.chars,
+      token_url: p.token_url.length <= MAX_STORED_URL ? p.token_url : null,
+    };
+  }
+
+  function item(entry) {
+    var li = document.createElement("li");
+    li.className = "history-item";
+    li.dataset.job = entry.job;
+    var p = entry.picture;
+    if (!p) {
+      li.textContent = (entry.title || "Upload") + ": still encoding…";
+      return li;
+    }
+    var href = p.short_url ? p.short_url + "/" : p.token_url;
+    var a = document.createElement("a");
+    if (href) a.href = href;
+    var img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = p.title || "picture";
+    img.src = p.short_url ? p.short_url + "?w=192" : (p.token_url || "");
+    var caption = document.createElement("span");
+    caption.className = "caption";
+    caption.textContent = (p.title || "untitled") + " · " + p.width + "×" + p.height;
+    a.append(img, caption);
+    li.append(a);
+    if (p.short_url) {
+      var link = document.createElement("input");
+      link.readOnly = true;
+      link.value = p.short_url;
+      link.id = "history-" + entry.job;
+      link.className = "history-link";
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "copy secondary";
+      b.dataset.copy = link.id;
+      b.textContent = "Copy";
+      li.append(link, b);
+    }
+    return li;
+  }
+
+  function render() {
+    var entries = load();
+    list.textContent = "";
+    entries.forEach(function (e) { list.append(item(e)); });
+    section.hidden = entries.length === 0;
+  }
+
+  function remember(job, title) {
+    if (!enabled) return;
+    var entries = load().filter(function (e) { return e.job !== job.id; });
+    entries.unshift({ job: job.id, status_url: job.status_url, title: title || "", added: new Date().toISOString(), picture: null });
+    save(entries);
+    render();
+  }
+
+  function finished(job) {
+    if (!enabled) return;
+    var entries = load();
+    entries.forEach(function (e) {
+      if (e.job === job.id) e.picture = job.status === "done" && job.picture ? pictureFields(job.picture) : e.picture;
+    });
+    // a failed upload has nothing to keep
+    save(entries.filter(function (e) { return !(e.job === job.id && job.status === "failed"); }));
+    render();
+  }
+
+  function resume(entry, delay) {
+    setTimeout(function () {
+      fetch(entry.status_url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { if (r.status === 404) return { id: entry.job, status: "failed" }; return r.json(); })
+        .then(function (job) {
+          if (job.status === "done" || job.status === "failed") finished(job); else resume(entry, 3000);
+        })
+        .catch(function () { resume(entry, 5000); });
+    }, delay);
+  }
+
+  if (enabled) {
+    render();
+    load().forEach(function (e) { if (!e.picture && e.status_url) resume(e, 500); });
+    document.getElementById("history-clear").addEventListener("click", function () {
+      try { localStorage.removeItem(KEY); } catch (e) { /* nothing to clear */ }
+      render();
+    });
+  }
+  window.emmmHistory = { remember: remember, finished: finished };
+})();

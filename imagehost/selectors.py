@@ -196,3 +196,15 @@ def picture_for_short_link(link_pk: int) -> Picture | None:
         Picture.objects.filter(token_sha256=link["token_sha256"], owner_id=link["owner_id"])
         .order_by("created", "pk").first()
     )
+
+
+def coded_size(token: str) -> tuple[int, int] | None:
+    """The size a token's picture was coded at (smaller than its shown size when a length
+    budget made the encoder shrink it), from the header only; None for an unreadable token."""
+    import codec  # lazy: the codec imports torch
+
+    try:
+        info = codec.inspect(token)
+    except codec.CodecError:
+        return None
+    return info.coded_width, info.coded_height

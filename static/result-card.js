@@ -43,11 +43,14 @@
     return row;
   }
 
-  function sizeText(picture, original) {
+  function sizeText(picture, original, coded) {
     var stored = picture.width + "×" + picture.height;
-    if (!original) return "Stored at " + stored + ".";
-    var from = original.width + "×" + original.height;
-    return from === stored ? "Stored at its own size, " + stored + "." : "Stored at " + stored + " from your " + from + ".";
+    var from = original ? original.width + "×" + original.height : null;
+    var text = !from ? "Stored at " + stored : (from === stored ? "Stored at its own size, " + stored : "Stored at " + stored + " from your " + from);
+    if (coded && (coded.width !== picture.width || coded.height !== picture.height)) {
+      text += "; coded at " + coded.width + "×" + coded.height + " to fit the link budget (less detail)";
+    }
+    return text + ".";
   }
 
   function fitsText(length) {
@@ -77,7 +80,7 @@
     wireCopy(li, "token-url", "r" + n + "-token");
     wireCopy(li, "short-url", "r" + n + "-short");
     var length = picture.token_url.length;
-    li.querySelector(".facts").textContent = sizeText(picture, ctx.original) + " Token: " + picture.chars.toLocaleString("en") +
+    li.querySelector(".facts").textContent = sizeText(picture, ctx.original, job.coded) + " Token: " + picture.chars.toLocaleString("en") +
       " characters; link: " + length.toLocaleString("en") + ".";
     li.querySelector(".fits").textContent = fitsText(length);
     li.querySelector(".quality-note").hidden = (ctx.kind || "vae") === "avif";

@@ -141,6 +141,11 @@ class QueuePlaceSerializer(serializers.Serializer):
     )
 
 
+class CodedSizeSerializer(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
 class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
@@ -156,12 +161,16 @@ class JobSerializer(serializers.ModelSerializer):
         help_text="True for a few seconds after the owner's job is done, until the near-duplicate check has run."
     )
     queue = serializers.SerializerMethodField(help_text="While queued or encoding: where the job stands; else null.")
+    coded = serializers.SerializerMethodField(
+        help_text="When done: the size the picture was coded at (`width`, `height`); smaller than the picture's "
+        "size when `max_chars` or `budget` made the encoder shrink it. Else null."
+    )
 
     class Meta:
         model = EncodeJob
         fields = [
             "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
-            "duplicate", "similarity_pending", "queue",
+            "duplicate", "similarity_pending", "queue", "coded",
         ]
         read_only_fields = fields
 
@@ -198,6 +207,13 @@ class JobSerializer(serializers.ModelSerializer):
         running = obj.status == JobStatus.RUNNING
         estimate = None if place.estimate_s is None else round(place.estimate_s, 1)
         return {"ahead": place.ahead, "position": 0 if running else place.ahead + 1, "estimate_s": estimate}
+
+    @extend_schema_field(CodedSizeSerializer(allow_null=True))
+    def get_coded(self, obj: EncodeJob) -> dict[str, int] | None:
+        if obj.status != JobStatus.DONE or obj.picture is None:
+            return None
+        size = selectors.coded_size(obj.picture.token)
+        return None if size is None else {"width": size[0], "height": size[1]}
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)

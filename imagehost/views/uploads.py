@@ -73,7 +73,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             "url_places": url_places(),
             "kinds": EncodeKind.choices,
             "budgets": budget_choices(),
-            "default_budget": LinkBudget.CHAT,
+            "default_budget": LinkBudget.BEST,
             "size_rule": size_rule(),
         }
         return render(request, "imagehost/upload.html", context)

@@ -19,7 +19,7 @@ from ..services import library as lib
 from ..services.errors import NotFound
 from .forms import AlbumActionForm, AlbumCreateForm, PictureActionForm, parse
 from .presentation import token_fits
-from .sharing import share_tools
+from .sharing import preview_png_url, share_tools
 from .similar import similar_sections
 
 
@@ -133,11 +133,7 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
     for p in pictures:
         p.url = reverse("image", args=[p.token])
         p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else p.url
-    cover = pictures[0] if pictures else None
-    og_image = None
-    if cover:
-        path = reverse("short_image", args=[f"{cover.link_slug}.png"]) if cover.link_slug else reverse("image", args=[f"{cover.token}.png"])
-        og_image = request.build_absolute_uri(path)
+    og_image = preview_png_url(request, pictures[0].token, pictures[0].link_slug) if pictures else None
     return render(
         request,
         "imagehost/album.html",

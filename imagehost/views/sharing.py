@@ -51,6 +51,13 @@ def share_tools(request: HttpRequest, slug: str, title: str = "") -> ShareTools:
     return ShareTools(page_url, image_url, qr_url, embed_snippets(page_url, image_url, title))
 
 
+def preview_png_url(request: HttpRequest, token: str, slug: str | None) -> str:
+    """An absolute PNG URL of a picture for ``og:image``: its short link when it has one (a short
+    URL), else its token URL."""
+    path = reverse("short_image", args=[f"{slug}.png"]) if slug else reverse("image", args=[f"{token}.png"])
+    return request.build_absolute_uri(path)
+
+
 def qr_svg(url: str) -> bytes:
     """A QR code of ``url`` as a standalone SVG (dark modules on white, so it scans on dark pages)."""
     out = io.BytesIO()

@@ -138,3 +138,16 @@ def test_pages_have_no_inline_scripts_or_styles(client, user, make_picture):
         assert " style=" not in body and "<style" not in body, url
         for tag in re.findall(r"<script[^>]*>", body):
             assert "src=" in tag or 'type="application/json"' in tag, (url, tag)
+
+
+def test_no_js_result_page_says_place_in_line_stored_size_and_quality(client, make_picture, real_token):
+    from imagehost.models import EncodeJob, EncodeKind, JobStatus
+
+    queued = EncodeJob.objects.create(status=JobStatus.QUEUED, source=b"x")
+    assert "next in line" in client.get(f"/jobs/{queued.pk}/").content.decode()
+    pic = make_picture(None, token=real_token)
+    done = EncodeJob.objects.create(status=JobStatus.DONE, picture=pic)
+    body = html.unescape(client.get(f"/jobs/{done.pk}/").content.decode())
+    assert f"Stored at {pic.width}×{pic.height}" in body and "2026-32-01" in body
+    avif = EncodeJob.objects.create(status=JobStatus.DONE, kind=EncodeKind.AVIF, picture=make_picture(None, title="b"))
+    assert "2026-32-01" not in client.get(f"/jobs/{avif.pk}/").content.decode()

@@ -63,6 +63,8 @@ def test_budget_upload_card_copy_qr_share_page_and_history(live_server, celery_w
     stored = "×".join(map(str, codec.stored_size(600, 450)))
     ctx = browser.new_context(viewport=PHONE, permissions=["clipboard-read", "clipboard-write"])
     page = ctx.new_page()
+    script_errors: list = []
+    page.on("pageerror", lambda error: script_errors.append(error))
     page.goto(live_server.url + "/")
     page.check("input[name=budget][value=proxy]")
     page.fill("input[name=title]", "Harbour at dusk")
@@ -109,6 +111,7 @@ def test_budget_upload_card_copy_qr_share_page_and_history(live_server, celery_w
     assert page.is_hidden("#history")
     page.reload()
     assert page.is_hidden("#history") and page.locator("#history-list li").count() == 0
+    assert script_errors == []
     ctx.close()
 
     # A fresh context (no cookies, no storage) opens the share page: picture and OpenGraph title.
@@ -152,6 +155,8 @@ def test_pages_fit_390_px_without_horizontal_scroll(live_server, browser, django
     empty = library.create_album(user, "Empty", Visibility.PUBLIC)
     ctx = browser.new_context(viewport=PHONE)
     page = ctx.new_page()
+    script_errors: list = []
+    page.on("pageerror", lambda error: script_errors.append(error))
     urls = ["/", "/albums/public/", f"/albums/{album.slug}/", f"/albums/{empty.slug}/", f"/s/{link.slug}/",
             "/search/", "/accounts/login/", "/accounts/signup/", "/s/no-such-link/"]
     for url in urls:
@@ -161,7 +166,8 @@ def test_pages_fit_390_px_without_horizontal_scroll(live_server, browser, django
     page.fill("input[name=username]", "phone-user")
     page.fill("input[name=password]", "a-long-pass-9876")
     page.click("main button[type=submit], main form button")
-    for url in ("/library/", f"/p/{pictures[0].pk}/", "/albums/", f"/albums/{album.slug}/", "/api/tokens/"):
+    for url in ("/", "/library/", f"/p/{pictures[0].pk}/", "/albums/", f"/albums/{album.slug}/", "/api/tokens/"):
         page.goto(live_server.url + url)
         assert _overflow(page) == 0, url
+    assert script_errors == []
     ctx.close()

@@ -82,6 +82,13 @@ class PictureUpdateSerializer(serializers.Serializer):
     )
 
 
+class PictureDeleteQuerySerializer(serializers.Serializer):
+    links = serializers.ChoiceField(
+        choices=[("delete", "delete"), ("keep", "keep")], default="delete", required=False,
+        help_text="`delete` (default): the picture's short links go too and answer 404; `keep`: they keep working.",
+    )
+
+
 # --- jobs and uploads ------------------------------------------------------------------
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(
@@ -136,12 +143,17 @@ class JobSerializer(serializers.ModelSerializer):
     similarity_pending = serializers.SerializerMethodField(
         help_text="True for a few seconds after the owner's job is done, until the near-duplicate check has run."
     )
+    short_url = serializers.SerializerMethodField(
+        help_text="The upload's short link. Signed-in uploads have it at once (reserved before encoding: it "
+        "answers 503 with Retry-After, or an \"encoding…\" page in a browser, until the picture exists; 410 if "
+        "the encoding fails); anonymous uploads once the job is done. Null otherwise."
+    )
 
     class Meta:
         model = EncodeJob
         fields = [
             "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
-            "duplicate", "similarity_pending",
+            "duplicate", "similarity_pending", "short_url",
         ]
         read_only_fields = fields
 
@@ -170,6 +182,13 @@ class JobSerializer(serializers.ModelSerializer):
     def get_similarity_pending(self, obj: EncodeJob) -> bool:
         return selectors.awaiting_embedding(obj, self.context["request"].user)
 
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_short_url(self, obj: EncodeJob) -> str | None:
+        link = selectors.reserved_link_for_job(obj)
+        if link is None and obj.status == JobStatus.DONE and obj.picture is not None:
+            link = selectors.short_link_for(obj.picture.token, obj.picture.owner)
+        return absolute_urls.short_url(self.context["request"], link.slug) if link else None
+
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)
         if instance.status != JobStatus.DONE:
@@ -183,14 +202,20 @@ class WarningSerializer(serializers.Serializer):
 
 
 class AcceptedJobSerializer(JobSerializer):
-    """A job just accepted; ``warning`` when it is kept but could not be queued yet (the broker is down)."""
+    """The upload's answer: the job, its secret ``deletion_url``, and a ``warning`` when it is kept but
+    could not be queued yet (the broker is down)."""
 
     warning = WarningSerializer(
         required=False, read_only=True, help_text="Present when the upload is kept but not yet queued."
     )
+    deletion_url = serializers.URLField(
+        read_only=True,
+        help_text="Secret link that deletes this upload (its picture and short links) without signing in: "
+        "GET shows a confirm page, POST deletes. Only in this answer: keep it.",
+    )
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "warning"]
+        fields = [*JobSerializer.Meta.fields, "warning", "deletion_url"]
         read_only_fields = fields
 
 
@@ -255,8 +280,10 @@ class LinkSerializer(serializers.ModelSerializer):
     def get_url(self, obj: ShortLink) -> str:
         return absolute_urls.short_url(self.context["request"], obj.slug)
 
-    def get_token_url(self, obj: ShortLink) -> str:
-        return absolute_urls.token_url(self.context["request"], obj.token)
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_token_url(self, obj: ShortLink) -> str | None:
+        """Null while the link waits for its upload's encoding."""
+        return absolute_urls.token_url(self.context["request"], obj.token) if obj.token else None
 
 
 # --- tokens: decode and inspect -----------------------------------------------------------

@@ -117,8 +117,8 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
     link = serving_cache.lookup_link(slug) if SLUG_RE.match(slug) else None
     if link is None:
         raise NotFound("No such short link.")
-    if not link.token_sha256:
-        raise _reserved_link_state(link.pk)
+    if not link.token_sha256:  # reserved for an upload: read it afresh (a transient state, one query)
+        link = _reserved_link_now(slug, link.pk)
     if serving_cache.is_blocked(link.token_sha256):
         raise TokenBlocked("This image has been taken down.")
     if link.expires_at is not None and link.expires_at <= timezone.now().timestamp():
@@ -128,15 +128,23 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
     return ResolvedLink(link.pk, slug, link.token_sha256)
 
 
-def _reserved_link_state(pk: int) -> ServiceError:
-    """Why a reserved link has no image yet: still encoding (503, retry), failed (410) or gone (404)."""
-    row = ShortLink.objects.filter(pk=pk).values_list("job__status", "job__error").first()
-    status, error = row if row is not None else (None, "")
+def _reserved_link_now(slug: str, pk: int) -> serving_cache.CachedLink:
+    """A link cached as reserved, from the database: the link once its token is there (the cached
+    look-up is dropped, even if another process's invalidation never reached this cache), else
+    LinkPending (503, retry), LinkFailed (410: the encoding failed) or NotFound."""
+    row = ShortLink.objects.filter(pk=pk).values_list("token_sha256", "expires_at", "job__status", "job__error").first()
+    if row is None:
+        serving_cache.forget_link(slug)
+        raise NotFound("No such short link.")
+    sha, expires_at, status, error = row
+    if sha:
+        serving_cache.forget_link(slug)
+        return serving_cache.CachedLink(pk, sha, expires_at.timestamp() if expires_at else None)
     if status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE):  # DONE: the token is being filled in
-        return LinkPending("This picture is still being encoded; it will be here in a moment.")
+        raise LinkPending("This picture is still being encoded; it will be here in a moment.")
     if status == JobStatus.FAILED:
-        return LinkFailed(f"This upload could not be encoded, so this link will never show a picture. {error}".strip())
-    return NotFound("No such short link.")
+        raise LinkFailed(f"This upload could not be encoded, so this link will never show a picture. {error}".strip())
+    raise NotFound("No such short link.")
 
 
 def _check_owner(link: ShortLink, owner: Any) -> None:

@@ -10,7 +10,7 @@ import json
 import pytest
 from django.test import Client
 
-from imagehost.models import EncodeJob, JobStatus, Picture, ShortLink
+from imagehost.models import EncodeJob, JobStatus, Picture, ShortLink, token_sha256
 from imagehost.services import jobs, uploads
 from tests.sharex import sharex_request, sharex_template
 
@@ -145,3 +145,14 @@ def test_submit_reserves_links_only_for_signed_in_owners(owner, png_bytes):
     assert set(sub.deletion_keys) == {j.pk for j in sub.jobs}
     anon = uploads.submit_uploads([png_bytes()], owner=None)
     assert not ShortLink.objects.filter(job__in=anon.jobs).exists()
+
+
+def test_a_stale_reserved_look_up_in_this_cache_does_not_hold_the_link_back(client, owner, png_bytes, real_token):
+    """Another process filled the token in and its cache invalidation never reached this cache."""
+    job = uploads.submit_upload(png_bytes(), owner=owner)
+    link = ShortLink.objects.get(job=job)
+    assert Client().get(f"/s/{link.slug}").status_code == 503  # cached as reserved
+    ShortLink.objects.filter(pk=link.pk).update(token=real_token, token_sha256=token_sha256(real_token))
+    EncodeJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE, source=None)
+    r = Client().get(f"/s/{link.slug}")
+    assert r.status_code == 200 and r["Content-Type"] == "image/webp"

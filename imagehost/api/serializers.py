@@ -83,10 +83,8 @@ class PictureUpdateSerializer(serializers.Serializer):
 
 
 class PictureDeleteQuerySerializer(serializers.Serializer):
-    links = serializers.ChoiceField(
-        choices=[("delete", "delete"), ("keep", "keep")], default="delete", required=False,
-        help_text="`delete` (default): the picture's short links go too and answer 404; `keep`: they keep working.",
-    )
+    links = serializers.ChoiceField(choices=["delete", "keep"], default="delete", required=False, help_text=(
+        "`delete` (default): the picture's short links go too and answer 404; `keep`: they keep working."))
 
 
 # --- jobs and uploads ------------------------------------------------------------------
@@ -143,11 +141,9 @@ class JobSerializer(serializers.ModelSerializer):
     similarity_pending = serializers.SerializerMethodField(
         help_text="True for a few seconds after the owner's job is done, until the near-duplicate check has run."
     )
-    short_url = serializers.SerializerMethodField(
-        help_text="The upload's short link. Signed-in uploads have it at once (reserved before encoding: it "
-        "answers 503 with Retry-After, or an \"encoding…\" page in a browser, until the picture exists; 410 if "
-        "the encoding fails); anonymous uploads once the job is done. Null otherwise."
-    )
+    short_url = serializers.SerializerMethodField(help_text=(
+        "The upload's short link: at once for signed-in uploads (503 + Retry-After, or an \"encoding…\" page, until "
+        "the picture exists; 410 if the encoding fails), when done for anonymous ones; else null."))
 
     class Meta:
         model = EncodeJob
@@ -208,11 +204,9 @@ class AcceptedJobSerializer(JobSerializer):
     warning = WarningSerializer(
         required=False, read_only=True, help_text="Present when the upload is kept but not yet queued."
     )
-    deletion_url = serializers.URLField(
-        read_only=True,
-        help_text="Secret link that deletes this upload (its picture and short links) without signing in: "
-        "GET shows a confirm page, POST deletes. Only in this answer: keep it.",
-    )
+    deletion_url = serializers.URLField(read_only=True, help_text=(
+        "Secret link that deletes this upload and its short links without signing in (GET: a confirm page; POST "
+        "deletes). Only in this answer."))
 
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "warning", "deletion_url"]

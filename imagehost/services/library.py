@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from ..models import Album, Picture, Visibility
+from ..models import Album, EncodeJob, Picture, Visibility
 from ..selectors import short_links_for_picture
 from .errors import InvalidInput, NotFound
 
@@ -55,6 +55,7 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
             if twins.exists():
                 doomed = doomed.filter(job__picture=picture)
             deleted_links = len([link.delete() for link in doomed])  # one by one: signals drop cached look-ups
+        EncodeJob.objects.filter(picture=picture).update(deletion_digest="")  # its deletion link: "deleted already"
         picture.delete()
     return deleted_links
 

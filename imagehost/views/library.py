@@ -46,7 +46,8 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Moved to {album.title}." if album else "Removed from its album.")
         else:  # delete: a confirm page first (works without JavaScript), then POST confirm=yes
             if not form["confirm"]:
-                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": with_urls(request, selectors.short_links_for_picture(pic))})
+                picture_links = with_urls(request, selectors.short_links_for_picture(pic))
+                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": picture_links})
             gone = lib.delete_picture(pic, delete_links=form["links"])
             messages.success(request, f"Picture deleted{f' with its {gone} short link(s)' if gone else ''}.")
             return redirect("library")

@@ -136,6 +136,7 @@ def test_deleting_a_picture_deletes_its_links_unless_kept(owner_client, owner, m
     picture = make_picture(owner)
     link = links.get_or_create_short_link(picture.token, owner, slug="goes-away")
     assert owner_client.delete(f"/api/v1/pictures/{picture.pk}?links=maybe").status_code == 400
+    assert owner_client.get(f"/api/v1/pictures/{picture.pk}?links=keep").status_code == 400  # DELETE only
     assert owner_client.delete(f"/api/v1/pictures/{picture.pk}").status_code == 204
     assert not ShortLink.objects.filter(pk=link.pk).exists()
     assert client.get("/s/goes-away").status_code == 404

@@ -156,3 +156,14 @@ def test_a_stale_reserved_look_up_in_this_cache_does_not_hold_the_link_back(clie
     EncodeJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE, source=None)
     r = Client().get(f"/s/{link.slug}")
     assert r.status_code == 200 and r["Content-Type"] == "image/webp"
+
+
+def test_a_deletion_link_after_the_owner_deleted_the_picture(client, owner, png_bytes):
+    cfg = sxcu(client, owner)
+    r = sharex_upload(cfg, png_bytes(64, 48, seed=12))
+    deletion_url = sharex_template(cfg["DeletionURL"], r.content)
+    job = EncodeJob.objects.get()
+    jobs.run_encode_job(job.pk)
+    client.force_login(owner)
+    client.post(f"/p/{EncodeJob.objects.get().picture_id}/", {"action": "delete", "confirm": "yes"})
+    assert Client().get(deletion_url).status_code == 404  # "deleted already", not "still encoding"

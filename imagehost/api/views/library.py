@@ -102,8 +102,11 @@ class PictureListView(ApiView):
 
 class PictureDetailView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
-    query_params_allowed = frozenset({"links"})
     serializer_class = s.PictureSerializer
+
+    @property
+    def query_params_allowed(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({"links"}) if self.request.method == "DELETE" else frozenset()
 
     def get_picture(self, request: Request, pk: int) -> Picture:
         if pk > MAX_DB_ID:  # would overflow the database's integer

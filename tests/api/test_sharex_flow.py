@@ -167,3 +167,14 @@ def test_a_deletion_link_after_the_owner_deleted_the_picture(client, owner, png_
     client.force_login(owner)
     client.post(f"/p/{EncodeJob.objects.get().picture_id}/", {"action": "delete", "confirm": "yes"})
     assert Client().get(deletion_url).status_code == 404  # "deleted already", not "still encoding"
+
+
+def test_a_reserved_link_cannot_be_blocked_as_an_empty_identity(owner, png_bytes):
+    from imagehost.models import BlockedToken
+    from imagehost.services import errors, tokens
+
+    job = uploads.submit_upload(png_bytes(), owner=owner)
+    slug = ShortLink.objects.get(job=job).slug
+    with pytest.raises(errors.BadToken, match="still being encoded"):
+        tokens.block_token(f"http://testserver/s/{slug}")
+    assert not BlockedToken.objects.exists()

@@ -59,6 +59,11 @@ def get_or_create_short_link(
         candidate = slug or secrets.token_urlsafe(9)
         try:
             with transaction.atomic():
+                if owner is not None and slug is None:  # no unique constraint: concurrent requests queue here
+                    list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+                    existing = mine.first()
+                    if existing is not None:
+                        return existing
                 return ShortLink.objects.create(slug=candidate, token=token, owner=owner, expires_at=expires_at)
         except IntegrityError:
             if slug is not None:

@@ -163,3 +163,34 @@ def test_a_409_links_back_to_the_picture(client, user, other_user, make_picture)
     r = client.post("/shorten", {"token": pic.token, "slug": "taken-slug", "next": f"/p/{pic.pk}/"})
     assert r.status_code == 409
     assert f'<a href="/p/{pic.pk}/" id="error-back">' in r.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_plain_shortening_makes_one_link_per_owner_and_token(user):
+    """Without a unique (owner, token) constraint (custom links sit beside the automatic one),
+    simultaneous requests must still agree on one automatic link."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("threads writing at once need PostgreSQL")
+    from tests.conftest import fake_token
+
+    for round_ in range(5):
+        token, barrier, slugs = fake_token(900 + round_), threading.Barrier(4), []
+
+        def shorten() -> None:
+            try:
+                barrier.wait()
+                slugs.append(links.get_or_create_short_link(token, user).slug)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=shorten) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(slugs) == 4 and len(set(slugs)) == 1, slugs
+        assert ShortLink.objects.filter(owner=user, token=token).count() == 1

@@ -5,6 +5,7 @@ the job is queued/running; it is set to NULL in the same transaction that ends t
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -24,6 +25,11 @@ def token_sha256(token: str) -> str:
     from codec.token import token_id  # the codec's one rule; lazy: the codec imports torch
 
     return token_id(token)
+
+
+def deletion_digest(raw_key: str) -> str:
+    """What is stored of an upload's secret deletion key (``EncodeJob.deletion_digest``)."""
+    return hashlib.sha256(raw_key.encode("utf-8", "replace")).hexdigest()
 
 
 class Visibility(models.TextChoices):
@@ -81,9 +87,20 @@ class Picture(models.Model):
 
 
 class ShortLink(models.Model):
+    """``/s/<slug>`` stands for a token. An owner may have several links to one token (the
+    automatic one of an upload, custom ones); anonymous links share one per token.
+
+    A link *reserved* for an upload (``job`` set, ``token`` blank) exists before its token:
+    it answers "encoding…" until the job completes and fills the token in (``services.links``).
+    """
+
     slug = models.CharField(max_length=64, unique=True)
-    token = models.TextField()
-    token_sha256 = models.CharField(max_length=64, db_index=True)
+    token = models.TextField(blank=True, help_text="Blank while the link waits for its upload's encoding.")
+    token_sha256 = models.CharField(max_length=64, db_index=True, blank=True)
+    job = models.ForeignKey(
+        "EncodeJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="reserved_links",
+        help_text="The upload this link was reserved for before its token existed.",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="short_links"
     )
@@ -94,10 +111,7 @@ class ShortLink(models.Model):
     class Meta:
         ordering = ["-created"]
         constraints = [
-            # One link per (owner, token); anonymous links share one per token.
-            models.UniqueConstraint(
-                fields=["owner", "token_sha256"], condition=Q(owner__isnull=False), name="shortlink_owner_token"
-            ),
+            # Anonymous links share one per token (nobody may change a shared link).
             models.UniqueConstraint(
                 fields=["token_sha256"], condition=Q(owner__isnull=True), name="shortlink_anon_token"
             ),
@@ -106,8 +120,13 @@ class ShortLink(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    @property
+    def is_reserved(self) -> bool:
+        """Still waiting for its upload's token."""
+        return not self.token
+
     def save(self, *args, **kwargs) -> None:
-        self.token_sha256 = token_sha256(self.token)
+        self.token_sha256 = token_sha256(self.token) if self.token else ""
         super().save(*args, **kwargs)
 
 
@@ -155,6 +174,8 @@ class EncodeJob(models.Model):
     source = models.BinaryField(null=True, blank=True, editable=False)
     source_bytes = models.PositiveIntegerField(default=0)
     picture = models.OneToOneField(Picture, null=True, blank=True, on_delete=models.SET_NULL, related_name="job")
+    # sha256 of the upload's secret deletion key (shown once, in the upload's answer); blank: none/used.
+    deletion_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     started = models.DateTimeField(null=True, blank=True)

@@ -6,10 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from .models import Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, token_sha256
+from .models import (
+    Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, deletion_digest, token_sha256,
+)
 from .services.errors import NotFound
 
 
@@ -33,9 +35,11 @@ def jobs_by_ids(job_ids: list[str]) -> list[EncodeJob]:
     return [found[i] for i in valid if i in found]
 
 
-def pictures_for_owner(owner: Any) -> QuerySet[Picture]:
-    """The owner's library, newest first."""
-    return Picture.objects.filter(owner=owner).select_related("album").order_by("-created", "-id")
+def pictures_for_owner(owner: Any, *, title_contains: str = "") -> QuerySet[Picture]:
+    """The owner's library, newest first; ``title_contains``: only titles containing it (any case)."""
+    pictures = Picture.objects.filter(owner=owner).select_related("album").order_by("-created", "-id")
+    title_contains = title_contains.strip()
+    return pictures.filter(title__icontains=title_contains) if title_contains else pictures
 
 
 def get_picture_for_owner(pk: int, owner: Any) -> Picture:
@@ -107,6 +111,29 @@ def get_short_link(slug: str) -> ShortLink:
 
 def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
     return ShortLink.objects.filter(owner=owner).order_by("-created")
+
+
+def short_links_for_picture(picture: Picture) -> QuerySet[ShortLink]:
+    """A picture's links: its owner's links to its token (the anonymous ones for an anonymous
+    picture) and any still reserved for the upload that made it, newest first."""
+    owner_q = Q(owner_id=picture.owner_id) if picture.owner_id else Q(owner__isnull=True)
+    reserved = Q(job__picture=picture) if picture.pk else Q(pk__in=[])
+    return ShortLink.objects.filter((owner_q & Q(token_sha256=picture.token_sha256)) | reserved).order_by("-created", "-pk")
+
+
+def reserved_link_for_job(job: EncodeJob) -> ShortLink | None:
+    """The short link reserved for an upload (signed-in uploads have one from the start)."""
+    return ShortLink.objects.filter(job=job).order_by("pk").first()
+
+
+def job_for_deletion_key(raw_key: str) -> EncodeJob:
+    """The upload a secret deletion key belongs to (an unused key), else NotFound."""
+    if not raw_key or len(raw_key) > 100:
+        raise NotFound("No such upload, or it has been deleted already.")
+    job = EncodeJob.objects.select_related("picture").filter(deletion_digest=deletion_digest(raw_key)).first()
+    if job is None:
+        raise NotFound("No such upload, or it has been deleted already.")
+    return job
 
 
 

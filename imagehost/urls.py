@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from .ratelimits import rate_limited
-from .views import health, images, library, sharing, similar, uploads
+from .views import accounts, deletion, health, images, library, links, sharing, similar, uploads
 
 urlpatterns = [
     path("", uploads.upload, name="upload"),
@@ -15,7 +15,11 @@ urlpatterns = [
     path("s/<str:slug>/", images.short_page, name="short_page"),
     path("s/<str:slug>", images.short_image, name="short_image"),
     path("shorten", images.shorten, name="shorten"),
-    path("accounts/signup/", library.signup, name="signup"),
+    path("links/", links.my_links, name="my_links"),
+    path("links/<str:slug>/", links.link_action, name="link_action"),
+    path("delete/<str:key>/", deletion.delete_upload, name="delete_upload"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/settings/", accounts.account_settings, name="account_settings"),
     path("accounts/login/", rate_limited("logins", methods=("POST",))(auth_views.LoginView.as_view()), name="login"),
     path(
         "accounts/password_reset/",

@@ -83,6 +83,11 @@ class PictureUpdateSerializer(serializers.Serializer):
     )
 
 
+class PictureDeleteQuerySerializer(serializers.Serializer):
+    links = serializers.ChoiceField(choices=["delete", "keep"], default="delete", required=False, help_text=(
+        "`delete` (default): the picture's short links go too and answer 404; `keep`: they keep working."))
+
+
 # --- jobs and uploads ------------------------------------------------------------------
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(
@@ -165,12 +170,16 @@ class JobSerializer(serializers.ModelSerializer):
         help_text="When done: the size the picture was coded at (`width`, `height`); smaller than the picture's "
         "size when `max_chars` or `budget` made the encoder shrink it. Else null."
     )
+    short_url = serializers.SerializerMethodField(help_text=(
+        "The upload's short link: at once for signed-in uploads (503 + Retry-After, or an \"encoding…\" page, until "
+        "the picture exists; 410 if the encoding fails), when done for anonymous ones; else null."))
 
     class Meta:
         model = EncodeJob
         fields = [
             "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
             "duplicate", "similarity_pending", "queue", "coded",
+            "duplicate", "similarity_pending", "short_url",
         ]
         read_only_fields = fields
 
@@ -214,6 +223,12 @@ class JobSerializer(serializers.ModelSerializer):
             return None
         size = selectors.coded_size(obj.picture.token)
         return None if size is None else {"width": size[0], "height": size[1]}
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_short_url(self, obj: EncodeJob) -> str | None:
+        link = selectors.reserved_link_for_job(obj)
+        if link is None and obj.status == JobStatus.DONE and obj.picture is not None:
+            link = selectors.short_link_for(obj.picture.token, obj.picture.owner)
+        return absolute_urls.short_url(self.context["request"], link.slug) if link else None
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -228,14 +243,18 @@ class WarningSerializer(serializers.Serializer):
 
 
 class AcceptedJobSerializer(JobSerializer):
-    """A job just accepted; ``warning`` when it is kept but could not be queued yet (the broker is down)."""
+    """The upload's answer: the job, its secret ``deletion_url``, and a ``warning`` when it is kept but
+    could not be queued yet (the broker is down)."""
 
     warning = WarningSerializer(
         required=False, read_only=True, help_text="Present when the upload is kept but not yet queued."
     )
+    deletion_url = serializers.URLField(read_only=True, help_text=(
+        "Secret link that deletes this upload and its short links without signing in (GET: a confirm page; POST "
+        "deletes). Only in this answer."))
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "warning"]
+        fields = [*JobSerializer.Meta.fields, "warning", "deletion_url"]
         read_only_fields = fields
 
 
@@ -300,8 +319,10 @@ class LinkSerializer(serializers.ModelSerializer):
     def get_url(self, obj: ShortLink) -> str:
         return absolute_urls.short_url(self.context["request"], obj.slug)
 
-    def get_token_url(self, obj: ShortLink) -> str:
-        return absolute_urls.token_url(self.context["request"], obj.token)
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_token_url(self, obj: ShortLink) -> str | None:
+        """Null while the link waits for its upload's encoding."""
+        return absolute_urls.token_url(self.context["request"], obj.token) if obj.token else None
 
 
 # --- tokens: decode and inspect -----------------------------------------------------------

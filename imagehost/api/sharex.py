@@ -9,18 +9,19 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 SXCU_VERSION = "16.1.0"
-#: How long the upload request waits for the encoding so that ShareX gets a link at once.
-SHAREX_WAIT_SECONDS = 20
 
 
 def sharex_config(request: HttpRequest, raw_token: str | None, *, album: str | None = None) -> dict[str, Any]:
-    """The ``.sxcu`` document: multipart upload to ``/api/v1/images`` that waits for the link.
+    """The ``.sxcu`` document: multipart upload to ``/api/v1/images``.
 
+    The upload answers at once (it never waits for the encoding, which can take minutes): ShareX
+    copies ``short_url``, a link reserved before encoding that shows "encoding…" until the
+    picture exists, and keeps ``deletion_url``, the upload's secret deletion link.
     ``raw_token`` may be None, for a file the user completes by hand (the raw value of an
     existing token cannot be shown again).
     """
     url = request.build_absolute_uri(reverse("api:image-upload"))
-    args: dict[str, str] = {"wait": str(SHAREX_WAIT_SECONDS)}
+    args: dict[str, str] = {}
     if album:
         args["album"] = album
     host = request.get_host().split(":")[0]
@@ -34,8 +35,8 @@ def sharex_config(request: HttpRequest, raw_token: str | None, *, album: str | N
         "Headers": {"Authorization": f"Bearer {raw_token or 'PASTE-YOUR-API-TOKEN-HERE'}"},
         "Body": "MultipartFormData",
         "FileFormName": "file",
-        "URL": "{json:picture.short_url}",
-        "ThumbnailURL": "{json:picture.token_url}",
+        "URL": "{json:short_url}",
+        "DeletionURL": "{json:deletion_url}",
         "ErrorMessage": "{json:error.message}",
     }
 

@@ -86,6 +86,11 @@ def is_blocked(sha: str) -> bool:
     return blocked
 
 
+def forget_link(slug: str) -> None:
+    """Drop a cached short-link look-up (the next request reads the database)."""
+    cache.delete(link_key(slug))
+
+
 def _forget(key: str) -> None:
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))

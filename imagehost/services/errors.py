@@ -44,6 +44,19 @@ class LinkExpired(ServiceError):
     status, code = 410, "expired"
 
 
+class LinkPending(ServiceError):
+    """A short link reserved for an upload that is still being encoded (it will work soon)."""
+
+    status, code = 503, "encoding"
+    retry_after = 3
+
+
+class LinkFailed(ServiceError):
+    """A short link reserved for an upload whose encoding failed: it will never show a picture."""
+
+    status, code = 410, "encode_failed"
+
+
 class NotFound(ServiceError):
     status, code = 404, "not_found"
 

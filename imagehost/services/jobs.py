@@ -67,7 +67,7 @@ from ..models import EncodeJob, JobStatus, Picture
 from .dispatch import dispatch_waiting
 from .errors import BrokerUnavailable, RetryableEncodeError
 from .library import next_position
-from .links import get_or_create_short_link
+from .links import fill_reserved_links, get_or_create_short_link
 from .rendering import warm_default_rendering
 from .similar import index_finished_job
 
@@ -176,7 +176,8 @@ def encode(claimed: ClaimedJob) -> codec.EncodeResult:
 
 
 def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
-    """running → done: the picture, its short link and the dropped original, in one transaction.
+    """running → done: the picture, its short link (the reserved one gets the token) and the
+    dropped original, in one transaction.
 
     The default rendering is put in the decode cache first (no lock held), so the first view
     of the new link, as soon as the job shows ``done``, is a cache hit.
@@ -201,7 +202,8 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
         job.source = None
         job.finished = timezone.now()
         job.save()
-        get_or_create_short_link(result.token, job.owner)
+        if not fill_reserved_links(job, result.token):  # anonymous uploads: the shared link, made now
+            get_or_create_short_link(result.token, job.owner)
     index_finished_job(job)  # after commit: the job is done already; logs its own failures
     return job
 

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from ..models import Album, Picture, Visibility
+from ..models import Album, EncodeJob, Picture, Visibility
+from ..selectors import short_links_for_picture
 from .errors import InvalidInput, NotFound
 
 
@@ -38,9 +39,25 @@ def move_picture_to_album(picture: Picture, album: Album | None) -> Picture:
     return picture
 
 
-def delete_picture(picture: Picture) -> None:
-    """Delete a picture row (the token itself cannot be recalled: anyone holding it keeps the image)."""
-    picture.delete()
+def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
+    """Delete a picture row and, by default, its short links (they answer 404 from then on);
+    returns how many links went.
+
+    Links to the same token stay while another of the owner's pictures has that token (they
+    are listed on its page). The token itself cannot be recalled: anyone holding the token
+    URL keeps the image.
+    """
+    with transaction.atomic():
+        deleted_links = 0
+        if delete_links:
+            doomed = short_links_for_picture(picture)
+            twins = Picture.objects.filter(owner_id=picture.owner_id, token_sha256=picture.token_sha256).exclude(pk=picture.pk)
+            if twins.exists():
+                doomed = doomed.filter(job__picture=picture)
+            deleted_links = len([link.delete() for link in doomed])  # one by one: signals drop cached look-ups
+        EncodeJob.objects.filter(picture=picture).update(deletion_digest="")  # its deletion link: "deleted already"
+        picture.delete()
+    return deleted_links
 
 
 # --- albums -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Short links: ``/s/<slug>`` stands for a token (one per owner and token)."""
+"""Short links: ``/s/<slug>`` stands for a token (several per owner; one shared anonymous link per token)."""
 from __future__ import annotations
 
 import re
@@ -11,8 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import ShortLink
-from .errors import InvalidInput, LinkExpired, NotFound, ServiceError, SlugTaken, TokenBlocked
+from ..models import EncodeJob, JobStatus, ShortLink
+from .errors import (
+    InvalidInput, LinkExpired, LinkFailed, LinkPending, NotFound, ServiceError, SlugTaken, TokenBlocked,
+)
 from . import cache as serving_cache
 from .tokens import checked_token_sha256
 
@@ -24,13 +26,14 @@ SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def get_or_create_short_link(
     token: str, owner: Any = None, slug: str | None = None, expires_at: datetime | None = None
 ) -> ShortLink:
-    """Return the owner's short link for a token, creating it if needed.
+    """Return a short link for a token, creating it if needed.
 
-    The same owner (or anonymous) shortening the same token again gets the same link.
-    ``slug`` and ``expires_at`` are for signed-in users only (400 otherwise): the anonymous
-    link of a token is shared by everyone, so no later request may change it. ``slug`` asks
-    for a custom slug (SlugTaken, 409, if used); ``expires_at`` sets or refreshes the expiry
-    of the owner's own link.
+    Without ``slug``, the same owner (or anonymous) shortening the same token again gets the
+    same link (the newest of theirs). ``slug`` and ``expires_at`` are for signed-in users only
+    (400 otherwise): the anonymous link of a token is shared by everyone, so no later request
+    may change it. ``slug`` adds a custom link beside the owner's others (the same slug again
+    returns it; SlugTaken, 409, when someone else's link or another token has it);
+    ``expires_at`` sets or refreshes the expiry of the link returned.
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -45,10 +48,9 @@ def get_or_create_short_link(
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput("The expiry must be in the future.")
     owner_q = Q(owner=owner) if owner is not None else Q(owner__isnull=True)
-    existing = ShortLink.objects.filter(owner_q, token_sha256=sha).first()
+    mine = ShortLink.objects.filter(owner_q, token_sha256=sha)
+    existing = mine.filter(slug=slug).first() if slug is not None else mine.first()
     if existing is not None:
-        if slug is not None and slug != existing.slug:
-            raise SlugTaken(f"You already have a short link for this image: /s/{existing.slug}")
         if owner is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
             existing.expires_at = expires_at
             existing.save(update_fields=["expires_at"])
@@ -57,14 +59,41 @@ def get_or_create_short_link(
         candidate = slug or secrets.token_urlsafe(9)
         try:
             with transaction.atomic():
+                if owner is not None and slug is None:  # no unique constraint: concurrent requests queue here
+                    list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+                    existing = mine.first()
+                    if existing is not None:
+                        return existing
                 return ShortLink.objects.create(slug=candidate, token=token, owner=owner, expires_at=expires_at)
         except IntegrityError:
-            existing = ShortLink.objects.filter(owner_q, token_sha256=sha).first()
-            if existing is not None:  # a concurrent request created it
-                return existing
             if slug is not None:
                 raise SlugTaken(f"The short link /s/{slug} is taken; choose another.") from None
+            if owner is None:  # a concurrent request created the shared anonymous link
+                existing = mine.first()
+                if existing is not None:
+                    return existing
     raise ServiceError("Could not create a short link; please try again.", status=503)
+
+
+# --- links reserved for an upload before its token exists -----------------------------------
+def reserve_short_link(job: EncodeJob) -> ShortLink:
+    """A link for a signed-in upload, before encoding: "encoding…" until ``fill_reserved_links``."""
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                return ShortLink.objects.create(slug=secrets.token_urlsafe(9), token="", owner=job.owner, job=job)
+        except IntegrityError:
+            continue
+    raise ServiceError("Could not reserve a short link; please try again.", status=503)
+
+
+def fill_reserved_links(job: EncodeJob, token: str) -> int:
+    """Give the job's reserved links their token (in the job's completing transaction); how many."""
+    reserved = list(ShortLink.objects.filter(job=job, token=""))
+    for link in reserved:
+        link.token = token
+        link.save(update_fields=["token", "token_sha256"])  # signals drop the cached "reserved" look-up
+    return len(reserved)
 
 
 @dataclass(frozen=True)
@@ -93,6 +122,8 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
     link = serving_cache.lookup_link(slug) if SLUG_RE.match(slug) else None
     if link is None:
         raise NotFound("No such short link.")
+    if not link.token_sha256:  # reserved for an upload: read it afresh (a transient state, one query)
+        link = _reserved_link_now(slug, link.pk)
     if serving_cache.is_blocked(link.token_sha256):
         raise TokenBlocked("This image has been taken down.")
     if link.expires_at is not None and link.expires_at <= timezone.now().timestamp():
@@ -102,8 +133,39 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
     return ResolvedLink(link.pk, slug, link.token_sha256)
 
 
-def delete_short_link(link: ShortLink, *, owner: Any) -> None:
-    """Delete one of the owner's short links."""
-    if link.owner_id is None or link.owner_id != owner.pk:
+def _reserved_link_now(slug: str, pk: int) -> serving_cache.CachedLink:
+    """A link cached as reserved, from the database: the link once its token is there (the cached
+    look-up is dropped, even if another process's invalidation never reached this cache), else
+    LinkPending (503, retry), LinkFailed (410: the encoding failed) or NotFound."""
+    row = ShortLink.objects.filter(pk=pk).values_list("token_sha256", "expires_at", "job__status", "job__error").first()
+    if row is None:
+        serving_cache.forget_link(slug)
         raise NotFound("No such short link.")
+    sha, expires_at, status, error = row
+    if sha:
+        serving_cache.forget_link(slug)
+        return serving_cache.CachedLink(pk, sha, expires_at.timestamp() if expires_at else None)
+    if status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE):  # DONE: the token is being filled in
+        raise LinkPending("This picture is still being encoded; it will be here in a moment.")
+    if status == JobStatus.FAILED:
+        raise LinkFailed(f"This upload could not be encoded, so this link will never show a picture. {error}".strip())
+    raise NotFound("No such short link.")
+
+
+def _check_owner(link: ShortLink, owner: Any) -> None:
+    if link.owner_id is None or owner is None or link.owner_id != owner.pk:
+        raise NotFound("No such short link.")
+
+
+def delete_short_link(link: ShortLink, *, owner: Any) -> None:
+    """Delete one of the owner's short links (it answers 404 from then on)."""
+    _check_owner(link, owner)
     link.delete()
+
+
+def clear_expiry(link: ShortLink, *, owner: Any) -> ShortLink:
+    """Make one of the owner's links permanent again (an expired one works again)."""
+    _check_owner(link, owner)
+    link.expires_at = None
+    link.save(update_fields=["expires_at"])
+    return link

@@ -66,7 +66,10 @@ def takedown_identity(target: str) -> str:
     if path.endswith("/image"):
         return token_identity(parse_qs(url.query).get("q", [""])[0])
     if match := re.search(r"/s/([^/]+)/?$", path):
-        return get_short_link(match.group(1).rpartition(".")[0] or match.group(1)).token_sha256
+        link = get_short_link(match.group(1).rpartition(".")[0] or match.group(1))
+        if link.is_reserved:  # no token yet: nothing to block (never an empty identity)
+            raise BadToken("This short link's upload is still being encoded (or failed): it has no token to block yet.")
+        return link.token_sha256
     return token_identity(value)
 
 

@@ -10,7 +10,9 @@ from django.db import transaction
 
 from ..models import Album, EncodeJob, EncodeKind
 from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
+from .deletion import new_deletion_key
 from .dispatch import dispatch_waiting
+from .links import reserve_short_link
 
 
 def max_upload_pixels() -> int:
@@ -57,6 +59,8 @@ class Submission:
 
     jobs: list[EncodeJob] = field(default_factory=list)
     queue_unavailable: bool = False
+    #: Each job's secret deletion key (shown once; only its digest is stored).
+    deletion_keys: dict[Any, str] = field(default_factory=dict)
 
     def send(self) -> None:
         """Dispatch waiting jobs in fair order (``services.dispatch``); the sweeper sends the rest."""
@@ -75,7 +79,8 @@ def submit_uploads(
 ) -> Submission:
     """Validate every upload, then save each as a queued EncodeJob and send the tasks after commit.
 
-    Never encodes on the calling thread. ``owner`` is a user or None (anonymous). Raises
+    Never encodes on the calling thread. Each job gets a secret deletion key
+    (``Submission.deletion_keys``); a signed-in owner's job also gets its short link now. ``owner`` is a user or None (anonymous). Raises
     UploadTooLarge / UnsupportedImage / InvalidInput before anything is saved, so a bad
     file in a batch saves none of them. ``kind`` is an EncodeKind: a VAE token or AVIF.
     """
@@ -98,18 +103,22 @@ def submit_uploads(
     submission = Submission()
     with transaction.atomic():
         for data in payloads:
-            submission.jobs.append(
-                EncodeJob.objects.create(
-                    owner=owner,
-                    album=album,
-                    title=(title or "")[:200],
-                    model_name=model or "",
-                    max_chars=max_chars,
-                    kind=kind,
-                    source=data,
-                    source_bytes=len(data),
-                )
+            raw_key, digest = new_deletion_key()
+            job = EncodeJob.objects.create(
+                owner=owner,
+                album=album,
+                title=(title or "")[:200],
+                model_name=model or "",
+                max_chars=max_chars,
+                kind=kind,
+                source=data,
+                source_bytes=len(data),
+                deletion_digest=digest,
             )
+            if owner is not None:  # a working link at once: "encoding…" until the job is done
+                reserve_short_link(job)
+            submission.jobs.append(job)
+            submission.deletion_keys[job.pk] = raw_key
         transaction.on_commit(submission.send, robust=False)
     return submission
 

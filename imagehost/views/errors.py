@@ -7,6 +7,7 @@ from django.shortcuts import render
 
 from ..ratelimits import RateLimited
 from ..services.errors import ServiceError
+from .navigation import back_url
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -21,7 +22,8 @@ def error_response(
         body = {"error": {"status": status, "code": code, "message": message}}
         response: HttpResponse = JsonResponse(body, status=status)
     else:
-        response = render(request, "imagehost/error.html", {"status": status, "message": message}, status=status)
+        context = {"status": status, "message": message, "back_url": back_url(request)}
+        response = render(request, "imagehost/error.html", context, status=status)
     for key, value in (headers or {}).items():
         response[key] = value
     return response

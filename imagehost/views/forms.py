@@ -71,13 +71,43 @@ class ShortenForm(forms.Form):
         return value
 
 
-class PictureActionForm(forms.Form):
+class ConfirmForm(forms.Form):
+    """A destructive POST runs only with ``confirm=yes`` (else the view shows a confirm page)."""
+
+    confirm = forms.CharField(required=False)
+
+    def clean_confirm(self) -> bool:
+        return self.cleaned_data["confirm"] == "yes"
+
+
+class PictureActionForm(ConfirmForm):
     action = forms.ChoiceField(
         choices=[("title", "title"), ("album", "album"), ("delete", "delete")],
         error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},
     )
     title = forms.CharField(required=False, strip=False)
     album = forms.CharField(required=False, max_length=60)
+    links = forms.ChoiceField(
+        required=False, choices=[("delete", "delete"), ("keep", "keep")],
+        error_messages={"invalid_choice": "links must be delete or keep."},
+    )
+
+    def clean_links(self) -> bool:
+        """Whether to delete the picture's short links too (the default)."""
+        return self.cleaned_data["links"] != "keep"
+
+
+class LinkActionForm(ConfirmForm):
+    action = forms.ChoiceField(
+        choices=[("clear_expiry", "clear_expiry"), ("delete", "delete")],
+        error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},
+    )
+    next = forms.CharField(required=False, max_length=2000)
+
+
+class LibrarySearchForm(forms.Form):
+    q = forms.CharField(required=False, strip=True, max_length=200)
+    page = forms.CharField(required=False)
 
 
 class AlbumCreateForm(forms.Form):
@@ -85,7 +115,7 @@ class AlbumCreateForm(forms.Form):
     visibility = forms.CharField(required=False)
 
 
-class AlbumActionForm(forms.Form):
+class AlbumActionForm(ConfirmForm):
     action = forms.ChoiceField(
         choices=[(a, a) for a in ("update", "delete", "up", "down", "reorder")],
         error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},

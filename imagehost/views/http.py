@@ -4,7 +4,11 @@ from __future__ import annotations
 from ..services.errors import NotFound
 from ..services.rendering import DEFAULT_RENDER_FORMAT, RENDER_FORMATS
 
+#: A token's image never changes: cached for good.
 IMAGE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+#: A short link can be deleted, expire or be taken down: caches keep the image but ask again
+#: each time (a 304 against the ETag while the link still works, a 404/410 once it does not).
+SHORT_LINK_CACHE_CONTROL = "public, no-cache"
 FORMAT_ALIASES = {"jpeg": "jpg"}
 #: Every output format name a URL or request may ask for (aliases included).
 REQUESTABLE_FORMATS = [*RENDER_FORMATS, *FORMAT_ALIASES]

@@ -12,14 +12,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import selectors
 from ..ratelimits import rate_limited
 from ..services import links, rendering, tokens
-from ..services.errors import ServiceError
+from ..services.errors import LinkPending, ServiceError
 from .forms import ShortenForm, parse, parse_width
+from .navigation import safe_local_path
 from .sharing import share_tools
-from .http import IMAGE_CACHE_CONTROL, image_etag, parse_format, split_extension
+from .http import IMAGE_CACHE_CONTROL, SHORT_LINK_CACHE_CONTROL, image_etag, parse_format, split_extension
 
 
 def _image_response(
-    request: HttpRequest, sha: str, fmt: str | None, token: Callable[[], str]
+    request: HttpRequest, sha: str, fmt: str | None, token: Callable[[], str],
+    cache_control: str = IMAGE_CACHE_CONTROL,
 ) -> HttpResponse:
     """The image answer for a checked token (its sha256); ``token()`` is called only to decode."""
     fmt = parse_format(fmt)
@@ -33,7 +35,7 @@ def _image_response(
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
         response["Content-Length"] = str(len(rendered.content))
     response["ETag"] = etag
-    response["Cache-Control"] = IMAGE_CACHE_CONTROL
+    response["Cache-Control"] = cache_control
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -66,15 +68,23 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     On a cache hit (look-up, takedown check and rendering) no database query runs.
     """
     slug, fmt = split_extension(slug)
-    link = links.resolve_short_link(slug, count_hit=request.method == "GET")
-    return _image_response(request, link.token_sha256, fmt, lambda: link.token)
+    try:
+        link = links.resolve_short_link(slug, count_hit=request.method == "GET")
+    except LinkPending as pending:
+        if "text/html" not in request.headers.get("Accept", ""):
+            raise  # an image client: 503 with Retry-After
+        return _encoding_page(request, slug, pending)  # a browser: "encoding…", refreshing
+    return _image_response(request, link.token_sha256, fmt, lambda: link.token, SHORT_LINK_CACHE_CONTROL)
 
 
 @require_GET
 @rate_limited("slugs")
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""
-    link = links.resolve_short_link(slug, count_hit=False)
+    try:
+        link = links.resolve_short_link(slug, count_hit=False)
+    except LinkPending as pending:
+        return _encoding_page(request, slug, pending)
     token = link.token
     try:
         info = tokens.inspect_token(token)
@@ -100,6 +110,17 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _encoding_page(request: HttpRequest, slug: str, pending: LinkPending) -> HttpResponse:
+    """A reserved link whose picture is still being encoded: a page that refreshes until it is there."""
+    response = render(
+        request, "imagehost/short_encoding.html",
+        {"slug": slug, "message": pending.message, "refresh_s": pending.retry_after}, status=pending.status,
+    )
+    response["Retry-After"] = str(pending.retry_after)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_POST
 @rate_limited("links")
 def shorten(request: HttpRequest) -> HttpResponse:
@@ -109,8 +130,8 @@ def shorten(request: HttpRequest) -> HttpResponse:
     link = links.get_or_create_short_link(
         form["token"], user, slug=form["slug"] or None, expires_at=form["expires_at"]
     )
-    next_url = form["next"]
-    if next_url.startswith("/") and not next_url.startswith("//"):
+    next_url = safe_local_path(request, form["next"])
+    if next_url:
         messages.success(request, f"Short link: /s/{link.slug}")
         return redirect(next_url)
     return redirect("short_page", slug=link.slug)

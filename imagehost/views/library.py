@@ -1,11 +1,9 @@
-"""Accounts, the library, picture pages and albums."""
+"""The library, picture pages and albums (accounts: ``views/accounts.py``)."""
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,33 +12,23 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import selectors
 from ..models import Visibility
-from ..ratelimits import rate_limited
 from ..services import library as lib
 from ..services.errors import NotFound
-from .forms import AlbumActionForm, AlbumCreateForm, PictureActionForm, parse
+from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PictureActionForm, parse
+from .links import with_urls
 from .presentation import token_fits
 from .sharing import preview_png_url, share_tools
 from .similar import similar_sections
 
 
-@require_http_methods(["GET", "POST"])
-@rate_limited("signups", methods=("POST",))
-def signup(request: HttpRequest) -> HttpResponse:
-    form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("library")
-    return render(request, "registration/signup.html", {"form": form})
-
-
 @login_required
 @require_GET
 def library(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.pictures_for_owner(request.user), settings.EMMM_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    return render(request, "imagehost/library.html", {"page": page})
+    """My pictures, newest first; ``?q=`` searches titles."""
+    query = parse(LibrarySearchForm, request.GET)
+    pictures = selectors.pictures_for_owner(request.user, title_contains=query["q"])
+    page = Paginator(pictures, settings.EMMM_PAGE_SIZE).get_page(query["page"])
+    return render(request, "imagehost/library.html", {"page": page, "q": query["q"]})
 
 
 @login_required
@@ -57,9 +45,12 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             album = selectors.get_album_for_owner(form["album"], request.user) if form["album"] else None
             lib.move_picture_to_album(pic, album)
             messages.success(request, f"Moved to {album.title}." if album else "Removed from its album.")
-        else:  # delete
-            lib.delete_picture(pic)
-            messages.success(request, "Picture deleted.")
+        else:  # delete: a confirm page first (works without JavaScript), then POST confirm=yes
+            if not form["confirm"]:
+                picture_links = with_urls(request, selectors.short_links_for_picture(pic))
+                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": picture_links})
+            gone = lib.delete_picture(pic, delete_links=form["links"])
+            messages.success(request, f"Picture deleted{f' with its {gone} short link(s)' if gone else ''}.")
             return redirect("library")
         return redirect("picture", pk=pic.pk)
     token_url = request.build_absolute_uri(reverse("image", args=[pic.token]))
@@ -74,6 +65,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             "link": link,
             "short_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])) if link else None,
             "albums": selectors.albums_for_owner(request.user),
+            "picture_links": with_urls(request, selectors.short_links_for_picture(pic)),
             "similar": similar_sections(pic, request.user),
             "share": share_tools(request, link.slug, pic.title) if link else None,
         },
@@ -106,6 +98,8 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
         )
         messages.success(request, "Album saved.")
     elif action == "delete":
+        if not form["confirm"]:
+            return render(request, "imagehost/confirm_delete_album.html", {"album": alb, "count": alb.pictures.count()})
         lib.delete_album(alb)
         messages.success(request, "Album deleted; its pictures are still in your library.")
         return redirect("albums")

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from imagehost.api.models import ApiToken, hash_token
-from imagehost.api.sharex import SHAREX_WAIT_SECONDS
 
 pytestmark = pytest.mark.django_db
 
@@ -83,8 +82,9 @@ def test_sharex_file_uploads_with_a_new_token(client, owner, make_album):
     cfg = json.loads(r.content)
     assert cfg["RequestURL"] == "http://testserver/api/v1/images"
     assert cfg["Body"] == "MultipartFormData" and cfg["FileFormName"] == "file"
-    assert cfg["Parameters"] == {"wait": str(SHAREX_WAIT_SECONDS), "album": album.slug}
-    assert cfg["URL"] == "{json:picture.short_url}"
+    assert cfg["Parameters"] == {"album": album.slug}  # no `wait`: the answer comes at once (issue 11)
+    assert cfg["URL"] == "{json:short_url}"  # reserved before encoding, so never empty
+    assert cfg["DeletionURL"] == "{json:deletion_url}"
     raw = cfg["Headers"]["Authorization"].removeprefix("Bearer ")
     token = ApiToken.lookup(raw)
     assert token is not None and token.user == owner and token.name.startswith("ShareX")

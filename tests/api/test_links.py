@@ -115,3 +115,33 @@ def test_only_the_owner_changes_their_link(owner_client, other_client, owner):
     owner_client.post("/api/v1/links", {"token": TOKEN, "expires_at": later.isoformat()}, format="json")
     assert ShortLink.objects.get(slug=mine["slug"]).expires_at == later
     assert ShortLink.objects.get(slug=theirs["slug"]).expires_at is None
+
+
+def test_custom_slug_beside_the_automatic_link(owner_client, owner, make_picture):
+    """Issue 11: every upload has an automatic link; a custom one is added in one request (not 409)."""
+    picture = make_picture(owner)
+    automatic = links.get_or_create_short_link(picture.token, owner)
+    r = owner_client.post("/api/v1/links", {"picture": picture.pk, "slug": "pemaquid"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["slug"] == "pemaquid" and r.json()["url"] == "http://testserver/s/pemaquid"
+    again = owner_client.post("/api/v1/links", {"picture": picture.pk, "slug": "pemaquid"}, format="json")
+    assert again.status_code == 201 and again.json()["slug"] == "pemaquid"
+    assert sorted(ShortLink.objects.filter(owner=owner).values_list("slug", flat=True)) == sorted([automatic.slug, "pemaquid"])
+    plain = owner_client.post("/api/v1/links", {"picture": picture.pk}, format="json").json()
+    assert plain["slug"] in (automatic.slug, "pemaquid")  # an existing one, no third link
+    assert ShortLink.objects.filter(owner=owner).count() == 2
+
+
+def test_deleting_a_picture_deletes_its_links_unless_kept(owner_client, owner, make_picture, client):
+    picture = make_picture(owner)
+    link = links.get_or_create_short_link(picture.token, owner, slug="goes-away")
+    assert owner_client.delete(f"/api/v1/pictures/{picture.pk}?links=maybe").status_code == 400
+    assert owner_client.get(f"/api/v1/pictures/{picture.pk}?links=keep").status_code == 400  # DELETE only
+    assert owner_client.delete(f"/api/v1/pictures/{picture.pk}").status_code == 204
+    assert not ShortLink.objects.filter(pk=link.pk).exists()
+    assert client.get("/s/goes-away").status_code == 404
+    kept = make_picture(owner)
+    kept_link = links.get_or_create_short_link(kept.token, owner, slug="stays")
+    assert owner_client.delete(f"/api/v1/pictures/{kept.pk}?links=keep").status_code == 204
+    assert ShortLink.objects.filter(pk=kept_link.pk).exists()
+    assert "stays" in [x["slug"] for x in owner_client.get("/api/v1/links").json()["results"]]

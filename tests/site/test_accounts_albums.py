@@ -60,7 +60,9 @@ def test_picture_page_actions(client, user, other_user, make_picture):
     pic.refresh_from_db()
     assert pic.title == "Cat on a mat" and pic.album_id == album.pk
     assert client.post(f"/p/{pic.pk}/", {"action": "nope"}).status_code == 400
-    client.post(f"/p/{pic.pk}/", {"action": "delete"})
+    client.post(f"/p/{pic.pk}/", {"action": "delete"})  # issue 11: a confirm page first
+    assert Picture.objects.filter(pk=pic.pk).exists()
+    client.post(f"/p/{pic.pk}/", {"action": "delete", "confirm": "yes"})
     assert not Picture.objects.filter(pk=pic.pk).exists()
 
 
@@ -92,7 +94,7 @@ def test_album_crud_visibility_and_order(client, user, other_user, make_picture)
     assert "Trip 2026" not in client.get("/albums/public/").content.decode()
     library.update_album(album, visibility="public")
     assert "Trip 2026" in client.get("/albums/public/").content.decode()
-    client.post(f"/albums/{album.slug}/", {"action": "delete"})
+    client.post(f"/albums/{album.slug}/", {"action": "delete", "confirm": "yes"})  # issue 11: after a confirm page
     assert not Album.objects.exists() and Picture.objects.filter(owner=user).count() == 3
 
 

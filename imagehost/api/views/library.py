@@ -104,6 +104,10 @@ class PictureDetailView(ApiView):
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = s.PictureSerializer
 
+    @property
+    def query_params_allowed(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({"links"}) if self.request.method == "DELETE" else frozenset()
+
     def get_picture(self, request: Request, pk: int) -> Picture:
         if pk > MAX_DB_ID:  # would overflow the database's integer
             raise exceptions.NotFound()
@@ -126,7 +130,15 @@ class PictureDetailView(ApiView):
             picture = library.update_picture(picture, title=changes["title"])
         return Response(self.get_serializer(picture).data)
 
-    @extend_schema(operation_id="pictures_destroy", summary="Delete a picture from my library", responses={204: None, **errors(401, 404)})
+    @extend_schema(
+        operation_id="pictures_destroy",
+        summary="Delete a picture from my library (and its short links)",
+        parameters=[s.PictureDeleteQuerySerializer],
+        responses={204: None, **errors(401, 404)},
+    )
     def delete(self, request: Request, pk: int) -> Response:
-        library.delete_picture(self.get_picture(request, pk))
+        picture = self.get_picture(request, pk)
+        query = s.PictureDeleteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        library.delete_picture(picture, delete_links=query.validated_data["links"] == "delete")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -51,7 +51,8 @@ class ImageUploadView(ApiView):
             "once; encoding runs in the background. Answers 202 with the job; poll `status_url`. "
             "With `wait=N` a signed-in client's request waits up to N seconds and answers 201 if the job "
             "finished; anonymous clients, and clients over this server's small cap on waiting requests, "
-            "get the 202 at once."
+            "get the 202 at once. A signed-in upload's `short_url` is there at once (it shows the picture "
+            "once encoded); `deletion_url` is a secret link that deletes the upload without signing in."
         ),
         parameters=[s.UploadQuerySerializer],
         request={
@@ -64,7 +65,7 @@ class ImageUploadView(ApiView):
                 s.AcceptedJobSerializer,
                 description="Accepted: the job is queued or running (with a `warning` when the queue is down; the job is kept).",
             ),
-            201: OpenApiResponse(s.JobSerializer, description="Finished within `wait` seconds (done or failed)."),
+            201: OpenApiResponse(s.AcceptedJobSerializer, description="Finished within `wait` seconds (done or failed)."),
             **errors(400, 401, 404, 413, 415, 429),
         },
     )
@@ -87,15 +88,16 @@ class ImageUploadView(ApiView):
             kind=opts.get("kind", EncodeKind.VAE),
         )
         job = submission.jobs[0]
+        deletion_url = absolute_urls.absolute(request, "delete_upload", submission.deletion_keys[job.pk])
         if submission.queue_unavailable:
             # The job is kept and the sweeper sends it when the broker is back: accepted, with a warning.
-            body = dict(s.JobSerializer(job, context={"request": request}).data)
+            body = dict(s.JobSerializer(job, context={"request": request}).data, deletion_url=deletion_url)
             body["warning"] = {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE_MESSAGE}
-            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"], "Cache-Control": "no-store"})
         job = wait_for_job(job, opts.get("wait", 0) if user is not None else 0)
-        body = s.JobSerializer(job, context={"request": request}).data
+        body = dict(s.JobSerializer(job, context={"request": request}).data, deletion_url=deletion_url)
         code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
-        return Response(body, status=code, headers={"Location": body["status_url"]})
+        return Response(body, status=code, headers={"Location": body["status_url"], "Cache-Control": "no-store"})
 
 
 def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:

@@ -1,0 +1,53 @@
+"""Accounts: sign-up (with an optional e-mail address for password resets) and account settings."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from ..ratelimits import rate_limited
+from ..services import accounts
+
+EMAIL_HELP = "Optional. Only used to send you a link if you forget your password."
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=False, help_text=EMAIL_HELP)
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(required=False, help_text=EMAIL_HELP + " Leave empty to remove it.")
+
+
+@require_http_methods(["GET", "POST"])
+@rate_limited("signups", methods=("POST",))
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("library")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's e-mail address (for password resets), with links to change the password."""
+    form = EmailForm(request.POST or None, initial={"email": request.user.email})
+    if request.method == "POST":
+        if form.is_valid():
+            accounts.set_email(request.user, form.cleaned_data["email"])
+            messages.success(request, "E-mail address saved." if form.cleaned_data["email"] else "E-mail address removed.")
+            return redirect("account_settings")
+        return render(request, "registration/account_settings.html", {"form": form}, status=400)
+    return render(request, "registration/account_settings.html", {"form": form})

@@ -1,0 +1,40 @@
+"""Where to send a user back to: a ``next`` value or the Referer, only when it stays on this site."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+def safe_local_path(request: HttpRequest, url: str | None) -> str | None:
+    """``url`` as a path on this site (path + query), or None when it leads anywhere else.
+
+    Accepts a relative path (``/p/1/``) or an absolute URL on this host and scheme; refuses
+    ``//evil``, ``/\\evil``, other hosts and schemes, and control characters (never an open redirect).
+    """
+    if not url or len(url) > 2000 or any(ord(c) < 32 for c in url):
+        return None
+    if not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return None
+    parts = urlsplit(url)
+    if not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def back_url(request: HttpRequest) -> str | None:
+    """Where the user came from: a safe ``next`` (query or form), else a same-origin Referer."""
+    candidates = [request.GET.get("next")]
+    # A form's ``next``: only from a body already parsed, or a small urlencoded one (never re-read an upload).
+    if request.method == "POST" and ("_post" in request.__dict__ or request.content_type == "application/x-www-form-urlencoded"):
+        try:
+            candidates.append(request.POST.get("next"))
+        except Exception:  # noqa: BLE001 - an unreadable or oversized body simply has no back link
+            pass
+    candidates.append(request.headers.get("Referer"))
+    for candidate in candidates:
+        path = safe_local_path(request, candidate)
+        if path is not None and path != request.get_full_path():
+            return path
+    return None

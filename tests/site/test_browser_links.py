@@ -1,0 +1,87 @@
+"""Issue 11 in headless Chromium (Debian's, through Playwright): a custom slug on a picture,
+its expiry in the viewer's time zone, and deleting a picture makes its links 404."""
+from __future__ import annotations
+
+import pytest
+
+from imagehost.services import links
+from tests.site.test_browser import _chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def allow_sync_orm_beside_playwright(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def picture(user, make_picture, token_pool):
+    pic = make_picture(owner=user, title="Pemaquid Point", token=token_pool(3).token)
+    pic.automatic_link = links.get_or_create_short_link(pic.token, user)  # as every upload has
+    return pic
+
+
+def signed_in_page(browser, live_server, **context):
+    ctx = browser.new_context(**context)
+    page = ctx.new_page()
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/library/")
+    return page
+
+
+def test_custom_slug_on_a_picture_with_a_local_expiry(browser, live_server, picture):
+    page = signed_in_page(browser, live_server, locale="en-US", timezone_id="America/New_York")
+    page.goto(f"{live_server.url}/p/{picture.pk}/")
+    page.fill(".add-short-link input[name=slug]", "pemaquid")
+    page.fill(".add-short-link input[name=expires_at]", "2031-01-15T15:30")  # read as UTC by the server
+    page.click(".add-short-link button")
+    page.wait_for_selector('tr.short-link[data-slug="pemaquid"]')
+    assert page.locator(f'tr.short-link[data-slug="{picture.automatic_link.slug}"]').count() == 1  # both listed
+    expiry = page.locator('tr.short-link[data-slug="pemaquid"] time.local-time')
+    page.wait_for_function("() => document.querySelector('tr[data-slug=pemaquid] time').dataset.localised === '1'")
+    assert expiry.get_attribute("datetime") == "2031-01-15T15:30:00+00:00"
+    assert expiry.inner_text() == "Jan 15, 2031, 10:30 AM"  # 15:30 UTC in New York
+
+    fresh = browser.new_context()
+    response = fresh.new_page().goto(live_server.url + "/s/pemaquid")
+    assert response.status == 200 and response.headers["content-type"] == "image/webp"
+    fresh.close()
+
+    page.click('tr.short-link[data-slug="pemaquid"] .expiry button')  # never expire
+    page.wait_for_selector('tr.short-link[data-slug="pemaquid"] .expiry:has-text("never")')
+
+
+def test_deleting_a_picture_makes_its_link_404(browser, live_server, picture):
+    slug = picture.automatic_link.slug
+    fresh = browser.new_context()
+    assert fresh.new_page().goto(f"{live_server.url}/s/{slug}").status == 200
+    page = signed_in_page(browser, live_server)
+    page.goto(f"{live_server.url}/p/{picture.pk}/")
+    page.click(".picture-delete button")
+    page.wait_for_selector(".confirm-delete")  # asked first, without any script
+    assert page.is_checked("input[name=links][value=delete]")  # deleting the links is the default
+    page.click(".confirm-delete button.danger")
+    page.wait_for_url("**/library/")
+    assert "Picture deleted with its 1 short link" in page.inner_text(".messages")
+    # the viewer who saw the image before (it is in that browser's cache) gets the 404 too:
+    # /s/ answers are revalidated (no-cache), unlike a token URL's
+    for url in (f"/s/{slug}", f"/s/{slug}/", f"/s/{slug}.png"):
+        assert fresh.new_page().goto(live_server.url + url).status == 404
+    fresh.close()

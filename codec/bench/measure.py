@@ -27,7 +27,7 @@ from codec.models import registry
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".gif"}
 METHODS = {
     "v1": "token v1 default (gauss-rc, 8 refinement steps, fixed step)",
-    "v2": "token v2 default (klt-rc: whitened KLT, per-image step, quantiser-aware refinement)",
+    "v2": "token v2 default (klt-ctx: whitened KLT, context-model entropy coder, per-image step, dead-zone quantiser-aware refinement)",
     "webp8": "original packing (raw latent, webp8)",
     "avif": "AVIF file at <= v2's bytes",
     "webp": "WebP file at <= v2's bytes",

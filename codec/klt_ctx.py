@@ -23,8 +23,6 @@ coded in order of scale index, then channel, row, column. Specified in docs/toke
 
 from __future__ import annotations
 
-import hashlib
-import io
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,7 +31,8 @@ from pathlib import Path
 import constriction
 import numpy as np
 
-from .errors import InvalidToken, ModelUnavailable
+from .errors import InvalidToken
+from .klt_rc import pinned_arrays
 
 STEP_UNIT = 4096
 QMAX = 255
@@ -87,11 +86,8 @@ def load_model(path: Path, sha256: str) -> ContextModel:
     """The context model in ``path`` (an .npz of integer arrays), verified against ``sha256``."""
     key = f"{path}:{sha256}"
     if key not in _MODELS:
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ModelUnavailable(f"{path} does not match its pinned sha256 {sha256}")
-        with np.load(io.BytesIO(data), allow_pickle=False) as a:
-            _MODELS[key] = ContextModel(*(a[k].astype(np.int64) for k in FIELDS))
+        arrays = pinned_arrays(path, sha256)
+        _MODELS[key] = ContextModel(*(arrays[k].astype(np.int64) for k in FIELDS))
     return _MODELS[key]
 
 

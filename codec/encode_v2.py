@@ -44,7 +44,10 @@ PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
 QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
 REFINE_LR = 0.05
 #: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
-DEADZONE = float(os.environ.get("EMMM_V2_DEADZONE", 0.1))
+#: At the default quality none (on hard images it costs more PSNR than it saves characters);
+#: under max_chars BUDGET_DEADZONE (more PSNR for the same characters; docs/benchmarks.md).
+DEADZONE = float(os.environ.get("EMMM_V2_DEADZONE", 0.0))
+BUDGET_DEADZONE = float(os.environ.get("EMMM_V2_BUDGET_DEADZONE", 0.1))
 #: Step ladder, units of 1/4096: 2 ** (i / 8), coarsest last.
 STEP_LADDER = tuple(sorted({round(2 ** (i / 8)) for i in range(128)}))
 
@@ -155,7 +158,7 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
     while True:
         source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
         x = image_to_tensor(source, net.downscale)
-        deadzone = 0.0 if context is None else DEADZONE
+        deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
         coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
 
         def text(u: int) -> str:

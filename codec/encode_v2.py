@@ -12,7 +12,8 @@ VAE encoding (both kinds), per coded size tried:
    keeps it within, predicted exactly in the whitened basis where a unit of coefficient error
    costs about a unit of output MSE). So no image the model reproduces well is quantised
    too coarsely;
-3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step);
+3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
+   klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``);
 4. with ``max_chars``: the finest step no coarser than the chosen one that fits (packing only,
    the refinement is reused); if none fits, a smaller coded size (same policy as v1).
 """

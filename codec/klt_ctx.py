@@ -104,7 +104,7 @@ class Schedule:
     padded: tuple[int, int, int]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)  # a 1024 x 1024 image's schedule is ~20 MB
 def schedule(shape: tuple[int, int, int]) -> Schedule:
     """The decoding order of a (C, H, W) latent (module docstring)."""
     channels, height, width = shape

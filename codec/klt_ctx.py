@@ -11,14 +11,16 @@ at once, so a whole wavefront is one vectorised numpy call). Its neighbours ``NE
 window around (y, x); zero outside the image) are all decoded at earlier steps. Then, with
 the model's integer weights (Q12):
 
-    mu  = clip((M[c,0] + sum_k M[c,k+1] * n_k + 2048) >> 12, -QMAX, QMAX)
-    a   = S[c,0] + sum_k S[c,k+1] * |n_k| + S[c,25] * acc
-    s   = number of thresholds <= a               (scale index)
-    q   = mu + r,   r coded with table s over -2*QMAX .. 2*QMAX
+    fine  = clip((M[c,0] + sum_k M[c,k+1] * n_k + 2**9) >> 10, -4 QMAX, 4 QMAX)   (quarters)
+    mu    = fine >> 2
+    a     = S[c,0] + sum_k S[c,k+1] * |n_k| + S[c,25] * acc
+    table = 4 * (number of thresholds <= a) + (fine & 3)
+    q     = mu + r,  r in -WINDOW..WINDOW coded with ``tables[table]`` (else its escape symbol,
+            and r follows, after the step's other symbols, with the ``escape`` table)
 
 ``acc`` is the energy of the decoded 3x3 window: sum of h[c'] * |q| over every symbol decoded
 before step t at the 9 positions around (y, x) (all channels). Within a step, symbols are
-coded in order of scale index, then channel, row, column. Specified in docs/token-format.md.
+coded in order of channel, row, column. Specified in docs/token-format.md.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def schedule(shape: tuple[int, int, int]) -> Schedule:
 
 
 def predict(model: ContextModel, channel: np.ndarray, n: np.ndarray, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, scale index) of symbols with channels ``channel``, neighbours ``n`` (N, K) and
+    """(mu, table index) of symbols with channels ``channel``, neighbours ``n`` (N, K) and
     window energies ``acc`` (N,), all int64: the integer formulas of the module docstring."""
     m, s = model.mean[channel], model.scale[channel]
     fine = np.clip((m[:, 0] + np.einsum("nk,nk->n", m[:, 1:], n) + HALF_FINE) >> (SHIFT - FRACTION_BITS), -QMAX << FRACTION_BITS, QMAX << FRACTION_BITS)

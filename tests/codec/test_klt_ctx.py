@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec import core, encode_v2, klt_ctx, token
+from codec import core, encode_v2, klt_ctx, klt_rc, token
 from codec.errors import InvalidToken, ModelUnavailable
 from codec.models import TAEF2_SPEC
 
@@ -38,14 +38,16 @@ def test_context_model_is_pinned_and_integer():
     assert MODEL.tables.sum(axis=1).max() < 1 << 24 and MODEL.escape.sum() < 1 << 24
 
 
-def test_a_tampered_context_model_is_refused(tmp_path):
-    name, sha = TAEF2_SPEC.ctx
+@pytest.mark.parametrize("field, load", [("klt", klt_rc.load_transform), ("ctx", klt_ctx.load_model)])
+def test_a_tampered_pinned_file_is_refused(tmp_path, field, load):
+    """Moved here from test_v2 (the transform) and extended to the context model."""
+    name, sha = getattr(TAEF2_SPEC, field)
     bad = tmp_path / name
     data = bytearray((Path(core.__file__).parent / "models" / name).read_bytes())
     data[-1] ^= 1
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelUnavailable, match="does not match its pinned sha256"):
-        klt_ctx.load_model(bad, sha)
+        load(bad, sha)
 
 
 # --- decoding order and the integer formulas ------------------------------------------------
@@ -176,8 +178,6 @@ def test_klt_ctx_is_shorter_than_klt_rc_for_the_same_coefficients(taef2):
     image = photo(160, 120, seed=9)
     transform = core.transform_for(TAEF2_SPEC)
     coeffs, units = encode_v2.refine(taef2, core.image_to_tensor(image, 8), image.size, transform)
-    from codec import klt_rc
-
     assert len(klt_ctx.pack(coeffs, units, MODEL)) < 0.95 * len(klt_rc.pack(coeffs, units))
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 import codec
 from codec import core, encode_v2, klt_rc, token
-from codec.errors import CodecError, InvalidToken, ModelUnavailable
+from codec.errors import CodecError, InvalidToken
 from codec.limits import MAX_UPSCALE_PER_SIDE
 from codec.models import TAEF2_SPEC
 
@@ -31,16 +31,6 @@ def test_transform_file_is_pinned_and_orthogonal():
     assert np.allclose(t.rotation.T @ t.rotation, np.eye(32), atol=1e-5)
     z = np.random.default_rng(0).normal(0, 1, (32, 3, 4))
     assert np.allclose(t.inverse(t.forward(z)), z, atol=1e-5)
-
-
-def test_a_tampered_transform_is_refused(tmp_path):
-    name, sha = TAEF2_SPEC.klt
-    bad = tmp_path / name
-    data = bytearray((Path(core.__file__).parent / "models" / name).read_bytes())
-    data[-1] ^= 1
-    bad.write_bytes(bytes(data))
-    with pytest.raises(ModelUnavailable, match="does not match its pinned sha256"):
-        klt_rc.load_transform(bad, sha)
 
 
 def test_integer_pmf_is_the_documented_integer_recurrence():

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import avif, encode_v1, encode_v2, klt_rc, packing, token
+from . import avif, encode_v1, encode_v2, klt_ctx, klt_rc, packing, token
 from .encode_v1 import (  # noqa: F401  (re-exported: tests, bench, golden tokens)
     DEFAULT_STEP_UNITS, REFINE_STEPS, STEP_LADDER, _header, encode_latent, image_to_tensor, refine_latent,
 )
@@ -118,7 +118,7 @@ def encode(
     if version == 2:
         text = encode_v2.encode_klt(
             rgb, spec, net, transform_for(spec), max_chars, next_size=next_coded_size,
-            image_to_tensor=image_to_tensor, steps=refine_steps,
+            image_to_tensor=image_to_tensor, steps=refine_steps, context=context_for(spec) if spec.ctx else None,
         )  # fmt: skip
         return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
     text = encode_v1.encode(rgb, spec, net, max_chars, refine_steps, next_size=next_coded_size)
@@ -149,6 +149,14 @@ def transform_for(spec: registry.ModelSpec) -> klt_rc.Transform:
     return klt_rc.load_transform(Path(__file__).parent / "models" / name, sha256)
 
 
+def context_for(spec: registry.ModelSpec) -> klt_ctx.ContextModel:
+    """The model's pinned ``klt-ctx`` context model (ModelUnavailable if the file is wrong)."""
+    if spec.ctx is None:
+        raise InvalidToken(f"model {spec.name!r} has no klt-ctx context model")
+    name, sha256 = spec.ctx
+    return klt_ctx.load_model(Path(__file__).parent / "models" / name, sha256)
+
+
 def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float, multiple: int, max_chars: int) -> tuple[int, int]:
     """The next, smaller coded size rate control tries: ``coded * shrink``, but never more than
     MAX_UPSCALE_PER_SIDE times smaller than ``size`` nor under ``multiple`` pixels a side;
@@ -169,15 +177,15 @@ def minimum_chars(model: str | None = None, *, kind: str = "vae") -> int:
         return encode_v2.minimum_avif_chars()
     spec = registry.get_spec(model or default_model())
     if _vae_version(spec, kind) == 2:
-        table = klt_rc.table_bytes(spec.latent_channels)
+        table = klt_ctx.TABLE_BYTES
     else:
         table = packing.gauss_rc_table_bytes(spec.latent_channels)
     return math.ceil((token.OVERHEAD + table + 4) * 4 / 3)  # + one coded word
 
 
 #: Payload kinds each token version may carry.
-KINDS_BY_VERSION = {1: (packing.GAUSS_RC, packing.WEBP8), 2: (encode_v2.KLT_RC, encode_v2.AVIF)}
-KIND_NAMES = {**packing.KIND_NAMES, encode_v2.KLT_RC: "klt-rc", encode_v2.AVIF: "avif"}
+KINDS_BY_VERSION = {1: (packing.GAUSS_RC, packing.WEBP8), 2: (encode_v2.KLT_RC, encode_v2.AVIF, encode_v2.KLT_CTX)}
+KIND_NAMES = {**packing.KIND_NAMES, encode_v2.KLT_RC: "klt-rc", encode_v2.AVIF: "avif", encode_v2.KLT_CTX: "klt-ctx"}
 
 
 def _read(token_text: str) -> tuple[token.Header, bytes, registry.ModelSpec | None]:
@@ -189,8 +197,10 @@ def _read(token_text: str) -> tuple[token.Header, bytes, registry.ModelSpec | No
             raise InvalidToken("an avif token must name no model and no latent shape")
         return header, payload, None
     spec = registry.spec_for_code(header.model_code)
-    if header.payload_kind == encode_v2.KLT_RC and spec.klt is None:
+    if header.payload_kind in (encode_v2.KLT_RC, encode_v2.KLT_CTX) and spec.klt is None:
         raise InvalidToken(f"the token's model {spec.name!r} has no version 2 format")
+    if header.payload_kind == encode_v2.KLT_CTX and spec.ctx is None:
+        raise InvalidToken(f"the token's model {spec.name!r} has no klt-ctx context model")
     expected = (
         spec.latent_channels,
         -(-header.coded_height // spec.downscale),
@@ -227,9 +237,12 @@ def decode_latent(token_text: str) -> tuple[token.Header, registry.ModelSpec, np
     header, payload, spec = _read(token_text)
     if spec is None:
         raise InvalidToken("the token holds no latent (an avif token)")
-    if header.payload_kind == encode_v2.KLT_RC:
+    if header.payload_kind in (encode_v2.KLT_RC, encode_v2.KLT_CTX):
         try:
-            coeffs = klt_rc.unpack(payload, header.latent_shape)
+            if header.payload_kind == encode_v2.KLT_RC:
+                coeffs = klt_rc.unpack(payload, header.latent_shape)
+            else:
+                coeffs = klt_ctx.unpack(payload, header.latent_shape, context_for(spec))
         except InvalidToken:
             raise
         except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:

@@ -1,6 +1,7 @@
-"""Token version 2 encoders: ``klt-rc`` (VAE) and ``avif`` (no model).
+"""Token version 2 encoders: ``klt-ctx`` (VAE, the default), ``klt-rc`` (VAE, kept for the
+tests and old links) and ``avif`` (no model).
 
-``klt-rc`` encoding, per coded size tried:
+VAE encoding (both kinds), per coded size tried:
 
 1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (the
    first one also measures the model's own, unquantised, reconstruction MSE);
@@ -11,7 +12,8 @@
    keeps it within, predicted exactly in the whitened basis where a unit of coefficient error
    costs about a unit of output MSE). So no image the model reproduces well is quantised
    too coarsely;
-3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step);
+3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
+   klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``);
 4. with ``max_chars``: the finest step no coarser than the chosen one that fits (packing only,
    the refinement is reused); if none fits, a smaller coded size (same policy as v1).
 """
@@ -25,12 +27,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import avif, klt_rc, token
+from . import avif, klt_ctx, klt_rc, token
 from .errors import CodecError
+from .klt_ctx import ContextModel
 from .klt_rc import Transform
 
 AVIF = 4
 KLT_RC = 3
+KLT_CTX = 5
 #: Step for every image (units of 1/4096): sqrt(mean over channels of v1's default step in the
 #: whitened basis), i.e. v1's default distortion; not tuned on any image set.
 STEP_UNITS = int(os.environ.get("EMMM_V2_STEP_UNITS", 92))
@@ -40,6 +44,11 @@ TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.5))
 PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
 QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
 REFINE_LR = 0.05
+#: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
+#: At the default quality none (on hard images it costs more PSNR than it saves characters);
+#: under max_chars BUDGET_DEADZONE (more PSNR for the same characters; docs/benchmarks.md).
+DEADZONE = float(os.environ.get("EMMM_V2_DEADZONE", 0.0))
+BUDGET_DEADZONE = float(os.environ.get("EMMM_V2_BUDGET_DEADZONE", 0.1))
 #: Step ladder, units of 1/4096: 2 ** (i / 8), coarsest last.
 STEP_LADDER = tuple(sorted({round(2 ** (i / 8)) for i in range(128)}))
 
@@ -57,14 +66,14 @@ def frame(model_code: int, size, coded, shape, kind: int, payload: bytes) -> str
     return token.to_text(token.pack(_header(model_code, size, coded, shape, kind, payload), payload))
 
 
-def quantisation_mse(coeffs: np.ndarray, units: int) -> float:
+def quantisation_mse(coeffs: np.ndarray, units: int, deadzone: float = 0.0) -> float:
     """Output MSE the quantisation adds, predicted in the whitened basis (sum over channels)."""
     step = units / klt_rc.STEP_UNIT
-    error = klt_rc.quantise(coeffs, step) * step - coeffs
+    error = klt_ctx.quantise(coeffs, step, deadzone) * step - coeffs
     return float(np.mean(error**2) * coeffs.shape[0])
 
 
-def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | None = None) -> int:
+def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | None = None, deadzone: float = 0.0) -> int:
     """The coarsest ladder step keeping the predicted PSNR within ``loss_db`` of unquantised."""
     loss_db = TARGET_LOSS_DB if loss_db is None else loss_db
     allowed = max(mse_unquantised, 1e-6) * (10 ** (loss_db / 10) - 1)
@@ -72,7 +81,7 @@ def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | No
     lo, hi, best = 0, len(ladder) - 1, ladder[0]
     while lo <= hi:
         mid = (lo + hi) // 2
-        if quantisation_mse(coeffs, ladder[mid]) <= allowed:
+        if quantisation_mse(coeffs, ladder[mid], deadzone) <= allowed:
             best, lo = ladder[mid], mid + 1
         else:
             hi = mid - 1
@@ -80,15 +89,18 @@ def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | No
 
 
 def usable_ladder(coeffs: np.ndarray) -> list[int]:
-    """Ladder steps coarse enough that no symbol clips at the radius cap."""
-    spread = np.ptp(coeffs.reshape(coeffs.shape[0], -1), axis=1).max()
+    """Ladder steps coarse enough that no symbol clips at the radius cap (klt-rc: around each
+    channel's centre; klt-ctx: around zero, klt_ctx.QMAX; the stricter of the two)."""
+    flat = coeffs.reshape(coeffs.shape[0], -1)
+    spread = max(np.ptp(flat, axis=1).max(), np.abs(flat).max() * klt_rc.MAX_RADIUS / klt_ctx.QMAX)
     least = spread / (klt_rc.MAX_RADIUS * 0.9) * klt_rc.STEP_UNIT
     return [u for u in STEP_LADDER if u >= least] or [STEP_LADDER[-1]]
 
 
 def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_STEPS, qa: int = QA_STEPS,
-           loss_db: float | None = None) -> tuple[np.ndarray, int]:
-    """Refined coefficients u (C, H, W) and the chosen step units (steps 1-3 above)."""
+           loss_db: float | None = None, deadzone: float = 0.0) -> tuple[np.ndarray, int]:
+    """Refined coefficients u (C, H, W) and the chosen step units (steps 1-3 above), for a
+    quantiser with the given dead zone (0: round to nearest)."""
     width, height = size
     target = x[..., :height, :width]
     scale = torch.as_tensor(transform.scale, dtype=torch.float32)[None, :, None, None]
@@ -121,12 +133,13 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
                 measured = mse(z).item()
         with torch.no_grad():
             coeffs = to_u(z)[0].numpy().astype(np.float64)
-            units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db)), usable_ladder(coeffs)[0])
+            units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db, deadzone)), usable_ladder(coeffs)[0])
         step = units / klt_rc.STEP_UNIT
         for _ in range(qa):
             optimiser.zero_grad(set_to_none=True)
             u = to_u(z)
-            rounded = u + (torch.round(u / step) * step - u).detach()
+            q = torch.sign(u) * torch.floor(u.abs() / step + 0.5 - deadzone) if deadzone else torch.round(u / step)
+            rounded = u + (q * step - u).detach()
             mse(to_z(rounded)).backward()
             optimiser.step()
         with torch.no_grad():
@@ -135,19 +148,24 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
 
 
 def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int | None, *, next_size,
-               image_to_tensor, steps: int | None = None, loss_db: float | None = None) -> str:
-    """A version 2 ``klt-rc`` token (see the module docstring). ``steps``: refinement steps in
-    all (the last ``QA_STEPS`` of them quantiser-aware); default PLAIN_STEPS + QA_STEPS."""
+               image_to_tensor, steps: int | None = None, loss_db: float | None = None,
+               context: ContextModel | None = None) -> str:
+    """A version 2 VAE token (see the module docstring): ``klt-ctx`` with the ``context``
+    model, else ``klt-rc``. ``steps``: refinement steps in all (the last ``QA_STEPS`` of them
+    quantiser-aware); default PLAIN_STEPS + QA_STEPS."""
     total = PLAIN_STEPS + QA_STEPS if steps is None else max(0, steps)
     qa = min(QA_STEPS, total)
     coded = rgb.size
     while True:
         source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
         x = image_to_tensor(source, net.downscale)
-        coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db)
+        deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
+        coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
 
         def text(u: int) -> str:
-            return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_RC, klt_rc.pack(coeffs, u))
+            if context is None:
+                return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_RC, klt_rc.pack(coeffs, u))
+            return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_CTX, klt_ctx.pack(coeffs, u, context, deadzone))
 
         best = text(units)
         if max_chars is None:

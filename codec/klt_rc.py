@@ -51,19 +51,25 @@ class Transform:
 _TRANSFORMS: dict[str, Transform] = {}
 
 
+def pinned_arrays(path: Path, sha256: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file that is part of the token format, after checking its sha256
+    (ModelUnavailable when the file differs)."""
+    import hashlib
+    import io
+
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelUnavailable(f"{path} does not match its pinned sha256 {sha256}")
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
 def load_transform(path: Path, sha256: str) -> Transform:
     """The transform in ``path`` (an .npz of float32 ``scale`` and ``rotation``), verified."""
     key = f"{path}:{sha256}"
     if key not in _TRANSFORMS:
-        import hashlib
-
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise ModelUnavailable(f"{path} does not match its pinned sha256 {sha256}")
-        import io
-
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            _TRANSFORMS[key] = Transform(arrays["scale"].astype(np.float64), arrays["rotation"].astype(np.float64))
+        arrays = pinned_arrays(path, sha256)
+        _TRANSFORMS[key] = Transform(arrays["scale"].astype(np.float64), arrays["rotation"].astype(np.float64))
     return _TRANSFORMS[key]
 
 

@@ -32,13 +32,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="measure only v2 at this EMMM_V2_TARGET_DB (method v2-<DB>dB), to merge with a full run")
     parser.add_argument("--v2-only", action="store_true",
                         help="measure only what depends on v2 (merge it after a full run: later pieces win)")
+    parser.add_argument("--v1-budgets", metavar="N,N",
+                        help="measure only v1 rate control at these budgets (v1@N), to merge with a full run")
     parser.add_argument("--merge", nargs="+", metavar="PIECE", help="JSON pieces to merge instead of measuring")
     parser.add_argument("--out", help="write the markdown report here")
     return parser
 
 
 def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print, piece_dir: str | None = None,
-                variant_db: float | None = None, v2_only: bool = False) -> dict:
+                variant_db: float | None = None, v2_only: bool = False, v1_budgets: tuple[int, ...] = ()) -> dict:
     """Measurements of every method on every image, as a JSON-ready dict (with ``piece_dir``,
     also one piece per image, written as soon as that image is done)."""
     import torch
@@ -60,7 +62,9 @@ def measure_all(folder: str, size: int, threads: int, only: list[str] | None, lo
     rows, ceiling = [], {}
     for name, image in images:
         began = time.perf_counter()
-        if variant_db is None:
+        if v1_budgets:
+            image_rows = measure.run_v1_budgets(name, image, v1_budgets)
+        elif variant_db is None:
             image_rows, ceiling[name] = measure.run_image(name, image, v2_only=v2_only)
         else:
             image_rows = measure.run_variant(name, image, variant_db)
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.images:
         only = args.only.split(",") if args.only else None
         data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr),
-                           piece_dir=args.json_dir, variant_db=args.v2_target_db, v2_only=args.v2_only)
+                           piece_dir=args.json_dir, variant_db=args.v2_target_db, v2_only=args.v2_only,
+                           v1_budgets=tuple(int(b) for b in args.v1_budgets.split(",")) if args.v1_budgets else ())
         data["pieces"] = 1
     else:
         _parser().error("give --images (measure) or --merge (combine pieces)")

@@ -27,7 +27,7 @@ from codec.models import registry
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".gif"}
 METHODS = {
     "v1": "token v1 default (gauss-rc, 8 refinement steps, fixed step)",
-    "v2": "token v2 default (klt-rc: whitened KLT, per-image step, quantiser-aware refinement)",
+    "v2": "token v2 default (klt-ctx: whitened KLT, context-model entropy coder, per-image step, quantiser-aware refinement)",
     "webp8": "original packing (raw latent, webp8)",
     "avif": "AVIF file at <= v2's bytes",
     "webp": "WebP file at <= v2's bytes",
@@ -251,6 +251,13 @@ def run_image(name: str, image: Image.Image, budgets: tuple[int, ...] | None = N
             rows.append(token_row(f"{label}@{budget}", name, image,
                                   lambda im, k=kind, b=budget: codec.encode(im, kind=k, max_chars=b).token))  # fmt: skip
     return rows, model_ceiling(image)
+
+
+def run_v1_budgets(name: str, image: Image.Image, budgets: tuple[int, ...]) -> list[Row]:
+    """v1 rate control at more budgets (``v1@N``; slow: 8 refinement steps per size tried),
+    to merge with a full run."""
+    return [token_row(f"v1@{b}", name, image, lambda im, b=b: codec.encode(im, kind="vae-v1", max_chars=b).token)
+            for b in budgets]  # fmt: skip
 
 
 def run_variant(name: str, image: Image.Image, loss_db: float) -> list[Row]:

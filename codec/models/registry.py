@@ -104,6 +104,9 @@ TAEF2_SPEC = register(
         # Token v2 (klt-rc) channel transform: fitted by codec/fit/klt.py on scikit-image's
         # photographs (never Kodak). Pinned: tokens depend on it forever.
         klt=("taef2_klt.npz", "891d0eea596b0cc4ff5f77fa6e7ca69565ff100a27edce95af630f9d43735ac6"),
+        # Token v2 klt-ctx context model: fitted by codec/fit/ctx.py on the same photographs
+        # (never Kodak). Pinned: tokens depend on it forever.
+        ctx=("taef2_ctx.npz", "bb1e9edf1c51796db1c6298df0766f02b6eca38152ff0380b2bb10d52af77bb9"),
         description="Tiny AutoEncoder for FLUX.2 (32 channels); weights from madebyollin/taesd",
     )
 )

@@ -47,6 +47,9 @@ class ModelSpec:
     #: Version 2 (``klt-rc``) channel transform: (file in codec/models/, its sha256), or None
     #: when the model has no v2 format. Part of the token format: never change a pinned file.
     klt: tuple[str, str] | None = None
+    #: Version 2 ``klt-ctx`` context model (codec/klt_ctx.py): (file in codec/models/, its
+    #: sha256), or None. Part of the token format: never change a pinned file.
+    ctx: tuple[str, str] | None = None
     description: str = ""
 
 

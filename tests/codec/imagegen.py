@@ -71,6 +71,19 @@ def synthetic_token_v2(width: int, height: int, *, seed: int = 0, scale: float =
     return encode_v2.frame(1, (width, height), (cw, ch), shape, encode_v2.KLT_RC, klt_rc.pack(coeffs, units))
 
 
+def synthetic_token_ctx(width: int, height: int, *, seed: int = 0, scale: float = 0.05, units: int = 100,
+                        coded: tuple[int, int] | None = None) -> str:
+    """A valid taef2 token of version 2 (klt-ctx) from random coefficients, without a model."""
+    from codec import core, encode_v2, klt_ctx
+    from codec.models import TAEF2_SPEC
+
+    cw, ch = coded or (width, height)
+    shape = (32, -(-ch // 8), -(-cw // 8))
+    coeffs = np.random.default_rng(seed).normal(0, scale, shape) * np.linspace(1, 0.05, 32)[:, None, None]
+    payload = klt_ctx.pack(coeffs, units, core.context_for(TAEF2_SPEC))
+    return encode_v2.frame(1, (width, height), (cw, ch), shape, encode_v2.KLT_CTX, payload)
+
+
 def avif_token(width: int, height: int, *, seed: int = 0, quality: int = 40) -> str:
     """A valid version 2 avif token of a synthetic photo."""
     from codec import avif, encode_v2

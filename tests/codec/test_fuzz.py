@@ -21,15 +21,16 @@ import codec
 from codec import packing, token
 from codec.errors import InvalidToken
 
-from .imagegen import avif_token, peak_memory_growth, synthetic_token, synthetic_token_v2
+from .imagegen import avif_token, peak_memory_growth, synthetic_token, synthetic_token_ctx, synthetic_token_v2
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 VALID = synthetic_token(40, 24, seed=3)
 VALID_WEBP = synthetic_token(24, 16, seed=4, kind=packing.WEBP8)
 VALID_V2 = synthetic_token_v2(40, 24, seed=5)
 VALID_AVIF = avif_token(24, 16, seed=6)
+VALID_CTX = synthetic_token_ctx(40, 24, seed=7)
 #: Every payload kind: the mutation properties start from each.
-SEEDS = [VALID, VALID_WEBP, VALID_V2, VALID_AVIF]
+SEEDS = [VALID, VALID_WEBP, VALID_V2, VALID_AVIF, VALID_CTX]
 #: EMMM_FUZZ_EXAMPLES=2000 for a deeper run; the default keeps the suite fast.
 FUZZ = settings(max_examples=int(os.environ.get("EMMM_FUZZ_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

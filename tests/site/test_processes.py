@@ -111,3 +111,24 @@ def test_leftover_check_ignores_processes_of_another_session(tmp_path):
         assert proc.pid not in leftovers([tmp_path], groups=set())
     finally:
         stop_group(proc, timeout=5)
+
+
+@pytest.mark.stack  # full suite only: it runs a second pytest
+def test_stress_script_interrupted_stops_pytest_and_what_its_fixtures_started(tmp_path):
+    """scripts/stress-tests.sh on SIGTERM: its pytest gets a SIGINT it acts on (fixtures tear
+    down), so nothing the test started outlives the script. Before: the SIGINT was ignored
+    (background jobs of a script start with SIGINT ignored), the script could only kill pytest,
+    and the worker and redis-server of that run were left behind."""
+    pidfile = tmp_path / "sleeper.pid"
+    env = {**os.environ, "EMMM_STRESS_TARGET_PIDFILE": str(pidfile), "VENV": str(Path(sys.executable).parent.parent)}
+    script = spawn(["bash", "scripts/stress-tests.sh", "1", "tests/stress_target.py"], log=tmp_path / "stress.log",
+                   cwd=REPO, env=env)
+    try:
+        _wait(lambda: pidfile.exists() and pidfile.read_text(), timeout=60, interval=0.1, what="the target test to start")
+        sleeper = int(pidfile.read_text())
+        assert alive(sleeper)
+        os.kill(script.pid, signal.SIGTERM)
+        script.wait(timeout=60)  # before the fix: the script waited out the target's 120 s sleep
+        assert not alive(sleeper), (tmp_path / "stress.log").read_text()[-2000:]
+    finally:
+        stop_group(script)

@@ -125,6 +125,11 @@ class ShortLink(models.Model):
         """Still waiting for its upload's token."""
         return not self.token
 
+    @property
+    def encoding_failed(self) -> bool:
+        """Reserved for an upload whose encoding failed: it will never show a picture (410)."""
+        return self.is_reserved and self.job is not None and self.job.status == JobStatus.FAILED
+
     def save(self, *args, **kwargs) -> None:
         self.token_sha256 = token_sha256(self.token) if self.token else ""
         super().save(*args, **kwargs)

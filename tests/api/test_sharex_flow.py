@@ -109,6 +109,10 @@ def test_a_reserved_link_whose_job_fails_says_so(client, owner, png_bytes):
         assert page.status_code == 410
         assert "could not be encoded" in page.content.decode() and "The image could not be read." in page.content.decode()
     assert Client().get(url + "/").status_code == 410
+    slug = url.rstrip("/").rsplit("/", 1)[1]
+    client.force_login(owner)
+    listed = client.get("/links/").content.decode()  # the owner's list says so too
+    assert f"/s/{slug}</a> <span class=\"small\">(could not be encoded)</span>" in listed
 
 
 def test_sharex_errors_reach_its_error_message(client, owner):

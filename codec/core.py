@@ -79,8 +79,9 @@ def model_available(name: str | None = None) -> bool:
 
 
 #: What ``kind="vae"`` (the default) writes: "vae-v2" for models with a v2 transform, else
-#: "vae-v1". ``EMMM_VAE_FORMAT=v1`` keeps writing version 1 tokens.
-VAE_FORMAT = os.environ.get("EMMM_VAE_FORMAT", "v1")
+#: "vae-v1" (v2 is shorter, sharper and 2.6x faster to encode: docs/benchmarks.md).
+#: ``EMMM_VAE_FORMAT=v1`` keeps writing version 1 tokens.
+VAE_FORMAT = os.environ.get("EMMM_VAE_FORMAT", "v2")
 KINDS = ("vae", "vae-v1", "vae-v2", "avif")
 
 

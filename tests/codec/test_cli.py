@@ -43,7 +43,7 @@ def test_encode_decode_inspect(tmp_path, weights_dir):
     assert ins.returncode == 0, ins.stderr
     fields = json.loads(ins.stdout)
     assert fields["model"] == "taef2" and (fields["width"], fields["height"]) == (70, 45)
-    assert fields["chars"] == len(text) and fields["version"] == 1 and fields["payload_kind"] == "gauss-rc"
+    assert fields["chars"] == len(text) and fields["version"] == 2 and fields["payload_kind"] == "klt-ctx"  # the default (EMMM_VAE_FORMAT)
 
 
 def test_bad_token_is_a_one_line_error_with_exit_2():

@@ -80,9 +80,10 @@ def photo(size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
-def test_encoder_refuses_a_budget_that_needs_a_larger_factor(taef2):
-    with pytest.raises(CodecError, match="max_chars=300 is too small for this image"):
-        codec.encode(photo((256, 192)), max_chars=300)
+@pytest.mark.parametrize("kind, budget", [("vae-v1", 300), ("vae-v2", 41)])
+def test_encoder_refuses_a_budget_that_needs_a_larger_factor(taef2, kind, budget):
+    with pytest.raises(CodecError, match=f"max_chars={budget} is too small for this image"):
+        codec.encode(photo((256, 192)), max_chars=budget, kind=kind)
 
 
 def test_encoder_never_writes_a_larger_factor(taef2):

@@ -83,10 +83,17 @@ def test_more_characters_never_hurt(taef2):
 
 
 def test_too_small_max_chars_names_the_minimum():
-    floor = codec.minimum_chars("taef2")
+    floor = codec.minimum_chars("taef2", kind="vae-v1")
     assert floor == 254  # 190 bytes: framing + parameter table + one coder word
     with pytest.raises(CodecError, match=f"max_chars=100 is too small: a taef2 token needs at least {floor}"):
-        codec.encode(photo(16, 16), max_chars=100)
+        codec.encode(photo(16, 16), max_chars=100, kind="vae-v1")
+
+
+def test_too_small_max_chars_names_the_minimum_of_v2():
+    floor = codec.minimum_chars("taef2", kind="vae-v2")
+    assert floor == codec.minimum_chars("taef2") == 40  # klt-ctx: framing + 2-byte step + one coder word
+    with pytest.raises(CodecError, match=f"max_chars=30 is too small: a taef2 token needs at least {floor}"):
+        codec.encode(photo(16, 16), max_chars=30)
 
 
 def test_unknown_model_and_bad_max_pixels():

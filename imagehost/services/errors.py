@@ -67,7 +67,7 @@ class ModelUnavailable(ServiceError):
 
 
 class DecoderBusy(ServiceError):
-    """Every decode slot of this web worker stayed busy past ``EMMM_DECODE_WAIT_S`` (issue 8.3)."""
+    """Every heavy-decode slot of this machine is taken (``EMMM_MAX_DECODES``, issue 8.3)."""
 
     status, code = 503, "busy"
     retry_after = 5

@@ -71,7 +71,8 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
 
     ``width`` only shrinks (never upscales) and snaps to ``rendering_width``. Raises
     TokenTooLong / BadToken / TokenBlocked before any model runs, ModelUnavailable (503) when
-    this server cannot run the model, DecoderBusy (503) when no decode slot frees in time.
+    this server cannot run the model, DecoderBusy (503) when every heavy-decode slot of this
+    machine is taken (no waiting: the thread is free again at once).
     """
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
@@ -88,7 +89,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
         image = decode_token(token)  # what the encoder makes by default: fast, no slot needed
     else:
-        with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
+        with concurrency.machine_slot("decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR) as got:
             if not got:
                 raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
             image = decode_token(token)

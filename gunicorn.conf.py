@@ -15,7 +15,10 @@ import gunicorn.http.message
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# 8 threads: a decode holds its thread for seconds, and at most threads - 2 of them decode at
+# once (EMMM_DECODES_PER_WORKER in settings.py), so 2 stay free for pages (issue 8.3); a
+# browser's 6 parallel image requests still fit in one worker.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 
 

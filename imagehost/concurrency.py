@@ -3,10 +3,10 @@
 gunicorn runs a few workers with a few threads each; a request that holds a thread for
 seconds (a big decode, ``wait=``) must leave the others free for ordinary pages.
 
-- ``slot``: a named ``threading.BoundedSemaphore`` in this process (upload waiters: what
-  they hold is this process's threads).
+- ``slot``: a named ``threading.BoundedSemaphore`` in this process (upload waiters, decodes
+  per worker: what they hold is this process's threads).
 - ``machine_slot``: shared by every process on the machine (heavy decodes: what they hold is
-  a core, and 2 workers each running one kept both cores busy). An exclusive ``flock`` on one
+  cores and memory, and 2 workers each running one kept both cores busy). An exclusive ``flock`` on one
   of ``limit`` files; never waits, so a request that finds every slot taken answers at once
   instead of holding its thread in a queue. The kernel drops the lock when its holder exits,
   even by SIGKILL (a worker killed by gunicorn's timeout mid-decode), so no slot leaks.

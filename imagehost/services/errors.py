@@ -67,7 +67,7 @@ class ModelUnavailable(ServiceError):
 
 
 class DecoderBusy(ServiceError):
-    """Every heavy-decode slot of this machine is taken (``EMMM_MAX_DECODES``, issue 8.3)."""
+    """No decode slot free in this worker or, for a heavy token, on this machine (issue 8.3)."""
 
     status, code = 503, "busy"
     retry_after = 5

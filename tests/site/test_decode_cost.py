@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import io
 import os
+import runpy
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ HOLD_SLOT = """
 import sys
 from pathlib import Path
 from imagehost.concurrency import machine_slot
-with machine_slot("decodes", int(sys.argv[1]), Path(sys.argv[2])) as got:
+with machine_slot("heavy-decodes", int(sys.argv[1]), Path(sys.argv[2])) as got:
     print("held" if got else "busy", flush=True)
     sys.stdin.read()  # until the test closes stdin (or kills this process)
 """
@@ -104,13 +105,33 @@ def test_a_slot_is_freed_when_its_holder_is_killed(client, token_pool, settings,
         assert client.get(f"/i/{res.token}.webp").status_code == 200
 
 
+def test_a_worker_keeps_threads_free_for_pages_while_it_decodes(client, token_pool, settings):
+    """Every cache-miss decode, light or heavy, takes one of the worker's EMMM_DECODES_PER_WORKER slots."""
+    res = token_pool(1)
+    cached = client.get(f"/i/{res.token}.png")
+    with ExitStack() as held:
+        n = settings.EMMM_DECODES_PER_WORKER
+        assert all(held.enter_context(concurrency.slot("decodes", n, timeout=0)) for _ in range(n))  # all busy
+        r = client.get(f"/i/{res.token}.webp")  # light (64x48 coded), not cached
+        assert r.status_code == 503 and int(r["Retry-After"]) >= 1
+        assert client.get(f"/i/{res.token}.png").content == cached.content  # cached: no slot needed
+        assert client.get("/").status_code == 200
+    assert client.get(f"/i/{res.token}.webp").status_code == 200
+
+
+def test_decodes_leave_two_gunicorn_threads_free(settings):
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["threads"] >= 8  # a browser's 6 parallel image requests fit in one worker
+    assert settings.EMMM_DECODES_PER_WORKER == conf["threads"] - 2
+
+
 def test_machine_slots_count_every_holder_and_never_wait(lock_dir):
     with slot_held_by_another_process(lock_dir, 2):
-        with concurrency.machine_slot("decodes", 2, lock_dir) as second:
+        with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as second:
             assert second
-            with concurrency.machine_slot("decodes", 2, lock_dir) as third:  # another thread's, say
+            with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as third:  # another thread's, say
                 assert not third
-        with concurrency.machine_slot("decodes", 2, lock_dir) as again:  # the second was released
+        with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as again:  # the second was released
             assert again
         with concurrency.machine_slot("other", 1, lock_dir) as other:  # slots are per name
             assert other

@@ -95,6 +95,18 @@ def test_access_log_has_token_prefix_and_hash_not_the_token(gunicorn_server, wai
     assert len(line) < 300
 
 
+def test_access_log_redacts_every_atom_a_format_may_use(gunicorn_server_factory, wait_for):
+    """The atoms are redacted lazily (only those the format reads): path, query and headers too."""
+    fmt = '%(r)s|%(U)s|%(q)s|%({referer}i)s|%({x-token}i)s'
+    server = gunicorn_server_factory(GUNICORN_CMD_ARGS=f"--access-logformat '{fmt}'")
+    token = secrets.token_urlsafe(3750)
+    _get(server, f"/i/{token}.png?q={token}", headers={"Referer": f"http://x/i/{token}", "X-Token": token})
+    line = wait_for(lambda: next((ln for ln in server.log().splitlines() if "GET /i/" in ln), None),
+                    timeout=10, what="the access log line")
+    assert line.count("…sha256:") == 6, line[:600]  # r (path and query), U, q, referer, x-token
+    assert token[:64] not in server.log()
+
+
 def test_workers_are_recycled_after_max_requests(gunicorn_server_factory, wait_for):
     server = gunicorn_server_factory(GUNICORN_MAX_REQUESTS="3", GUNICORN_MAX_REQUESTS_JITTER="0")
     for _ in range(5):

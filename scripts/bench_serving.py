@@ -118,6 +118,7 @@ def server_view(log_text: str) -> dict:
     """What gunicorn's log says about one stretch of a run: answers by status class, worker (re)starts."""
     statuses = [int(m.group(1)) for m in ACCESS_STATUS.finditer(log_text)]
     return {
+        "2xx": sum(200 <= s < 300 for s in statuses),
         "5xx": sum(s >= 500 for s in statuses),
         "other_non2xx": sum(not 200 <= s < 300 and s < 500 for s in statuses),
         "boots": log_text.count("Booting worker"),
@@ -181,8 +182,10 @@ def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dic
                 f.seek(start)
                 result.update(server_view(f.read().decode(errors="replace")))
             rows.append((label, result))
-        if rows[-1][1]["requests"] > len(setup["pool"]):
-            rows[-1][1]["note"] = f"{rows[-1][1]['requests'] - len(setup['pool'])} requests beyond the pool were cache hits"
+        uncached = rows[-1][1]
+        uncached["note"] = (f"{uncached['2xx']:,} answered 200 ({uncached['2xx'] / args.uncached_duration:.1f}/s, "
+                            f"{max(0, uncached['2xx'] - len(setup['pool'])):,} of them beyond the pool: cache hits), "
+                            f"{uncached['5xx']:,} 503 busy (no decode slot free: load shed at once)")
         return rows
     finally:
         for p in reversed(procs):

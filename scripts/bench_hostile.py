@@ -84,7 +84,7 @@ def main() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=root, env=env, check=True)
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"],
                               cwd=root, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=(log := Path(var) / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -136,6 +136,9 @@ def main() -> None:
               f"median {statistics.median(times) * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms")
         print(f"hostile /i/<{args.size}x{args.size} token>.png: {sum(hostile.values())} requests, statuses {dict(hostile)}, "
               f"median {statistics.median(hostile_times):.2f} s; {len(decoded)} distinct tokens decoded")
+        text = log.read_text(errors="replace")
+        print(f"gunicorn: {text.count('Booting worker')} worker starts, {text.count('Autorestarting')} recycled, "
+              f"{text.count('WORKER TIMEOUT')} timed out")
     finally:
         stop(server)
 

@@ -209,11 +209,16 @@ EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_HIT_FLUSH_INTERVAL_S = env.int("EMMM_HIT_FLUSH_INTERVAL_S", default=10)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
-# Requests that hold a web thread for long, per gunicorn worker process (issues 8.3, 8.5).
+# Requests that hold a web thread for long (issues 8.3, 8.5), capped without waiting (the
+# others answer at once): waiters and cache-miss decodes per gunicorn worker process (decodes
+# leave 2 of its GUNICORN_THREADS, default 8 as in gunicorn.conf.py, free for other pages);
+# heavy decodes (coded above EMMM_HEAVY_DECODE_PIXELS) also per machine, through lock files
+# in EMMM_LOCK_DIR (imagehost/concurrency.py: machine_slot).
 EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
-EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)  # heavy ones: coded above the next setting
+EMMM_DECODES_PER_WORKER = env.int("EMMM_DECODES_PER_WORKER", default=max(1, env.int("GUNICORN_THREADS", default=8) - 2))
+EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)
 EMMM_HEAVY_DECODE_PIXELS = env.int("EMMM_HEAVY_DECODE_PIXELS", default=512 * 512)
-EMMM_DECODE_WAIT_S = env.float("EMMM_DECODE_WAIT_S", default=0.25)
+EMMM_LOCK_DIR = Path(env.str("EMMM_LOCK_DIR", default=str(VAR_DIR / "locks")))
 EMMM_CACHE_MAX_ENTRY_BYTES = env.int("EMMM_CACHE_MAX_ENTRY_BYTES", default=2 * 1024 * 1024)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------

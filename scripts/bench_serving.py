@@ -1,13 +1,19 @@
 """Serving benchmark: the production-shaped server (gunicorn, the project's config) under wrk.
 
-Measures, side by side in one run with 64 connections: a static file of the same size as
-the cached image (WhiteNoise, same gunicorn), a cached ``/i/<token>``, ``/s/<slug>`` and
-uncached decodes (a pool of distinct tokens, each asked once). Prints req/s, p50/p99
-latency, socket errors and non-2xx answers, and the ratio to the static file; once on
-SQLite + file cache and once on PostgreSQL + Redis (a private redis-server on a free port,
-the PostgreSQL database ``--pg-db``, dropped and created afresh).
+Measures, side by side in one run with 64 connections for 60 s per URL: a static file of
+the same size as the cached image (WhiteNoise, same gunicorn), a cached ``/i/<token>``,
+``/s/<slug>`` and uncached decodes (a pool of distinct real tokens, spread over wrk's
+threads so that none is asked twice until the pool is used up). Prints req/s, p50/p99
+latency, wrk's socket errors by kind (connect/read/write/timeout), the 5xx and other
+non-2xx answers counted in gunicorn's access log, worker restarts, and the ratio to the
+static file; once on SQLite + file cache and once on PostgreSQL + Redis (a private
+redis-server on a free port, the PostgreSQL database ``--pg-db``, dropped and created).
 
-    flock /tmp/emmm-cpu.lock python scripts/bench_serving.py --duration 60
+    python scripts/bench_serving.py --cpu-lock /tmp/emmm-cpu.lock
+
+``--cpu-lock`` takes that lock (flock) for the token pool and for each stack separately, so
+the run is one command but each locked turn stays short (a stack: about 5 minutes). The pool
+(``--pool`` tokens, encoded from Kodak crops) is kept in ``--tokens-file`` for later runs.
 
 Needs ``wrk`` (``apt-get install -y wrk``). Rate limits are off in the benchmark
 (``EMMM_RATELIMIT_ENABLE=0``): 64 connections from one address would otherwise measure 429s.
@@ -20,14 +26,14 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from bench_common import cpu_turn, free_port, spawn, stop, wait_http  # scripts/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -61,52 +67,29 @@ link = links.get_or_create_short_link(token, None)
 print(json.dumps({"slug": link.slug, "size": len(rendering.render_token_image(token).content)}))
 """
 
+# Each wrk thread walks its own share of the pool (thread n: tokens n, n + threads, ...), so a
+# token is asked once until the pool is used up.
 WRK_POOL_LUA = r"""
 local tokens = {}
 for line in io.lines("%s") do tokens[#tokens + 1] = line end
+local n, threads = 0, 1
+function setup(thread)
+  thread:set("n", n)
+  n = n + 1
+  thread:set("threads", %d)
+end
 local i = 0
 request = function()
+  local t = tokens[((n + i * threads) %% #tokens) + 1]
   i = i + 1
-  local t = tokens[((i - 1) %% #tokens) + 1]
   return wrk.format("GET", "/i/" .. t)
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    try:  # anything left in the group (gunicorn workers)
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.3)
-    raise SystemExit(f"server did not answer {url}")
+WRK_THREADS = 2
+ACCESS_STATUS = re.compile(r'" (\d{3}) ')
+# The access log names a token by a hash (emmmsite/gunicorn_logging.py): a 200 for a token not
+# seen before is a decode, a repeat is a cache hit.
+ACCESS_TOKEN_OK = re.compile(r'sha256:([0-9a-f]{16})\(\d+\)\S* HTTP/[\d.]+" 2\d\d ')
 
 
 def to_ms(value: str) -> float:
@@ -118,21 +101,31 @@ def to_ms(value: str) -> float:
 
 
 def run_wrk(url: str, duration: int, conns: int, script: Path | None = None) -> dict:
-    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     if os.environ.get("BENCH_VERBOSE"):
         print(out, file=sys.stderr)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "p50": to_ms(re.search(r"50%\s+(\S+)", out).group(1)),
         "p99": to_ms(re.search(r"99%\s+(\S+)", out).group(1)),
-        "errors": sum(int(g) for g in sock.groups()) if sock else 0,
-        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()))) if sock else {},
+    }
+
+
+def server_view(log_text: str) -> dict:
+    """What gunicorn's log says about one stretch of a run: answers by status class, worker (re)starts."""
+    statuses = [int(m.group(1)) for m in ACCESS_STATUS.finditer(log_text)]
+    return {
+        "2xx": sum(200 <= s < 300 for s in statuses),
+        "5xx": sum(s >= 500 for s in statuses),
+        "other_non2xx": sum(not 200 <= s < 300 and s < 500 for s in statuses),
+        "boots": log_text.count("Booting worker"),
+        "tokens_ok": len(set(ACCESS_TOKEN_OK.findall(log_text))),
     }
 
 
@@ -142,7 +135,7 @@ def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dic
     port = free_port()
     env.update(
         EMMM_VAR_DIR=str(var), DJANGO_STATIC_ROOT=str(var / "static"), EMMM_RATELIMIT_ENABLE="0",
-        EMMM_MODEL_DIR=args.model_dir, EMMM_TORCH_THREADS="2", PORT=str(port), GUNICORN_ACCESSLOG="-",
+        EMMM_MODEL_DIR=args.model_dir, PORT=str(port), GUNICORN_ACCESSLOG="-",
         DJANGO_SETTINGS_MODULE="emmmsite.settings",
         DATABASE_URL="", PYTHONPATH=str(ROOT),
     )
@@ -170,8 +163,9 @@ def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dic
         pool_file = tmp / f"{name}-pool.txt"
         pool_file.write_text("\n".join(setup["pool"]) + "\n")
         lua = tmp / f"{name}-pool.lua"
-        lua.write_text(WRK_POOL_LUA % pool_file)
-        gunicorn = spawn([PY, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"], env, tmp / f"{name}-gunicorn.log")
+        lua.write_text(WRK_POOL_LUA % (pool_file, WRK_THREADS))
+        log = tmp / f"{name}-gunicorn.log"
+        gunicorn = spawn([PY, "-m", "gunicorn", "-c", "gunicorn.conf.py", "emmmsite.wsgi"], env, log)
         procs.append(gunicorn)
         base_url = f"http://127.0.0.1:{port}"
         wait_http(f"{base_url}/static/bench/blob.webp")
@@ -182,12 +176,22 @@ def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dic
             (f"static file ({setup['size']:,} B)", f"{base_url}/static/bench/blob.webp", args.duration, None),
             ("/i/<token> cached", f"{base_url}/i/{setup['token']}", args.duration, None),
             ("/s/<slug>", f"{base_url}/s/{setup['slug']}", args.duration, None),
-            (f"uncached decodes ({args.pool} tokens)", base_url, args.uncached_duration, lua),
+            (f"uncached decodes ({len(setup['pool'])} tokens, 192²)", base_url, args.uncached_duration, lua),
         ):
             time.sleep(1)
-            rows.append((label, run_wrk(url, dur, args.connections, script)))
-        if rows[-1][1]["requests"] > args.pool:
-            rows[-1][1]["note"] = f"{rows[-1][1]['requests'] - args.pool} requests beyond the pool were cache hits"
+            start = log.stat().st_size
+            result = run_wrk(url, dur, args.connections, script)
+            time.sleep(0.5)  # the access log of the last answers
+            with log.open("rb") as f:
+                f.seek(start)
+                result.update(server_view(f.read().decode(errors="replace")))
+            rows.append((label, result))
+        uncached = rows[-1][1]  # the pool cycles, so a token shed with 503 is asked again later
+        decoded = uncached["tokens_ok"]
+        uncached["note"] = (f"{decoded} distinct tokens decoded ({decoded / args.uncached_duration:.1f}/s"
+                            + (", the whole pool: a lower bound" if decoded >= len(setup["pool"]) else "")
+                            + f"); {uncached['2xx'] - decoded:,} more 200s were repeats (cache hits); "
+                            f"{uncached['5xx']:,} 503 busy (no decode slot free: load shed at once)")
         return rows
     finally:
         for p in reversed(procs):
@@ -197,40 +201,77 @@ def bench_stack(name: str, args, tmp: Path, tokens: dict) -> list[tuple[str, dic
 def report(name: str, rows: list[tuple[str, dict]], duration: int, conns: int) -> str:
     static = rows[0][1]["rps"]
     lines = [f"### {name} ({conns} connections, {duration} s per URL)", "",
-             "| URL | req/s | p50 ms | p99 ms | socket errors | non-2xx | vs static |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| URL | req/s | p50 ms | p99 ms | socket errors connect/read/write/timeout | 5xx | other non-2xx "
+             "| worker restarts | vs static |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, r in rows:
-        lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['errors']} | "
-                     f"{r['non2xx']} | {r['rps'] / static:.0%} |")
+        errors = "/".join(str(r["errors"].get(k, 0)) for k in ("connect", "read", "write", "timeout"))
+        lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {errors} | {r['5xx']} | "
+                     f"{r['other_non2xx']} | {r['boots']} | {r['rps'] / static:.0%} |")
         if r.get("note"):
-            lines.append(f"| ↳ {r['note']} | | | | | | |")
+            lines.append(f"| ↳ {r['note']} | | | | | | | | |")
     return "\n".join(lines) + "\n"
+
+
+def summary(results: dict[str, list[tuple[str, dict]]]) -> str:
+    """The targets, one column per stack."""
+    names = list(results)
+    lines = ["| target | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for label, i in (("`/i/<token>` cached ≥ 50% of static", 1), ("`/s/<slug>` ≥ 50% of static", 2)):
+        lines.append(f"| {label} | " + " | ".join(
+            f"{rows[i][1]['rps'] / rows[0][1]['rps']:.0%}" for rows in results.values()) + " |")
+    for label, key in (("socket errors, static + cached + short link", "errors"), ("5xx, same rows", "5xx")):
+        cells = []
+        for rows in results.values():
+            cells.append(str(sum(sum(r[key].values()) if key == "errors" else r[key] for _, r in rows[:3])))
+        lines.append(f"| {label} (target 0) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def pool_tokens(args, tokens_file: Path) -> dict:
+    """The shared token and the uncached pool: from ``tokens_file`` when it holds at least ``--pool``."""
+    if tokens_file.exists():
+        tokens = json.loads(tokens_file.read_text())
+        if len(tokens["pool"]) >= args.pool:
+            return {"token": tokens["token"], "pool": tokens["pool"][:args.pool]}
+    env = dict(os.environ, EMMM_MODEL_DIR=args.model_dir, BENCH_KODAK=args.kodak, BENCH_POOL=str(args.pool), EMMM_TORCH_THREADS="2",
+               PYTHONPATH=str(ROOT))
+    with cpu_turn(args.cpu_lock, f"encoding {args.pool} tokens"):
+        tokens = json.loads(subprocess.run([PY, "-c", ENCODE], env=env, cwd=ROOT, check=True, capture_output=True,
+                                           text=True).stdout.strip().splitlines()[-1])
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(tokens))
+    return tokens
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=60, help="seconds per URL (default 60)")
-    p.add_argument("--uncached-duration", type=int, default=None, help="seconds for the uncached decodes (default: --duration, at most 20)")
+    p.add_argument("--uncached-duration", type=int, default=None, help="seconds for the uncached decodes (default: --duration)")
     p.add_argument("--connections", type=int, default=64)
-    p.add_argument("--pool", type=int, default=60, help="distinct tokens for the uncached decodes")
+    p.add_argument("--pool", type=int, default=600, help="distinct tokens for the uncached decodes (default 600)")
+    p.add_argument("--tokens-file", type=Path, default=ROOT / "var" / "bench-serving-tokens.json")
     p.add_argument("--stacks", default="sqlite+file,postgres+redis")
+    p.add_argument("--cpu-lock", default=None, help="flock this file for the pool and for each stack (e.g. /tmp/emmm-cpu.lock)")
     p.add_argument("--pg-url", default="postgres://emmm:emmm@127.0.0.1:5432/emmm")
     p.add_argument("--pg-db", default="emmm_bench")
     p.add_argument("--model-dir", default=os.environ.get("EMMM_MODEL_DIR", str(ROOT.parent / "shared" / "models")))
     p.add_argument("--kodak", default=str(ROOT.parent / "shared" / "data" / "kodak"))
     args = p.parse_args()
-    args.uncached_duration = args.uncached_duration or min(args.duration, 20)
+    args.uncached_duration = args.uncached_duration or args.duration
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
-    tmp = Path(tempfile.mkdtemp(prefix="emmm-bench-"))
-    env = dict(os.environ, EMMM_MODEL_DIR=args.model_dir, BENCH_KODAK=args.kodak, BENCH_POOL=str(args.pool),
-               PYTHONPATH=str(ROOT))
-    tokens = json.loads(subprocess.run([PY, "-c", ENCODE], env=env, cwd=ROOT, check=True, capture_output=True,
-                                       text=True).stdout.strip().splitlines()[-1])
+    tokens = pool_tokens(args, args.tokens_file)
     print(f"image token: {len(tokens['token']):,} characters; {len(tokens['pool'])} tokens for uncached decodes\n", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="emmm-bench-"))
+    results = {}
     try:
         for name in args.stacks.split(","):
-            print(report(name, bench_stack(name, args, tmp, tokens), args.duration, args.connections), flush=True)
+            with cpu_turn(args.cpu_lock, name):
+                print(f"{name}: started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+                results[name] = bench_stack(name, args, tmp, tokens)
+            print(report(name, results[name], args.duration, args.connections), flush=True)
+        print(summary(results), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -4,7 +4,7 @@ Fixtures (all real components, nothing mocked):
 
 - ``fs_broker`` (autouse): points the in-process Celery app at a fresh kombu
   *filesystem* broker in a temp folder; ``fs_broker.messages()`` counts what was sent.
-- ``isolated_cache`` (autouse): a fresh file cache per test.
+- ``isolated_cache`` (autouse): a fresh file cache and lock folder (``EMMM_LOCK_DIR``) per test.
 - ``png_bytes(w, h, seed=0, fmt="PNG")``: make a test image with Pillow (a factory).
 - ``token_pool(i)`` (session): a real ``codec.EncodeResult`` (real codec, TAEF2 weights) of
   small test image number ``i``, encoded once per session; ``real_encoded`` is
@@ -188,13 +188,14 @@ def make_picture():
 # --- cache and brokers -------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def isolated_cache(settings, tmp_path):
-    """A fresh file cache for each test (the default backend, in a temp folder)."""
+    """A fresh file cache (the default backend) and lock folder for each test, in a temp folder."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(tmp_path / "cache"),
         }
     }
+    settings.EMMM_LOCK_DIR = tmp_path / "locks"
     yield
 
 

@@ -80,7 +80,7 @@ class ModelUnavailable(ServiceError):
 
 
 class DecoderBusy(ServiceError):
-    """Every decode slot of this web worker stayed busy past ``EMMM_DECODE_WAIT_S`` (issue 8.3)."""
+    """No decode slot free in this worker or, for a heavy token, on this machine (issue 8.3)."""
 
     status, code = 503, "busy"
     retry_after = 5

@@ -71,7 +71,8 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
 
     ``width`` only shrinks (never upscales) and snaps to ``rendering_width``. Raises
     TokenTooLong / BadToken / TokenBlocked before any model runs, ModelUnavailable (503) when
-    this server cannot run the model, DecoderBusy (503) when no decode slot frees in time.
+    this server cannot run the model, DecoderBusy (503) when no decode slot is free
+    (``_decode_in_a_slot``; no waiting: the thread is free again at once).
     """
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
@@ -85,13 +86,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if native is not None:
         cache.set(key, (native, info.width, info.height))
         return RenderedImage(native, content_type, sha, fmt, info.width, info.height)
-    if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
-        image = decode_token(token)  # what the encoder makes by default: fast, no slot needed
-    else:
-        with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=settings.EMMM_DECODE_WAIT_S) as got:
-            if not got:
-                raise DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
-            image = decode_token(token)
+    image = _decode_in_a_slot(token, info)
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -103,6 +98,22 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if len(content) <= settings.EMMM_CACHE_MAX_ENTRY_BYTES:
         cache.set(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
+
+
+def _decode_in_a_slot(token: str, info: codec.TokenInfo) -> Image.Image:
+    """``decode_token`` if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
+    some threads stay free for pages) and, for a heavy token, this machine too (``EMMM_MAX_DECODES``);
+    else DecoderBusy at once. Neither waits: a waiting request would hold a thread all the same."""
+    busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
+    with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
+        if not got:
+            raise busy
+        if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
+            return decode_token(token)  # what the encoder makes by default
+        with concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR) as heavy:
+            if not heavy:
+                raise busy
+            return decode_token(token)
 
 
 def _native_avif(token: str, info: codec.TokenInfo) -> bytes | None:

@@ -1,7 +1,15 @@
-"""Issue 8.3 (site side): widths snap to a ladder, heavy decodes take a slot, big renderings are not cached."""
+"""Issue 8.3 (site side): widths snap to a ladder, heavy decodes take a machine-wide slot, big renderings are not cached."""
 from __future__ import annotations
 
 import io
+import os
+import runpy
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -10,6 +18,8 @@ from PIL import Image
 from imagehost import concurrency
 from imagehost.models import token_sha256
 from imagehost.services import rendering
+from tests.conftest import REPO
+from tests.processes import spawn, stop_group
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +52,37 @@ def test_superscript_width_is_still_400(client, token_pool):
     assert client.get(f"/i/{token_pool(0).token}?w=²").status_code == 400
 
 
-def test_heavy_decode_waits_for_a_slot_then_answers_503_with_retry_after(client, token_pool, settings):
+HOLD_SLOT = """
+import sys
+from pathlib import Path
+from imagehost.concurrency import machine_slot
+with machine_slot("heavy-decodes", int(sys.argv[1]), Path(sys.argv[2])) as got:
+    print("held" if got else "busy", flush=True)
+    sys.stdin.read()  # until the test closes stdin (or kills this process)
+"""
+
+
+@contextmanager
+def slot_held_by_another_process(lock_dir: Path, limit: int) -> Iterator[subprocess.Popen]:
+    """A separate process (another gunicorn worker, say) holding one of ``limit`` heavy-decode slots."""
+    proc = spawn([sys.executable, "-c", HOLD_SLOT, str(limit), str(lock_dir)], cwd=REPO,
+                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        stop_group(proc, timeout=5)
+
+
+@pytest.fixture
+def lock_dir(settings) -> Path:
+    return settings.EMMM_LOCK_DIR  # a fresh folder per test (conftest: isolated_cache)
+
+
+def test_heavy_decode_answers_503_with_retry_after_while_another_process_decodes(client, token_pool, settings, lock_dir):
     res = token_pool(1)
-    settings.EMMM_DECODE_WAIT_S = 0.05
     cached = client.get(f"/i/{res.token}.png")
-    with concurrency.slot("decodes", settings.EMMM_MAX_DECODES, timeout=0) as got:  # busy decoding
-        assert got
+    with slot_held_by_another_process(lock_dir, settings.EMMM_MAX_DECODES):  # the machine's one heavy-decode slot is taken
         assert client.get(f"/i/{res.token}.jpg").status_code == 200  # 64x48 coded: light, no slot
         settings.EMMM_HEAVY_DECODE_PIXELS = 64 * 48 - 1  # now it counts as heavy
         r = client.get(f"/i/{res.token}.webp")
@@ -57,6 +92,49 @@ def test_heavy_decode_waits_for_a_slot_then_answers_503_with_retry_after(client,
         again = client.get(f"/i/{res.token}.png")  # a cached rendering needs no slot
         assert again.status_code == 200 and again.content == cached.content
     assert client.get(f"/i/{res.token}.webp").status_code == 200
+
+
+def test_a_slot_is_freed_when_its_holder_is_killed(client, token_pool, settings, lock_dir):
+    """A worker killed mid-decode (gunicorn's timeout sends SIGKILL) leaves no slot taken."""
+    res = token_pool(1)
+    settings.EMMM_HEAVY_DECODE_PIXELS = 0  # every decode is heavy
+    with slot_held_by_another_process(lock_dir, settings.EMMM_MAX_DECODES) as holder:
+        assert client.get(f"/i/{res.token}.webp").status_code == 503
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(5)
+        assert client.get(f"/i/{res.token}.webp").status_code == 200
+
+
+def test_a_worker_keeps_threads_free_for_pages_while_it_decodes(client, token_pool, settings):
+    """Every cache-miss decode, light or heavy, takes one of the worker's EMMM_DECODES_PER_WORKER slots."""
+    res = token_pool(1)
+    cached = client.get(f"/i/{res.token}.png")
+    with ExitStack() as held:
+        n = settings.EMMM_DECODES_PER_WORKER
+        assert all(held.enter_context(concurrency.slot("decodes", n, timeout=0)) for _ in range(n))  # all busy
+        r = client.get(f"/i/{res.token}.webp")  # light (64x48 coded), not cached
+        assert r.status_code == 503 and int(r["Retry-After"]) >= 1
+        assert client.get(f"/i/{res.token}.png").content == cached.content  # cached: no slot needed
+        assert client.get("/").status_code == 200
+    assert client.get(f"/i/{res.token}.webp").status_code == 200
+
+
+def test_decodes_leave_two_gunicorn_threads_free(settings):
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["threads"] >= 8  # a browser's 6 parallel image requests fit in one worker
+    assert settings.EMMM_DECODES_PER_WORKER == conf["threads"] - 2
+
+
+def test_machine_slots_count_every_holder_and_never_wait(lock_dir):
+    with slot_held_by_another_process(lock_dir, 2):
+        with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as second:
+            assert second
+            with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as third:  # another thread's, say
+                assert not third
+        with concurrency.machine_slot("heavy-decodes", 2, lock_dir) as again:  # the second was released
+            assert again
+        with concurrency.machine_slot("other", 1, lock_dir) as other:  # slots are per name
+            assert other
 
 
 def test_renderings_over_the_size_cap_are_not_cached(client, token_pool, settings):

@@ -1,14 +1,17 @@
 """The project's gunicorn.conf.py, through a real gunicorn (issue 8.2 and 8.8).
 
 Request-line bound, forwarded headers trusted only behind a TLS proxy, worker recycling,
-and an access log that never prints a whole token.
+torch threads per web worker, and an access log that never prints a whole token.
 """
 from __future__ import annotations
 
 import http.client
+import os
 import runpy
 import secrets
 import socket
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -92,6 +95,18 @@ def test_access_log_has_token_prefix_and_hash_not_the_token(gunicorn_server, wai
     assert len(line) < 300
 
 
+def test_access_log_redacts_every_atom_a_format_may_use(gunicorn_server_factory, wait_for):
+    """The atoms are redacted lazily (only those the format reads): path, query and headers too."""
+    fmt = '%(r)s|%(U)s|%(q)s|%({referer}i)s|%({x-token}i)s'
+    server = gunicorn_server_factory(GUNICORN_CMD_ARGS=f"--access-logformat '{fmt}'")
+    token = secrets.token_urlsafe(3750)
+    _get(server, f"/i/{token}.png?q={token}", headers={"Referer": f"http://x/i/{token}", "X-Token": token})
+    line = wait_for(lambda: next((ln for ln in server.log().splitlines() if "GET /i/" in ln), None),
+                    timeout=10, what="the access log line")
+    assert line.count("…sha256:") == 6, line[:600]  # r (path and query), U, q, referer, x-token
+    assert token[:64] not in server.log()
+
+
 def test_workers_are_recycled_after_max_requests(gunicorn_server_factory, wait_for):
     server = gunicorn_server_factory(GUNICORN_MAX_REQUESTS="3", GUNICORN_MAX_REQUESTS_JITTER="0")
     for _ in range(5):
@@ -107,12 +122,30 @@ def test_workers_are_recycled_after_max_requests(gunicorn_server_factory, wait_f
     assert "Autorestarting worker after current request" in server.log()
 
 
+def test_workers_are_recycled_over_the_memory_bound(gunicorn_server_factory, wait_for):
+    server = gunicorn_server_factory(GUNICORN_MAX_WORKER_RSS_MB="1")  # every worker is over it
+    assert _get(server, "/")[0] == 200
+    wait_for(lambda: server.log().count("Booting worker with pid") >= 2, timeout=20, what="a recycled worker")
+    assert "Autorestarting worker after current request" in server.log()
+    assert "MB resident" in server.log()
+
+
+def test_workers_under_the_memory_bound_are_not_recycled(gunicorn_server):
+    for _ in range(30):
+        assert _get(gunicorn_server, "/")[0] == 200
+    assert gunicorn_server.log().count("Booting worker with pid") == 1
+    assert "Autorestarting" not in gunicorn_server.log()
+
+
 def test_config_defaults(monkeypatch):
-    for name in ("GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER", "EMMM_MAX_TOKEN_CHARS",
-                 "DJANGO_BEHIND_TLS_PROXY", "FORWARDED_ALLOW_IPS"):
+    for name in ("GUNICORN_MAX_REQUESTS", "GUNICORN_MAX_REQUESTS_JITTER", "GUNICORN_MAX_WORKER_RSS_MB",
+                 "EMMM_MAX_TOKEN_CHARS", "DJANGO_BEHIND_TLS_PROXY", "FORWARDED_ALLOW_IPS"):
         monkeypatch.delenv(name, raising=False)
     conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
-    assert conf["max_requests"] == 1000 and conf["max_requests_jitter"] == 100
+    # recycling by memory, not by request count (which dropped keep-alive connections at
+    # cached-image speed; issue 8, throughput): the former default was 1000 ± 100 requests
+    assert conf["max_requests"] == 0 and conf["max_requests_jitter"] == 0
+    assert conf["max_worker_rss_bytes"] == 640 * 1024 * 1024
     assert 100_000 < conf["limit_request_line"] <= 100_000 + 32 * 1024
     assert conf["forwarded_allow_ips"] == ""
     monkeypatch.setenv("EMMM_MAX_TOKEN_CHARS", "20000")
@@ -120,3 +153,22 @@ def test_config_defaults(monkeypatch):
     conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
     assert conf["limit_request_line"] == 20_000 + 32 * 1024
     assert conf["forwarded_allow_ips"] == "127.0.0.1"
+
+
+def test_web_workers_decode_with_one_torch_thread(gunicorn_server_factory, wait_for):
+    """A decode on a web worker takes one core, not all of them (issue 8.3)."""
+    server = gunicorn_server_factory(EMMM_TORCH_THREADS="2")  # the Celery worker's setting
+    wait_for(lambda: "Web worker decodes with 1 torch thread(s)" in server.log(), timeout=30, what="the worker's set-up")
+    server = gunicorn_server_factory(EMMM_WEB_TORCH_THREADS="2")
+    wait_for(lambda: "Web worker decodes with 2 torch thread(s)" in server.log(), timeout=30, what="the worker's set-up")
+
+
+def test_the_codecs_own_torch_set_up_does_not_undo_the_web_setting():
+    probe = ("import runpy, torch, logging; from codec.models.base import configure_torch; "
+             "conf = runpy.run_path('gunicorn.conf.py'); "
+             "conf['post_worker_init'](type('W', (), {'log': logging.getLogger()})()); "
+             "configure_torch(); print(torch.get_num_threads())")  # the first model load calls it again
+    env = {k: v for k, v in os.environ.items() if k != "EMMM_WEB_TORCH_THREADS"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env={**env, "EMMM_TORCH_THREADS": "2"},
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.split()[-1] == "1"

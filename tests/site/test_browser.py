@@ -1,24 +1,11 @@
 """Headless Chromium (Debian's) through Playwright, against a live server + real worker."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
+from .chromium import allow_sync_orm_beside_playwright, chromium_path  # noqa: F401 (fixture)
+
 pytestmark = [pytest.mark.browser, pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def allow_sync_orm_beside_playwright(monkeypatch):
-    """Playwright's sync API runs an event loop in this thread; the test's own ORM calls are plain sync."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("Debian's chromium is not installed (make test installs it)")
-    return exe
 
 
 def _image_renders(page) -> bool:
@@ -31,7 +18,7 @@ def test_anonymous_upload_then_links_render_in_a_fresh_context(live_server, cele
     image = tmp_path / "photo.png"
     image.write_bytes(png_bytes(64, 48, seed=11))
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=_chromium(), headless=True, args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
         try:
             # 1. Without JavaScript: the plain form and the result page.
             ctx = browser.new_context(java_script_enabled=False)

@@ -119,7 +119,8 @@ def encode(
     if version == 2:
         text = encode_v2.encode_klt(
             rgb, spec, net, transform_for(spec), max_chars, next_size=next_coded_size,
-            image_to_tensor=image_to_tensor, steps=refine_steps, context=context_for(spec) if spec.ctx else None,
+            image_to_tensor=image_to_tensor, render=lambda text: render_latent(net, *_latent_and_header(text)),
+            steps=refine_steps, context=context_for(spec) if spec.ctx else None,
         )  # fmt: skip
         return EncodeResult(token=text, model=spec.name, width=rgb.width, height=rgb.height, chars=len(text))
     text = encode_v1.encode(rgb, spec, net, max_chars, refine_steps, next_size=next_coded_size)
@@ -250,6 +251,11 @@ def decode_latent(token_text: str) -> tuple[token.Header, registry.ModelSpec, np
             raise InvalidToken("the token's payload is corrupt") from exc
         return header, spec, transform_for(spec).inverse(coeffs)
     return header, spec, packing.unpack(header.payload_kind, payload, header.latent_shape)
+
+
+def _latent_and_header(token_text: str) -> tuple[np.ndarray, token.Header]:
+    header, _, latent = decode_latent(token_text)
+    return latent, header
 
 
 def decode(token_text: str, *, model: str | None = None) -> Image.Image:

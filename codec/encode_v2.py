@@ -3,8 +3,8 @@ tests and old links) and ``avif`` (no model).
 
 VAE encoding (both kinds), per coded size tried:
 
-1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (the
-   first one also measures the model's own, unquantised, reconstruction MSE);
+1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (default
+   none); the model's own, unquantised, reconstruction MSE is measured on the first z;
 2. the step: ``STEP_UNITS`` (one step for every image, which spends characters where they buy
    the most PSNR; it matches v1's default distortion: the RMS of v1's per-channel steps in the
    whitened basis), but finer for any image that would otherwise end up more than
@@ -13,15 +13,19 @@ VAE encoding (both kinds), per coded size tried:
    costs about a unit of output MSE). So no image the model reproduces well is quantised
    too coarsely;
 3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
-   klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``);
-4. with ``max_chars``: the finest step no coarser than the chosen one that fits (packing only,
-   the refinement is reused); if none fits, a smaller coded size (same policy as v1).
+   klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``), minimising
+   the output MSE plus ``RATE_WEIGHT`` times a smooth rate term;
+4. with ``max_chars``: the finest ladder step no coarser than the chosen one that fits, found
+   before step 3 so that the quantiser-aware steps refine for the step the token will have
+   (then the finest that fits after them); if the chosen step does not fit, a smaller coded
+   size (same policy as v1), without spending the quantiser-aware steps on this one.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -41,14 +45,28 @@ STEP_UNITS = int(os.environ.get("EMMM_V2_STEP_UNITS", 92))
 #: Largest PSNR loss (dB) against the model's own unquantised reconstruction before an image
 #: gets a finer step than STEP_UNITS.
 TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.5))
-PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
-QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
+PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 0))
+QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 3))
 REFINE_LR = 0.05
+#: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
+#: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
+#: (chosen on the scikit-image photographs, docs/benchmarks.md "Experiments").
+RATE_WEIGHT = float(os.environ.get("EMMM_V2_RATE_WEIGHT", 0.01))
 #: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
 #: At the default quality none (on hard images it costs more PSNR than it saves characters);
 #: under max_chars BUDGET_DEADZONE (more PSNR for the same characters; docs/benchmarks.md).
 DEADZONE = float(os.environ.get("EMMM_V2_DEADZONE", 0.0))
 BUDGET_DEADZONE = float(os.environ.get("EMMM_V2_BUDGET_DEADZONE", 0.1))
+#: Under max_chars: a coded size is refined further only if its token at the chosen step is at
+#: most BUDGET_SLACK times the budget before the quantiser-aware steps (they shorten it, and a
+#: coarser step may then fit); the next smaller size is aimed at a token BUDGET_QA_GAIN times
+#: the length measured before them. Chosen on the scikit-image photographs at 4,000 characters
+#: (docs/benchmarks.md, "Experiments").
+BUDGET_SLACK = 1.15
+BUDGET_QA_GAIN = 0.85
+#: Under max_chars, once a coded size fits, rate control also codes SECOND_SIZE times that
+#: size (a finer step) and keeps the token that decodes closer to the image.
+SECOND_SIZE = float(os.environ.get("EMMM_V2_SECOND_SIZE", 0.9))
 #: Step ladder, units of 1/4096: 2 ** (i / 8), coarsest last.
 STEP_LADDER = tuple(sorted({round(2 ** (i / 8)) for i in range(128)}))
 
@@ -98,9 +116,12 @@ def usable_ladder(coeffs: np.ndarray) -> list[int]:
 
 
 def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_STEPS, qa: int = QA_STEPS,
-           loss_db: float | None = None, deadzone: float = 0.0) -> tuple[np.ndarray, int]:
+           loss_db: float | None = None, deadzone: float = 0.0,
+           step_for: Callable[[np.ndarray, int], int | None] | None = None) -> tuple[np.ndarray, int | None]:
     """Refined coefficients u (C, H, W) and the chosen step units (steps 1-3 above), for a
-    quantiser with the given dead zone (0: round to nearest)."""
+    quantiser with the given dead zone (0: round to nearest). ``step_for(coefficients,
+    units)``, when given, replaces the chosen step before the quantiser-aware steps (a budget's
+    step); when it returns None, refinement stops there: (coefficients, None)."""
     width, height = size
     target = x[..., :height, :width]
     scale = torch.as_tensor(transform.scale, dtype=torch.float32)[None, :, None, None]
@@ -134,13 +155,20 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
         with torch.no_grad():
             coeffs = to_u(z)[0].numpy().astype(np.float64)
             units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db, deadzone)), usable_ladder(coeffs)[0])
+        if step_for is not None:
+            units = step_for(coeffs, units)
+            if units is None:
+                return coeffs, None
         step = units / klt_rc.STEP_UNIT
         for _ in range(qa):
             optimiser.zero_grad(set_to_none=True)
             u = to_u(z)
             q = torch.sign(u) * torch.floor(u.abs() / step + 0.5 - deadzone) if deadzone else torch.round(u / step)
             rounded = u + (q * step - u).detach()
-            mse(to_z(rounded)).backward()
+            loss = mse(to_z(rounded))
+            if RATE_WEIGHT:
+                loss = loss + RATE_WEIGHT * torch.mean(torch.log2(1 + u.abs() / step))
+            loss.backward()
             optimiser.step()
         with torch.no_grad():
             u = to_u(z)
@@ -148,41 +176,82 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
 
 
 def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int | None, *, next_size,
-               image_to_tensor, steps: int | None = None, loss_db: float | None = None,
-               context: ContextModel | None = None) -> str:
+               image_to_tensor, render: Callable[[str], Image.Image] | None = None, steps: int | None = None,
+               loss_db: float | None = None, context: ContextModel | None = None) -> str:
     """A version 2 VAE token (see the module docstring): ``klt-ctx`` with the ``context``
     model, else ``klt-rc``. ``steps``: refinement steps in all (the last ``QA_STEPS`` of them
-    quantiser-aware); default PLAIN_STEPS + QA_STEPS."""
+    quantiser-aware); default PLAIN_STEPS + QA_STEPS. ``render(token)`` (the decoded image)
+    lets rate control compare the tokens of two coded sizes."""
     total = PLAIN_STEPS + QA_STEPS if steps is None else max(0, steps)
     qa = min(QA_STEPS, total)
+    deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
     coded = rgb.size
+    fitting: list[str] = []
     while True:
         source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
         x = image_to_tensor(source, net.downscale)
-        deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
-        coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
 
-        def text(u: int) -> str:
+        def text(coeffs: np.ndarray, units: int) -> str:
             if context is None:
-                return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_RC, klt_rc.pack(coeffs, u))
-            return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_CTX, klt_ctx.pack(coeffs, u, context, deadzone))
+                return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_RC, klt_rc.pack(coeffs, units))
+            return frame(spec.code, rgb.size, coded, coeffs.shape, KLT_CTX, klt_ctx.pack(coeffs, units, context, deadzone))
 
-        best = text(units)
         if max_chars is None:
-            return best
-        if len(best) <= max_chars:
-            ladder = [u for u in usable_ladder(coeffs) if u < units]
-            lo, hi = 0, len(ladder) - 1
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                candidate = text(ladder[mid])
-                if len(candidate) <= max_chars:
-                    best, hi = candidate, mid - 1
-                else:
-                    lo = mid + 1
-            return best
-        shrink = min(0.8, 0.97 * math.sqrt(max_chars / len(best)))
-        coded = next_size(rgb.size, coded, shrink, net.downscale, max_chars)
+            coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
+            return text(coeffs, units)
+        first: list[int] = []
+
+        def budget_step(coeffs: np.ndarray, units: int) -> int | None:
+            """Before the quantiser-aware steps: the finest step that fits, so that they refine
+            for the step the token will have; None (a smaller size) if the token at the
+            chosen step is over BUDGET_SLACK times the budget."""
+            first.append(len(text(coeffs, units)))
+            if first[0] > max_chars * BUDGET_SLACK:
+                return None
+            found = fitting_step(coeffs, units, text, max_chars)
+            return units if found is None else min(units, found[0])
+
+        coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db,
+                               deadzone=deadzone, step_for=budget_step)  # fmt: skip
+        found = fitting_step(coeffs, units, text, max_chars) if units is not None else None
+        if found is not None:
+            fitting.append(found[1])
+            if coded == rgb.size or render is None or len(fitting) == 2:
+                break
+            shrink = SECOND_SIZE  # the second candidate: smaller, at a finer step
+        else:
+            shrink = min(0.8, 0.97 * math.sqrt(max_chars / (first[0] * BUDGET_QA_GAIN)))
+        try:
+            coded = next_size(rgb.size, coded, shrink, net.downscale, max_chars)
+        except CodecError:
+            if not fitting:
+                raise
+            break
+    if len(fitting) == 1:
+        return fitting[0]
+    reference = np.asarray(rgb, dtype=np.float64)
+    return min(fitting, key=lambda t: float(np.mean((np.asarray(render(t), dtype=np.float64) - reference) ** 2)))
+
+
+def fitting_step(coeffs: np.ndarray, units: int, text: Callable[[np.ndarray, int], str], max_chars: int) -> tuple[int, str] | None:
+    """(units, token) at the finest ladder step that fits ``max_chars``: finer than ``units``
+    when the token at ``units`` fits, else the first coarser one that fits; None if none does."""
+    ladder = usable_ladder(coeffs)
+    at_units = text(coeffs, units)
+    if len(at_units) > max_chars:
+        coarser = (u for u in ladder if u > units)
+        return next(((u, t) for u in coarser if len(t := text(coeffs, u)) <= max_chars), None)
+    best = (units, at_units)
+    finer = [u for u in ladder if u < units]
+    lo, hi = 0, len(finer) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = text(coeffs, finer[mid])
+        if len(candidate) <= max_chars:
+            best, hi = (finer[mid], candidate), mid - 1
+        else:
+            lo = mid + 1
+    return best
 
 
 def encode_avif(rgb: Image.Image, max_chars: int | None, *, next_size) -> str:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import core, encode_v2, klt_rc, token
+from codec import core, encode_v2, klt_ctx, klt_rc, token
 from codec.errors import CodecError, InvalidToken
 from codec.limits import MAX_UPSCALE_PER_SIDE
 from codec.models import TAEF2_SPEC
@@ -102,6 +102,63 @@ def test_v2_max_chars_is_respected(taef2, budget):
     assert result.chars <= budget and info.version == 2
     assert info.width <= MAX_UPSCALE_PER_SIDE * info.coded_width
     assert codec.decode(result.token).size == (160, 120)
+
+
+def _encode_ctx(taef2, image, budget, render):
+    return encode_v2.encode_klt(
+        image, TAEF2_SPEC, taef2, core.transform_for(TAEF2_SPEC), budget, next_size=core.next_coded_size,
+        image_to_tensor=core.image_to_tensor, render=render, context=core.context_for(TAEF2_SPEC),
+    )  # fmt: skip
+
+
+def test_budget_keeps_the_better_of_two_coded_sizes(taef2):
+    """Under max_chars, rate control codes a second, smaller size once one fits and keeps the
+    token that decodes closer to the image: never worse than the first size alone."""
+    image = photo(200, 136, seed=8)
+    rendered: list[str] = []
+
+    def render(text: str):
+        rendered.append(text)
+        return codec.decode(text)
+
+    both = _encode_ctx(taef2, image, 2500, render)
+    first_only = _encode_ctx(taef2, image, 2500, None)
+    assert len(rendered) == 2 and first_only in rendered and both in rendered  # the two candidates
+    sizes = {codec.inspect(t).coded_width for t in rendered}
+    assert len(sizes) == 2 and all(len(t) <= 2500 for t in rendered)
+    assert psnr(image, codec.decode(both)) == max(psnr(image, codec.decode(t)) for t in rendered)
+
+
+def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, monkeypatch):
+    image = photo(96, 64, seed=2)
+    x = core.image_to_tensor(image, 8)
+    transform = core.transform_for(TAEF2_SPEC)
+    steps = []
+    real_mse_backward = encode_v2.torch.Tensor.backward
+    monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_mse_backward(self, *a, **k)))
+    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: None)
+    assert units is None and coeffs.shape == (32, 8, 12) and steps == []
+    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: 2 * u)
+    assert units is not None and len(steps) == encode_v2.QA_STEPS
+
+
+def test_fitting_step_goes_coarser_when_the_chosen_step_does_not_fit():
+    coeffs = np.random.default_rng(4).laplace(0, 0.05, (32, 6, 8))
+    model = core.context_for(TAEF2_SPEC)
+
+    def text(c, units):
+        return encode_v2.frame(1, (64, 48), (64, 48), c.shape, encode_v2.KLT_CTX, klt_ctx.pack(c, units, model))
+
+    ladder = encode_v2.usable_ladder(coeffs)
+    units = ladder[len(ladder) // 3]
+    budget = len(text(coeffs, units)) - 40
+    found_units, found = encode_v2.fitting_step(coeffs, units, text, budget)
+    assert found_units > units and len(found) <= budget and found == text(coeffs, found_units)
+    finer = [u for u in ladder if units < u < found_units]
+    assert all(len(text(coeffs, u)) > budget for u in finer)  # the first coarser step that fits
+    assert encode_v2.fitting_step(coeffs, units, text, 10) is None
+    found_units, _ = encode_v2.fitting_step(coeffs, units, text, budget + 400)
+    assert found_units < units  # room to spare: a finer step
 
 
 def test_v2_budget_below_the_minimum_is_refused(taef2):

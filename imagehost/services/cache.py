@@ -76,13 +76,31 @@ def lookup_link(slug: str) -> CachedLink | None:
     return None if entry == MISSING else CachedLink(*entry)
 
 
-def is_blocked(sha: str) -> bool:
-    """Whether the token with this sha256 has been taken down (cached; a block shows at once)."""
+def is_blocked(sha: str, *, count_hit_of: int | None = None) -> bool:
+    """Whether the token with this sha256 has been taken down (cached; a block shows at once).
+
+    ``count_hit_of``: also count a view of that short link when the token is not blocked; with
+    Redis the check and the increment are one round trip (a pipeline; a blocked token's
+    increment is taken back at once).
+    """
     key = blocked_key(sha)
-    blocked = cache.get(key)
+    backend = _redis_backend()
+    if count_hit_of is not None and backend is not None:
+        with backend.get_client(write=True).pipeline(transaction=False) as pipe:
+            pipe.get(cache.make_key(key))
+            pipe.hincrby(cache.make_key("emmm:hits"), str(count_hit_of), 1)
+            raw, _ = pipe.execute()
+        blocked = None if raw is None else backend._serializer.loads(raw)  # as cache.get would
+    else:
+        blocked = cache.get(key)
     if blocked is None:
         blocked = BlockedToken.objects.filter(token_sha256=sha).exists()
         cache.set(key, blocked, LOOKUP_TTL_S)
+    if count_hit_of is not None:
+        if backend is None and not blocked:
+            count_hit(count_hit_of)
+        elif backend is not None and blocked:
+            backend.get_client(write=True).hincrby(cache.make_key("emmm:hits"), str(count_hit_of), -1)
     return blocked
 
 
@@ -122,10 +140,16 @@ def connect_signals() -> None:
 
 
 # --- hit counts ---------------------------------------------------------------------------
-def _redis_client():
-    """The raw redis-py client behind Django's RedisCache, or None for other backends."""
+def _redis_backend():
+    """Django's ``RedisCacheClient`` behind the Redis cache, or None for other backends."""
     backend = getattr(cache, "_cache", None)
-    return backend.get_client(write=True) if hasattr(backend, "get_client") else None
+    return backend if hasattr(backend, "get_client") else None
+
+
+def _redis_client():
+    """The raw redis-py client behind the Redis cache, or None for other backends."""
+    backend = _redis_backend()
+    return backend.get_client(write=True) if backend is not None else None
 
 
 def _hits_dir(create: bool = True) -> Path:

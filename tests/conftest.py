@@ -197,9 +197,10 @@ def isolated_cache(settings, tmp_path):
         }
     }
     settings.EMMM_LOCK_DIR = tmp_path / "locks"
-    from imagehost.services import rendering_cache
+    from imagehost.services import cache, rendering_cache
 
-    rendering_cache.memory().clear()  # this process's renderings: fresh too
+    rendering_cache.memory().clear()  # what this process keeps in memory: fresh too
+    cache.forget_recent_links()
     yield
 
 

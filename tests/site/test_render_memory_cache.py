@@ -10,14 +10,18 @@ from __future__ import annotations
 import http.client
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache as django_cache
 from django.test import override_settings
+from django.utils import timezone
 
-from imagehost.services import links, rendering, rendering_cache, tokens
+from imagehost.models import ShortLink
+from imagehost.services import hits, links, rendering, rendering_cache, tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +132,27 @@ def test_a_hot_image_costs_no_redis_read_of_its_rendering(client, real_token, re
     assert sorted(c[0].upper() for c in _serving(link_commands)) == ["GET", "GET", "HINCRBY"]  # look-up, flag, hit
 
 
+def test_a_hot_image_and_a_hot_short_link_cost_one_redis_round_trip_each(client, real_token, redis_cache, monkeypatch):
+    import redis.connection
+
+    link = links.get_or_create_short_link(real_token, None)
+    for path in (f"/i/{real_token}", f"/s/{link.slug}"):
+        assert client.get(path).status_code == 200
+    sent: list[int] = []
+    real_send = redis.connection.AbstractConnection.send_packed_command
+
+    def counting_send(self, command, check_health=True):
+        sent.append(1)
+        return real_send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting_send)
+    monkeypatch.setattr(django_settings, "EMMM_RATELIMIT_ENABLE", False)  # the limiter's own reads aside
+    for path in (f"/i/{real_token}", f"/s/{link.slug}"):
+        sent.clear()
+        assert client.get(path).status_code == 200
+        assert len(sent) == 1, path
+
+
 def test_without_the_memory_copy_each_request_reads_the_rendering(client, real_token, redis_cache, settings):
     settings.EMMM_RENDER_MEMORY_CACHE_MB = 0
     assert client.get(f"/i/{real_token}").status_code == 200
@@ -144,7 +169,7 @@ def test_a_block_answers_410_with_the_rendering_in_memory_and_hits_are_not_count
     tokens.block_token(real_token)
     assert client.get(f"/s/{link.slug}").status_code == 410
     assert client.get(f"/i/{real_token}").status_code == 410
-    assert links.serving_cache.flush_hits() == 2  # the blocked view counted no hit
+    assert hits.flush_hits() == 2  # the blocked view counted no hit
     tokens.unblock_token(real_token)
     assert client.get(f"/s/{link.slug}").status_code == 200
 
@@ -162,9 +187,10 @@ def _get(base_url: str, path: str) -> tuple[int, bytes]:
 
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
-def test_a_block_answers_410_at_once_on_two_worker_processes_holding_the_rendering(
-    gunicorn_server_factory, redis_server, real_token
+def test_blocks_edits_and_expiry_show_at_once_on_two_worker_processes_holding_the_rendering(
+    gunicorn_server_factory, redis_server, token_pool
 ):
+    real_token, other_token = token_pool(0).token, token_pool(1).token
     redis_server.client().flushall()
     with override_settings(CACHES=_redis_caches(redis_server.url)):
         link = links.get_or_create_short_link(real_token, None)
@@ -189,3 +215,14 @@ def test_a_block_answers_410_at_once_on_two_worker_processes_holding_the_renderi
         for server in servers:
             for path in paths:
                 assert _get(server.url, path) == (200, expected)
+
+        row = ShortLink.objects.get(pk=link.pk)
+        row.token = other_token
+        row.save()  # the link now shows another picture: at once, on both
+        other = rendering.render_token_image(other_token).content
+        for server in servers:
+            assert _get(server.url, f"/s/{link.slug}") == (200, other)
+        row.expires_at = timezone.now() - timedelta(seconds=1)
+        row.save()  # and it has expired
+        for server in servers:
+            assert _get(server.url, f"/s/{link.slug}")[0] == 410

@@ -100,7 +100,7 @@ EMMM_CACHE_TIMEOUT = env.int("EMMM_CACHE_TIMEOUT", default=7 * 24 * 3600)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "emmmsite.redis_cache.RedisCache",  # Django's, one client per pool
             "LOCATION": REDIS_URL,
             "TIMEOUT": EMMM_CACHE_TIMEOUT,
         }
@@ -220,6 +220,9 @@ EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)
 EMMM_HEAVY_DECODE_PIXELS = env.int("EMMM_HEAVY_DECODE_PIXELS", default=512 * 512)
 EMMM_LOCK_DIR = Path(env.str("EMMM_LOCK_DIR", default=str(VAR_DIR / "locks")))
 EMMM_CACHE_MAX_ENTRY_BYTES = env.int("EMMM_CACHE_MAX_ENTRY_BYTES", default=2 * 1024 * 1024)
+# Renderings also kept in each web process's memory (an LRU bounded in bytes, in front of the
+# shared cache: imagehost/services/rendering_cache.py); 0 turns it off.
+EMMM_RENDER_MEMORY_CACHE_MB = env.int("EMMM_RENDER_MEMORY_CACHE_MB", default=32)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
 EMMM_RATELIMIT_ENABLE = env.bool("EMMM_RATELIMIT_ENABLE", default=True)

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from .services import cache, dispatch, jobs, workers
+from .services import dispatch, hits, jobs, workers
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -71,4 +71,4 @@ def _stop_worker_heartbeat(**_kwargs) -> None:
 @shared_task
 def flush_link_hits() -> int:
     """Periodic (Celery beat): add the short-link hits counted in the cache to the database."""
-    return cache.flush_hits()
+    return hits.flush_hits()

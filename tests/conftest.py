@@ -4,7 +4,8 @@ Fixtures (all real components, nothing mocked):
 
 - ``fs_broker`` (autouse): points the in-process Celery app at a fresh kombu
   *filesystem* broker in a temp folder; ``fs_broker.messages()`` counts what was sent.
-- ``isolated_cache`` (autouse): a fresh file cache and lock folder (``EMMM_LOCK_DIR``) per test.
+- ``isolated_cache`` (autouse): a fresh file cache, in-memory renderings and lock folder
+  (``EMMM_LOCK_DIR``) per test.
 - ``png_bytes(w, h, seed=0, fmt="PNG")``: make a test image with Pillow (a factory).
 - ``token_pool(i)`` (session): a real ``codec.EncodeResult`` (real codec, TAEF2 weights) of
   small test image number ``i``, encoded once per session; ``real_encoded`` is
@@ -196,6 +197,10 @@ def isolated_cache(settings, tmp_path):
         }
     }
     settings.EMMM_LOCK_DIR = tmp_path / "locks"
+    from imagehost.services import cache, rendering_cache
+
+    rendering_cache.memory().clear()  # what this process keeps in memory: fresh too
+    cache.forget_recent_links()
     yield
 
 

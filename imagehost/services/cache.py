@@ -16,33 +16,31 @@ filled the key from the old row in between is then overwritten). ``LOOKUP_TTL_S`
 any remaining race. Expiry is checked against the clock on every request, so an expired
 link answers 410 the moment it expires, cached or not.
 
-Hit counts never cost an UPDATE per request: each hit is one atomic increment outside the
-database (Redis ``HINCRBY`` with the Redis cache; otherwise an append to ``hits.log`` next
-to the file cache, one ``write`` under a shared ``flock``) and ``flush_hits`` (the beat task
-``flush_link_hits``, or ``manage.py flush_link_hits``) adds them to ``ShortLink.hits`` in
-batches. ``ShortLink.hits`` therefore trails the truth by at most one flush interval.
+Nothing here is kept in a process's memory as an answer: every request reads the look-up and
+the takedown flag from the shared cache, so a change shows at once on every worker. (Renderings,
+which never change, are also kept in memory: ``services/rendering_cache.py``; ``read_link``
+remembers recent look-ups only to know which keys to ask for, and checks them.)
+
+Hit counts: ``services/hits.py``. With Redis, ``read_link`` reads a link's look-up and its
+token's takedown flag and counts the hit in one round trip (a pipeline).
 """
 from __future__ import annotations
 
-import fcntl
-import os
-from collections import Counter
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, NamedTuple
+import threading
+from typing import NamedTuple
 
-from django.conf import settings
+from cachetools import LRUCache
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Case, F, Value, When
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from ..models import BlockedToken, ShortLink
+from .hits import HITS_KEY, count_hit, redis_backend
 
 LOOKUP_TTL_S = 300
 MISSING_TTL_S = 60
 MISSING = "missing"
-FLUSH_BATCH = 500
+RECENT_LINKS = 10_000  # slugs per process whose look-up guides read_link's single round trip
 
 
 class CachedLink(NamedTuple):
@@ -76,13 +74,123 @@ def lookup_link(slug: str) -> CachedLink | None:
     return None if entry == MISSING else CachedLink(*entry)
 
 
-def is_blocked(sha: str) -> bool:
-    """Whether the token with this sha256 has been taken down (cached; a block shows at once)."""
+def is_blocked(sha: str, *, count_hit_of: int | None = None) -> bool:
+    """Whether the token with this sha256 has been taken down (cached; a block shows at once).
+
+    ``count_hit_of``: also count a view of that short link when the token is not blocked; with
+    Redis the check and the increment are one round trip (a pipeline; a blocked token's
+    increment is taken back at once).
+    """
     key = blocked_key(sha)
-    blocked = cache.get(key)
+    backend = redis_backend()
+    if count_hit_of is not None and backend is not None:
+        with backend.get_client(write=True).pipeline(transaction=False) as pipe:
+            pipe.get(cache.make_key(key))
+            pipe.hincrby(cache.make_key(HITS_KEY), str(count_hit_of), 1)
+            raw, _ = pipe.execute()
+        blocked = None if raw is None else backend._serializer.loads(raw)  # as cache.get would
+    else:
+        blocked = cache.get(key)
     if blocked is None:
-        blocked = BlockedToken.objects.filter(token_sha256=sha).exists()
-        cache.set(key, blocked, LOOKUP_TTL_S)
+        blocked = _blocked_from_database(sha)
+    if count_hit_of is not None:
+        if backend is None and not blocked:
+            count_hit(count_hit_of)
+        elif backend is not None and blocked:
+            backend.get_client(write=True).hincrby(cache.make_key(HITS_KEY), str(count_hit_of), -1)
+    return blocked
+
+
+class LinkRead(NamedTuple):
+    """One request's read of a short link: its look-up and its token's takedown flag."""
+
+    link: CachedLink | None  # None: no such link
+    blocked: bool | None  # None: not read (no link, or one reserved for an upload: no token yet)
+
+
+def read_link(slug: str, now: float, *, count_hit: bool) -> LinkRead:
+    """The look-up of ``slug`` and, for a link with a token, its takedown flag; counts the hit
+    when ``count_hit`` and the link is live at ``now`` (epoch seconds) and not blocked.
+
+    With Redis this is one round trip once this process has served the slug: ``_recent_links``
+    only guesses which flag and hit counter to ask for beside the look-up. Every answer is read
+    from Redis in that round trip, and the flag and hit are used only when the look-up read
+    equals the guess; otherwise the flag is read again and the hit taken back. Nothing this
+    process remembers can outlive a block, an expiry or an edit.
+    """
+    backend = redis_backend()
+    guess = _recent_links.get(slug) if backend is not None else None
+    if guess is None:
+        return _read_link_step_by_step(slug, now, count_hit)
+    counting = count_hit and _live(guess, now)
+    hits = cache.make_key(HITS_KEY)
+    with backend.get_client(write=True).pipeline(transaction=False) as pipe:
+        pipe.get(cache.make_key(link_key(slug)))
+        pipe.get(cache.make_key(blocked_key(guess.token_sha256)))
+        if counting:
+            pipe.hincrby(hits, str(guess.pk), 1)
+        raw_link, raw_blocked, *_ = pipe.execute()
+    loads = backend._serializer.loads  # as cache.get would
+    if raw_link is None or loads(raw_link) != tuple(guess):  # changed, gone, or evicted
+        if counting:
+            backend.get_client(write=True).hincrby(hits, str(guess.pk), -1)
+        return _read_link_step_by_step(slug, now, count_hit)
+    blocked = _blocked_from_database(guess.token_sha256) if raw_blocked is None else loads(raw_blocked)
+    if counting and blocked:
+        backend.get_client(write=True).hincrby(hits, str(guess.pk), -1)
+    return LinkRead(guess, blocked)
+
+
+def _read_link_step_by_step(slug: str, now: float, count_hit: bool) -> LinkRead:
+    link = lookup_link(slug)
+    if link is None or not link.token_sha256:
+        _recent_links.forget(slug)
+        return LinkRead(link, None)
+    _recent_links.remember(slug, link)
+    counting = count_hit and _live(link, now)
+    blocked = is_blocked(link.token_sha256, count_hit_of=link.pk if counting else None)
+    return LinkRead(link, blocked)
+
+
+def _live(link: CachedLink, now: float) -> bool:
+    return link.expires_at is None or link.expires_at > now
+
+
+class _RecentLinks:
+    """Slugs this process served lately and their last look-up: a guess, never an answer."""
+
+    def __init__(self, size: int) -> None:
+        self._lru: LRUCache = LRUCache(maxsize=size)
+        self._lock = threading.Lock()
+
+    def get(self, slug: str) -> CachedLink | None:
+        with self._lock:
+            return self._lru.get(slug)
+
+    def remember(self, slug: str, link: CachedLink) -> None:
+        with self._lock:
+            self._lru[slug] = link
+
+    def forget(self, slug: str) -> None:
+        with self._lock:
+            self._lru.pop(slug, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lru.clear()
+
+
+_recent_links = _RecentLinks(RECENT_LINKS)
+
+
+def forget_recent_links() -> None:
+    """Drop this process's guesses (``read_link`` then reads step by step once per slug)."""
+    _recent_links.clear()
+
+
+def _blocked_from_database(sha: str) -> bool:
+    blocked = BlockedToken.objects.filter(token_sha256=sha).exists()
+    cache.set(blocked_key(sha), blocked, LOOKUP_TTL_S)
     return blocked
 
 
@@ -119,114 +227,3 @@ def connect_signals() -> None:
     post_delete.connect(_link_changed, sender=ShortLink, dispatch_uid="emmm-link-deleted")
     post_save.connect(_block_changed, sender=BlockedToken, dispatch_uid="emmm-block-saved")
     post_delete.connect(_block_changed, sender=BlockedToken, dispatch_uid="emmm-block-deleted")
-
-
-# --- hit counts ---------------------------------------------------------------------------
-def _redis_client():
-    """The raw redis-py client behind Django's RedisCache, or None for other backends."""
-    backend = getattr(cache, "_cache", None)
-    return backend.get_client(write=True) if hasattr(backend, "get_client") else None
-
-
-def _hits_dir(create: bool = True) -> Path:
-    """The file cache's folder (else VAR_DIR): where ``hits.log`` is appended to."""
-    location = settings.CACHES["default"].get("LOCATION")
-    path = Path(location) if location and "filebased" in settings.CACHES["default"]["BACKEND"] else Path(settings.VAR_DIR)
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def count_hit(link_pk: int) -> None:
-    """Count one view of a short link (one atomic increment; no database write)."""
-    client = _redis_client()
-    if client is not None:
-        client.hincrby(cache.make_key("emmm:hits"), str(link_pk), 1)
-        return
-    log = _hits_dir(create=False) / "hits.log"
-    line = f"{link_pk}\n".encode()
-    while True:
-        try:
-            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except FileNotFoundError:
-            _hits_dir(create=True)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            try:  # the flusher may have moved the file away between open and lock
-                same = os.fstat(fd).st_ino == os.stat(log).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.write(fd, line)
-                return
-        finally:
-            os.close(fd)
-
-
-def _apply(counts: Counter) -> int:
-    """Add counted hits to ShortLink.hits: one UPDATE per batch of links (deleted links are skipped)."""
-    items = [(int(pk), n) for pk, n in counts.items() if n]
-    with transaction.atomic():
-        for i in range(0, len(items), FLUSH_BATCH):
-            batch = items[i : i + FLUSH_BATCH]
-            ShortLink.objects.filter(pk__in=[pk for pk, _ in batch]).update(
-                hits=F("hits") + Case(*[When(pk=pk, then=Value(n)) for pk, n in batch], default=Value(0))
-            )
-    return sum(n for _, n in items)
-
-
-@contextmanager
-def _flush_lock() -> Iterator[bool]:
-    fd = os.open(_hits_dir() / "hits.lock", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
-def flush_hits() -> int:
-    """Move counted hits into the database; returns how many. Safe to run concurrently."""
-    client = _redis_client()
-    if client is not None:
-        return _flush_redis(client)
-    with _flush_lock() as mine:
-        if not mine:
-            return 0
-        log, pending = _hits_dir() / "hits.log", _hits_dir() / "hits.flushing"
-        if not pending.exists():  # else: a flush that failed before; apply it first
-            try:
-                fd = os.open(log, os.O_RDONLY)
-            except FileNotFoundError:
-                return 0
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # waits for writers that already hold the file
-                os.rename(log, pending)
-            finally:
-                os.close(fd)
-        counts = Counter(line for line in pending.read_text().split() if line.isdigit())
-        flushed = _apply(counts)
-        pending.unlink()
-        return flushed
-
-
-def _flush_redis(client) -> int:
-    live, pending = cache.make_key("emmm:hits"), cache.make_key("emmm:hits:flushing")
-    if not cache.add("emmm:hits:flush-lock", 1, 60):
-        return 0
-    try:
-        if not client.exists(pending):
-            if not client.exists(live):
-                return 0
-            client.rename(live, pending)  # atomic: later HINCRBYs start a new hash
-        counts = Counter({k.decode(): int(v) for k, v in client.hgetall(pending).items()})
-        flushed = _apply(counts)
-        client.delete(pending)
-        return flushed
-    finally:
-        cache.delete("emmm:hits:flush-lock")

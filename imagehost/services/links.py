@@ -117,19 +117,22 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
     """Find a live short link: NotFound (404), LinkExpired or TokenBlocked (410).
 
     No database access when the look-up is cached (``services/cache.py``); the hit is
-    counted outside the database and flushed in batches.
+    counted outside the database (with the takedown check, in one round trip to Redis) and
+    flushed in batches.
     """
-    link = serving_cache.lookup_link(slug) if SLUG_RE.match(slug) else None
-    if link is None:
+    now = timezone.now().timestamp()
+    read = serving_cache.read_link(slug, now, count_hit=count_hit) if SLUG_RE.match(slug) else None
+    if read is None or read.link is None:
         raise NotFound("No such short link.")
-    if not link.token_sha256:  # reserved for an upload: read it afresh (a transient state, one query)
+    link, blocked = read.link, read.blocked
+    if blocked is None:  # reserved for an upload: read it afresh (a transient state, one query)
         link = _reserved_link_now(slug, link.pk)
-    if serving_cache.is_blocked(link.token_sha256):
+        live = link.expires_at is None or link.expires_at > now
+        blocked = serving_cache.is_blocked(link.token_sha256, count_hit_of=link.pk if count_hit and live else None)
+    if blocked:
         raise TokenBlocked("This image has been taken down.")
-    if link.expires_at is not None and link.expires_at <= timezone.now().timestamp():
+    if link.expires_at is not None and link.expires_at <= now:
         raise LinkExpired("This short link has expired.")
-    if count_hit:
-        serving_cache.count_hit(link.pk)
     return ResolvedLink(link.pk, slug, link.token_sha256)
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import codec
 from django.conf import settings
-from django.core.cache import cache
 from PIL import Image
 
 from .. import concurrency
+from . import rendering_cache
 from .errors import BadToken, DecoderBusy, ModelUnavailable
 from .tokens import checked_token_sha256
 
@@ -46,8 +46,9 @@ def rendering_key(sha: str, fmt: str, width: int | None) -> str:
 
 
 def cached_rendering(sha: str, fmt: str, width: int | None) -> RenderedImage | None:
-    """A rendering already in the decode cache, or None. No checks: the caller has checked the token."""
-    hit = cache.get(rendering_key(sha, fmt, width))
+    """A rendering already in the decode cache (this process's memory first), or None. No checks:
+    the caller has checked the token (length, spelling, takedown)."""
+    hit = rendering_cache.get_rendering(rendering_key(sha, fmt, width))
     if hit is None:
         return None
     content, w, h = hit
@@ -84,7 +85,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     info = _header(token)  # heavy or light?
     native = _native_avif(token, info) if fmt == "avif" and not width else None
     if native is not None:
-        cache.set(key, (native, info.width, info.height))
+        rendering_cache.put_rendering(key, (native, info.width, info.height))
         return RenderedImage(native, content_type, sha, fmt, info.width, info.height)
     image = _decode_in_a_slot(token, info)
     if width and width < image.width:
@@ -96,7 +97,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     image.save(buf, format=pil_format, **options)
     content = buf.getvalue()
     if len(content) <= settings.EMMM_CACHE_MAX_ENTRY_BYTES:
-        cache.set(key, (content, image.width, image.height))
+        rendering_cache.put_rendering(key, (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
 
 

@@ -13,9 +13,20 @@ from django.utils import timezone
 
 import codec
 from imagehost.models import EncodeJob, ShortLink
-from imagehost.services import cache, jobs, links, rendering, tokens
+from imagehost.services import cache, hits, jobs, links, rendering, tokens
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["file", "redis"])
+def backend(request, settings) -> str:
+    """Each correctness test runs on the file cache and on the project's Redis cache (a real
+    redis-server), where ``read_link`` reads look-up, flag and hit in one round trip."""
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        settings.CACHES = {"default": {"BACKEND": "emmmsite.redis_cache.RedisCache", "LOCATION": server.url}}
+    return request.param
 
 
 def _cached_link(client, link) -> None:
@@ -24,7 +35,7 @@ def _cached_link(client, link) -> None:
     assert django_cache.get(cache.link_key(link.slug)) is not None
 
 
-def test_a_cache_hit_costs_no_database_query(client, real_token, django_assert_num_queries):
+def test_a_cache_hit_costs_no_database_query(client, real_token, backend, django_assert_num_queries):
     link = links.get_or_create_short_link(real_token, None)
     _cached_link(client, link)
     client.get(f"/i/{real_token}")
@@ -34,7 +45,7 @@ def test_a_cache_hit_costs_no_database_query(client, real_token, django_assert_n
     assert "sessionid" not in client.cookies
 
 
-def test_a_block_takes_effect_at_once_and_an_unblock_too(client, real_token):
+def test_a_block_takes_effect_at_once_and_an_unblock_too(client, real_token, backend):
     link = links.get_or_create_short_link(real_token, None)
     _cached_link(client, link)
     assert client.get(f"/i/{real_token}").status_code == 200
@@ -46,7 +57,7 @@ def test_a_block_takes_effect_at_once_and_an_unblock_too(client, real_token):
     assert client.get(f"/i/{real_token}").status_code == 200
 
 
-def test_an_expired_link_answers_410_at_once(client, real_token, user, monkeypatch):
+def test_an_expired_link_answers_410_at_once(client, real_token, user, monkeypatch, backend):
     link = links.get_or_create_short_link(real_token, user)  # no expiry yet
     _cached_link(client, link)
     # Setting an expiry through the service replaces the cached look-up...
@@ -58,7 +69,7 @@ def test_an_expired_link_answers_410_at_once(client, real_token, user, monkeypat
     assert client.get(f"/s/{link.slug}").status_code == 410
 
 
-def test_a_deleted_link_is_404_at_once(client, real_token, user):
+def test_a_deleted_link_is_404_at_once(client, real_token, user, backend):
     link = links.get_or_create_short_link(real_token, user)
     _cached_link(client, link)
     links.delete_short_link(ShortLink.objects.get(pk=link.pk), owner=user)
@@ -66,7 +77,7 @@ def test_a_deleted_link_is_404_at_once(client, real_token, user):
     assert client.get(f"/s/{link.slug}/").status_code == 404
 
 
-def test_a_renamed_slug_is_404_at_once_and_the_new_one_works(client, real_token):
+def test_a_renamed_slug_is_404_at_once_and_the_new_one_works(client, real_token, backend):
     link = links.get_or_create_short_link(real_token, None)
     _cached_link(client, link)
     assert client.get("/s/renamed-link").status_code == 404  # cached as missing
@@ -74,6 +85,20 @@ def test_a_renamed_slug_is_404_at_once_and_the_new_one_works(client, real_token)
     link.save()  # the admin's way
     assert client.get(f"/s/{ShortLink.objects.get(pk=link.pk).slug}").status_code == 200
     assert client.get(f"/s/{link.slug}").status_code == 200
+
+
+def test_a_link_given_another_token_serves_it_at_once(client, token_pool, backend):
+    first, second = token_pool(0).token, token_pool(1).token
+    link = links.get_or_create_short_link(first, None)
+    _cached_link(client, link)
+    assert client.get(f"/s/{link.slug}").content == client.get(f"/i/{first}").content
+    row = ShortLink.objects.get(pk=link.pk)
+    row.token = second
+    row.save()  # the admin's way
+    assert client.get(f"/s/{link.slug}").content == client.get(f"/i/{second}").content != client.get(f"/i/{first}").content
+    tokens.block_token(second)
+    assert client.get(f"/s/{link.slug}").status_code == 410
+    assert hits.flush_hits() == 3  # the blocked view is not counted
 
 
 def test_impossible_slugs_are_404_without_a_lookup(client, django_assert_num_queries):
@@ -89,24 +114,24 @@ def _hammer_and_flush(link_pks: list[int], per_thread: int, threads: int) -> int
 
     def hit(pk: int) -> None:
         for _ in range(per_thread):
-            cache.count_hit(pk)
+            hits.count_hit(pk)
 
     workers = [threading.Thread(target=hit, args=(link_pks[i % len(link_pks)],)) for i in range(threads)]
     for w in workers:
         w.start()
     while any(w.is_alive() for w in workers):
-        flushed += cache.flush_hits()
+        flushed += hits.flush_hits()
     for w in workers:
         w.join()
     stop.set()
-    return flushed + cache.flush_hits()
+    return flushed + hits.flush_hits()
 
 
 def test_hits_are_not_lost_across_flushes_file_cache(token_pool):
     link_pks = [links.get_or_create_short_link(token_pool(i).token, None).pk for i in range(2)]
     assert _hammer_and_flush(link_pks, per_thread=300, threads=6) == 1800
     assert sorted(ShortLink.objects.values_list("hits", flat=True)) == [900, 900]
-    assert cache.flush_hits() == 0
+    assert hits.flush_hits() == 0
 
 
 def test_hits_are_not_lost_across_flushes_redis(token_pool, redis_server):
@@ -118,7 +143,7 @@ def test_hits_are_not_lost_across_flushes_redis(token_pool, redis_server):
         assert sorted(ShortLink.objects.values_list("hits", flat=True)) == [900, 900]
 
 
-def test_flush_command_and_views_count_hits(client, real_token, capsys):
+def test_flush_command_and_views_count_hits(client, real_token, capsys, backend):
     link = links.get_or_create_short_link(real_token, None)
     for _ in range(3):
         assert client.get(f"/s/{link.slug}").status_code == 200

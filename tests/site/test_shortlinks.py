@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from imagehost.services import errors, links, tokens
 from imagehost.models import ShortLink
-from imagehost.services.cache import flush_hits
+from imagehost.services.hits import flush_hits
 
 pytestmark = pytest.mark.django_db
 

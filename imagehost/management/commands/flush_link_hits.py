@@ -1,7 +1,7 @@
 """``manage.py flush_link_hits``: add the short-link hits counted in the cache to the database."""
 from django.core.management.base import BaseCommand
 
-from imagehost.services.cache import flush_hits
+from imagehost.services.hits import flush_hits
 
 
 class Command(BaseCommand):

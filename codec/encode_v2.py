@@ -14,7 +14,9 @@ VAE encoding (both kinds), per coded size tried:
    too coarsely;
 3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
    klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``), minimising
-   the output MSE plus ``RATE_WEIGHT`` times a smooth rate term;
+   the output MSE plus ``RATE_WEIGHT`` times a smooth rate term; at the default quality, an
+   image still more than ``FLOOR_DB`` below the unquantised reconstruction gets one more step
+   at a finer step;
 4. with ``max_chars``: the finest ladder step no coarser than the chosen one that fits, found
    before step 3 so that the quantiser-aware steps refine for the step the token will have
    (then the finest that fits after them); if the chosen step does not fit, a smaller coded
@@ -52,6 +54,10 @@ REFINE_LR = 0.05
 #: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
 #: (chosen on the scikit-image photographs, docs/benchmarks.md "Experiments").
 RATE_WEIGHT = float(os.environ.get("EMMM_V2_RATE_WEIGHT", 0.01))
+#: At the default quality, an image whose quantised output is still more than FLOOR_DB below
+#: the model's own unquantised reconstruction after the quantiser-aware steps gets one more, at
+#: a finer step (the original packing is within ~0.1 dB of that reconstruction).
+FLOOR_DB = float(os.environ.get("EMMM_V2_FLOOR_DB", 0.3))
 #: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
 #: At the default quality none (on hard images it costs more PSNR than it saves characters);
 #: under max_chars BUDGET_DEADZONE (more PSNR for the same characters; docs/benchmarks.md).
@@ -142,6 +148,23 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
     with torch.inference_mode(False), torch.enable_grad():
         z = z0.clone().requires_grad_(True)
         optimiser = torch.optim.Adam([z], lr=REFINE_LR)
+
+        def coefficients() -> np.ndarray:
+            with torch.no_grad():
+                return to_u(z)[0].numpy().astype(np.float64)
+
+        def qa_step(units: int) -> float:
+            """One quantiser-aware step at ``units``; the output MSE before it."""
+            step = units / klt_rc.STEP_UNIT
+            optimiser.zero_grad(set_to_none=True)
+            u = to_u(z)
+            q = torch.sign(u) * torch.floor(u.abs() / step + 0.5 - deadzone) if deadzone else torch.round(u / step)
+            error = mse(to_z(u + (q * step - u).detach()))
+            loss = error + RATE_WEIGHT * torch.mean(torch.log2(1 + u.abs() / step)) if RATE_WEIGHT else error
+            loss.backward()
+            optimiser.step()
+            return error.item()
+
         measured = None
         for _ in range(plain):
             optimiser.zero_grad(set_to_none=True)
@@ -152,27 +175,25 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
         if measured is None:
             with torch.no_grad():
                 measured = mse(z).item()
-        with torch.no_grad():
-            coeffs = to_u(z)[0].numpy().astype(np.float64)
-            units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db, deadzone)), usable_ladder(coeffs)[0])
+        coeffs = coefficients()
+        units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db, deadzone)), usable_ladder(coeffs)[0])
         if step_for is not None:
             units = step_for(coeffs, units)
             if units is None:
                 return coeffs, None
-        step = units / klt_rc.STEP_UNIT
+        error = None
         for _ in range(qa):
-            optimiser.zero_grad(set_to_none=True)
-            u = to_u(z)
-            q = torch.sign(u) * torch.floor(u.abs() / step + 0.5 - deadzone) if deadzone else torch.round(u / step)
-            rounded = u + (q * step - u).detach()
-            loss = mse(to_z(rounded))
-            if RATE_WEIGHT:
-                loss = loss + RATE_WEIGHT * torch.mean(torch.log2(1 + u.abs() / step))
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            u = to_u(z)
-    return u.detach()[0].numpy().astype(np.float64), units
+            error = qa_step(units)
+        floor = measured * 10 ** (FLOOR_DB / 10)
+        if step_for is None and error is not None and error > floor:
+            # no image left behind: one more step at a finer step for an image still more than
+            # FLOOR_DB below the model's own reconstruction
+            coeffs = coefficients()
+            wanted = max(quantisation_mse(coeffs, units, deadzone) - (error - floor), 0.0)
+            finer = [u for u in usable_ladder(coeffs) if u < units and quantisation_mse(coeffs, u, deadzone) <= wanted]
+            units = finer[-1] if finer else usable_ladder(coeffs)[0]
+            qa_step(units)
+    return coefficients(), units
 
 
 def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int | None, *, next_size,

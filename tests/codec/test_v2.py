@@ -142,6 +142,27 @@ def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, monkeypat
     assert units is not None and len(steps) == encode_v2.QA_STEPS
 
 
+def test_an_image_left_behind_gets_one_more_step_at_a_finer_step(taef2, monkeypatch):
+    """At the default quality: when the quantised output is still more than FLOOR_DB below the
+    unquantised reconstruction, one more quantiser-aware step runs, at a finer step."""
+    image = photo(96, 64, seed=6)
+    x = core.image_to_tensor(image, 8)
+    transform = core.transform_for(TAEF2_SPEC)
+    steps = []
+    real_backward = encode_v2.torch.Tensor.backward
+    monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_backward(self, *a, **k)))
+    monkeypatch.setattr(encode_v2, "FLOOR_DB", 99.0)  # never below the floor
+    _, units = encode_v2.refine(taef2, x, image.size, transform)
+    assert len(steps) == encode_v2.QA_STEPS
+    steps.clear()
+    monkeypatch.setattr(encode_v2, "FLOOR_DB", -10.0)  # every image is below it
+    _, finer = encode_v2.refine(taef2, x, image.size, transform)
+    assert len(steps) == encode_v2.QA_STEPS + 1 and finer < units
+    steps.clear()
+    encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: u)  # a budget: no floor
+    assert len(steps) == encode_v2.QA_STEPS
+
+
 def test_fitting_step_goes_coarser_when_the_chosen_step_does_not_fit():
     coeffs = np.random.default_rng(4).laplace(0, 0.05, (32, 6, 8))
     model = core.context_for(TAEF2_SPEC)

@@ -15,8 +15,8 @@ VAE encoding (both kinds), per coded size tried:
 3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
    klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``), minimising
    the output MSE plus ``RATE_WEIGHT`` times a smooth rate term; at the default quality, an
-   image still more than ``FLOOR_DB`` below the unquantised reconstruction gets one more step
-   at a finer step;
+   image still more than ``FLOOR_DB`` below the unquantised reconstruction after them is
+   quantised at a finer step;
 4. with ``max_chars``: the finest ladder step no coarser than the chosen one that fits, found
    before step 3 so that the quantiser-aware steps refine for the step the token will have
    (then the finest that fits after them); if the chosen step does not fit, a smaller coded
@@ -55,7 +55,7 @@ REFINE_LR = 0.05
 #: (chosen on the scikit-image photographs, docs/benchmarks.md "Experiments").
 RATE_WEIGHT = float(os.environ.get("EMMM_V2_RATE_WEIGHT", 0.01))
 #: At the default quality, an image whose quantised output is still more than FLOOR_DB below
-#: the model's own unquantised reconstruction after the quantiser-aware steps gets one more, at
+#: the model's own unquantised reconstruction after the quantiser-aware steps is quantised at
 #: a finer step (the original packing is within ~0.1 dB of that reconstruction).
 FLOOR_DB = float(os.environ.get("EMMM_V2_FLOOR_DB", 0.3))
 #: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
@@ -186,13 +186,12 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
             error = qa_step(units)
         floor = measured * 10 ** (FLOOR_DB / 10)
         if step_for is None and error is not None and error > floor:
-            # no image left behind: one more step at a finer step for an image still more than
-            # FLOOR_DB below the model's own reconstruction
+            # no image left behind: an image still more than FLOOR_DB below the model's own
+            # reconstruction is quantised at a finer step (no further refinement: time)
             coeffs = coefficients()
             wanted = max(quantisation_mse(coeffs, units, deadzone) - (error - floor), 0.0)
             finer = [u for u in usable_ladder(coeffs) if u < units and quantisation_mse(coeffs, u, deadzone) <= wanted]
             units = finer[-1] if finer else usable_ladder(coeffs)[0]
-            qa_step(units)
     return coefficients(), units
 
 

@@ -142,9 +142,10 @@ def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, monkeypat
     assert units is not None and len(steps) == encode_v2.QA_STEPS
 
 
-def test_an_image_left_behind_gets_one_more_step_at_a_finer_step(taef2, monkeypatch):
+def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, monkeypatch):
     """At the default quality: when the quantised output is still more than FLOOR_DB below the
-    unquantised reconstruction, one more quantiser-aware step runs, at a finer step."""
+    unquantised reconstruction after the quantiser-aware steps, the token gets a finer step
+    (and no further refinement step: encode time)."""
     image = photo(96, 64, seed=6)
     x = core.image_to_tensor(image, 8)
     transform = core.transform_for(TAEF2_SPEC)
@@ -157,10 +158,10 @@ def test_an_image_left_behind_gets_one_more_step_at_a_finer_step(taef2, monkeypa
     steps.clear()
     monkeypatch.setattr(encode_v2, "FLOOR_DB", -10.0)  # every image is below it
     _, finer = encode_v2.refine(taef2, x, image.size, transform)
-    assert len(steps) == encode_v2.QA_STEPS + 1 and finer < units
+    assert len(steps) == encode_v2.QA_STEPS and finer < units
     steps.clear()
-    encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: u)  # a budget: no floor
-    assert len(steps) == encode_v2.QA_STEPS
+    _, budget_units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: u)
+    assert budget_units == units  # a budget's step is kept: no floor
 
 
 def test_fitting_step_goes_coarser_when_the_chosen_step_does_not_fit():

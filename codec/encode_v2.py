@@ -3,8 +3,9 @@ tests and old links) and ``avif`` (no model).
 
 VAE encoding (both kinds), per coded size tried:
 
-1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (default
-   none); the model's own, unquantised, reconstruction MSE is measured on the first z;
+1. the encoder's latent z, then ``PLAIN_STEPS`` Adam steps on z through the decoder (the
+   first one also measures the model's own, unquantised, reconstruction MSE; under
+   ``max_chars`` ``BUDGET_PLAIN_STEPS``, none: a forward pass measures it);
 2. the step: ``STEP_UNITS`` (one step for every image, which spends characters where they buy
    the most PSNR; it matches v1's default distortion: the RMS of v1's per-channel steps in the
    whitened basis), but finer for any image that would otherwise end up more than
@@ -12,7 +13,7 @@ VAE encoding (both kinds), per coded size tried:
    keeps it within, predicted exactly in the whitened basis where a unit of coefficient error
    costs about a unit of output MSE). So no image the model reproduces well is quantised
    too coarsely;
-3. ``QA_STEPS`` quantiser-aware Adam steps (straight-through rounding at that step; for
+3. ``QA_STEPS`` (under ``max_chars`` ``BUDGET_QA_STEPS``) quantiser-aware Adam steps (straight-through rounding at that step; for
    klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``), minimising
    the output MSE plus ``RATE_WEIGHT`` times a smooth rate term; at the default quality, an
    image still more than ``FLOOR_DB`` below the unquantised reconstruction after them is
@@ -47,8 +48,12 @@ STEP_UNITS = int(os.environ.get("EMMM_V2_STEP_UNITS", 92))
 #: Largest PSNR loss (dB) against the model's own unquantised reconstruction before an image
 #: gets a finer step than STEP_UNITS.
 TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.5))
-PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 0))
-QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 3))
+PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
+QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
+#: Under max_chars (no encode-time target there; docs/benchmarks.md "Experiments"): no plain
+#: step, one more quantiser-aware step (the unquantised error then costs a forward pass).
+BUDGET_PLAIN_STEPS = int(os.environ.get("EMMM_V2_BUDGET_PLAIN_STEPS", 0))
+BUDGET_QA_STEPS = int(os.environ.get("EMMM_V2_BUDGET_QA_STEPS", 3))
 REFINE_LR = 0.05
 #: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
 #: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
@@ -200,10 +205,11 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
                loss_db: float | None = None, context: ContextModel | None = None) -> str:
     """A version 2 VAE token (see the module docstring): ``klt-ctx`` with the ``context``
     model, else ``klt-rc``. ``steps``: refinement steps in all (the last ``QA_STEPS`` of them
-    quantiser-aware); default PLAIN_STEPS + QA_STEPS. ``render(token)`` (the decoded image)
+    quantiser-aware); default PLAIN_STEPS + QA_STEPS (under ``max_chars`` the BUDGET_ ones). ``render(token)`` (the decoded image)
     lets rate control compare the tokens of two coded sizes."""
-    total = PLAIN_STEPS + QA_STEPS if steps is None else max(0, steps)
-    qa = min(QA_STEPS, total)
+    plain, qa = (PLAIN_STEPS, QA_STEPS) if max_chars is None else (BUDGET_PLAIN_STEPS, BUDGET_QA_STEPS)
+    total = plain + qa if steps is None else max(0, steps)
+    qa = min(qa, total)
     deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
     coded = rgb.size
     fitting: list[str] = []

@@ -136,10 +136,10 @@ def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, monkeypat
     steps = []
     real_mse_backward = encode_v2.torch.Tensor.backward
     monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_mse_backward(self, *a, **k)))
-    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: None)
+    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, plain=0, qa=3, step_for=lambda c, u: None)
     assert units is None and coeffs.shape == (32, 8, 12) and steps == []
-    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: 2 * u)
-    assert units is not None and len(steps) == encode_v2.QA_STEPS
+    coeffs, units = encode_v2.refine(taef2, x, image.size, transform, plain=0, qa=3, step_for=lambda c, u: 2 * u)
+    assert units is not None and len(steps) == 3
 
 
 def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, monkeypatch):
@@ -153,12 +153,13 @@ def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, monkeypatch):
     real_backward = encode_v2.torch.Tensor.backward
     monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_backward(self, *a, **k)))
     monkeypatch.setattr(encode_v2, "FLOOR_DB", 99.0)  # never below the floor
+    refinement = encode_v2.PLAIN_STEPS + encode_v2.QA_STEPS
     _, units = encode_v2.refine(taef2, x, image.size, transform)
-    assert len(steps) == encode_v2.QA_STEPS
+    assert len(steps) == refinement
     steps.clear()
     monkeypatch.setattr(encode_v2, "FLOOR_DB", -10.0)  # every image is below it
     _, finer = encode_v2.refine(taef2, x, image.size, transform)
-    assert len(steps) == encode_v2.QA_STEPS and finer < units
+    assert len(steps) == refinement and finer < units
     steps.clear()
     _, budget_units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: u)
     assert budget_units == units  # a budget's step is kept: no floor

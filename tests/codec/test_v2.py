@@ -129,29 +129,32 @@ def test_budget_keeps_the_better_of_two_coded_sizes(taef2):
     assert psnr(image, codec.decode(both)) == max(psnr(image, codec.decode(t)) for t in rendered)
 
 
-def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, monkeypatch):
+@pytest.fixture
+def steps(monkeypatch) -> list[int]:
+    """Counts refinement steps (backward passes)."""
+    counted: list[int] = []
+    real_backward = encode_v2.torch.Tensor.backward
+    monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (counted.append(1), real_backward(self, *a, **k)))
+    return counted
+
+
+def test_a_size_that_cannot_fit_skips_the_quantiser_aware_steps(taef2, steps):
     image = photo(96, 64, seed=2)
     x = core.image_to_tensor(image, 8)
     transform = core.transform_for(TAEF2_SPEC)
-    steps = []
-    real_mse_backward = encode_v2.torch.Tensor.backward
-    monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_mse_backward(self, *a, **k)))
     coeffs, units = encode_v2.refine(taef2, x, image.size, transform, plain=0, qa=3, step_for=lambda c, u: None)
     assert units is None and coeffs.shape == (32, 8, 12) and steps == []
     coeffs, units = encode_v2.refine(taef2, x, image.size, transform, plain=0, qa=3, step_for=lambda c, u: 2 * u)
     assert units is not None and len(steps) == 3
 
 
-def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, monkeypatch):
+def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, steps, monkeypatch):
     """At the default quality: when the quantised output is still more than FLOOR_DB below the
     unquantised reconstruction after the quantiser-aware steps, the token gets a finer step
     (and no further refinement step: encode time)."""
     image = photo(96, 64, seed=6)
     x = core.image_to_tensor(image, 8)
     transform = core.transform_for(TAEF2_SPEC)
-    steps = []
-    real_backward = encode_v2.torch.Tensor.backward
-    monkeypatch.setattr(encode_v2.torch.Tensor, "backward", lambda self, *a, **k: (steps.append(1), real_backward(self, *a, **k)))
     monkeypatch.setattr(encode_v2, "FLOOR_DB", 99.0)  # never below the floor
     refinement = encode_v2.PLAIN_STEPS + encode_v2.QA_STEPS
     _, units = encode_v2.refine(taef2, x, image.size, transform)

@@ -13,11 +13,11 @@ VAE encoding (both kinds), per coded size tried:
    keeps it within, predicted exactly in the whitened basis where a unit of coefficient error
    costs about a unit of output MSE). So no image the model reproduces well is quantised
    too coarsely;
-3. ``QA_STEPS`` (under ``max_chars`` ``BUDGET_QA_STEPS``) quantiser-aware Adam steps (straight-through rounding at that step; for
-   klt-ctx under ``max_chars`` with the rounding dead zone ``BUDGET_DEADZONE``), minimising
-   the output MSE plus ``RATE_WEIGHT`` times a smooth rate term; at the default quality, an
-   image still more than ``FLOOR_DB`` below the unquantised reconstruction after them is
-   quantised at a finer step;
+3. ``QA_STEPS`` (under ``max_chars`` ``BUDGET_QA_STEPS``) quantiser-aware Adam steps
+   (straight-through rounding at that step; for klt-ctx under ``max_chars`` with the rounding
+   dead zone ``BUDGET_DEADZONE``), minimising the output MSE plus ``RATE_WEIGHT`` times a
+   smooth rate term; at the default quality, an image still more than ``FLOOR_DB`` below the
+   unquantised reconstruction after them is quantised at a finer step;
 4. with ``max_chars``: the finest ladder step no coarser than the chosen one that fits, found
    before step 3 so that the quantiser-aware steps refine for the step the token will have
    (then the finest that fits after them); if the chosen step does not fit, a smaller coded
@@ -205,14 +205,15 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
                loss_db: float | None = None, context: ContextModel | None = None) -> str:
     """A version 2 VAE token (see the module docstring): ``klt-ctx`` with the ``context``
     model, else ``klt-rc``. ``steps``: refinement steps in all (the last ``QA_STEPS`` of them
-    quantiser-aware); default PLAIN_STEPS + QA_STEPS (under ``max_chars`` the BUDGET_ ones). ``render(token)`` (the decoded image)
-    lets rate control compare the tokens of two coded sizes."""
+    quantiser-aware); default PLAIN_STEPS + QA_STEPS (under ``max_chars`` the BUDGET_ ones).
+    ``render(token)`` (the decoded image) lets rate control compare two coded sizes' tokens."""
     plain, qa = (PLAIN_STEPS, QA_STEPS) if max_chars is None else (BUDGET_PLAIN_STEPS, BUDGET_QA_STEPS)
     total = plain + qa if steps is None else max(0, steps)
     qa = min(qa, total)
     deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
     coded = rgb.size
     fitting: list[str] = []
+    length_before_qa = 0
     while True:
         source = rgb if coded == rgb.size else rgb.resize(coded, Image.Resampling.LANCZOS)
         x = image_to_tensor(source, net.downscale)
@@ -225,14 +226,14 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
         if max_chars is None:
             coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
             return text(coeffs, units)
-        first: list[int] = []
 
         def budget_step(coeffs: np.ndarray, units: int) -> int | None:
             """Before the quantiser-aware steps: the finest step that fits, so that they refine
             for the step the token will have; None (a smaller size) if the token at the
             chosen step is over BUDGET_SLACK times the budget."""
-            first.append(len(text(coeffs, units)))
-            if first[0] > max_chars * BUDGET_SLACK:
+            nonlocal length_before_qa
+            length_before_qa = len(text(coeffs, units))
+            if length_before_qa > max_chars * BUDGET_SLACK:
                 return None
             found = fitting_step(coeffs, units, text, max_chars)
             return units if found is None else min(units, found[0])
@@ -246,7 +247,7 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
                 break
             shrink = SECOND_SIZE  # the second candidate: smaller, at a finer step
         else:
-            shrink = min(0.8, 0.97 * math.sqrt(max_chars / (first[0] * BUDGET_QA_GAIN)))
+            shrink = min(0.8, 0.97 * math.sqrt(max_chars / (length_before_qa * BUDGET_QA_GAIN)))
         try:
             coded = next_size(rgb.size, coded, shrink, net.downscale, max_chars)
         except CodecError:

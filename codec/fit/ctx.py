@@ -16,7 +16,9 @@ several steps of the v2 ladder so that the model holds across steps.
    integers summing to about 2**20, every entry at least 1.
 
 The result is pinned by sha256 in the model spec (``ModelSpec.ctx``); refitting means a new
-payload kind (tokens must decode the same forever).
+payload kind (tokens must decode the same forever). The pinned file was fitted when the
+refinement used Adam (before commit "v2 refinement: gradient descent with Barzilai-Borwein
+steps"); the same command now refines differently and so writes a different file.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import codec
@@ -166,6 +167,55 @@ def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, steps, monkeyp
     steps.clear()
     _, budget_units = encode_v2.refine(taef2, x, image.size, transform, step_for=lambda c, u: u)
     assert budget_units == units  # a budget's step is kept: no floor
+
+
+def test_gradient_descent_takes_the_barzilai_borwein_step():
+    """On an isotropic quadratic (curvature k per unit of normalised gradient) the first step
+    is BB_FIRST; the second is the Barzilai-Borwein step 1 / k, which lands on the minimum."""
+    target = torch.linspace(-1, 1, 24).reshape(1, 2, 3, 4)
+    positions, curvature = 12, 4.0
+
+    def loss(v):  # gradient * positions / 2 = curvature * (v - target)
+        error = curvature * torch.sum((v - target) ** 2) / positions
+        return error, error
+
+    descent = encode_v2.GradientDescent(positions)
+    error, u = descent.step(torch.zeros_like(target), loss)
+    assert error == pytest.approx(curvature * float(torch.sum(target**2)) / positions)
+    assert torch.allclose(u, encode_v2.BB_FIRST * curvature * target)
+    _, u = descent.step(u, loss)
+    assert descent.rate == pytest.approx(1 / curvature)
+    assert torch.allclose(u, target, atol=1e-5)
+
+    def nearly_flat(v):
+        error = 0.01 * torch.sum((v - target) ** 2) / positions
+        return error, error
+
+    flat = encode_v2.GradientDescent(positions)
+    _, u = flat.step(torch.zeros_like(target), nearly_flat)
+    flat.step(u, nearly_flat)
+    assert flat.rate == encode_v2.BB_MAX  # 1 / 0.01, capped
+
+
+@pytest.mark.parametrize("met_after", [1, 2, None])
+def test_the_floor_step_is_checked_with_decoder_passes(met_after, monkeypatch):
+    """No image left behind: each finer step the floor picks is checked with one decoder pass;
+    the walk stops once the error is within the floor, after FLOOR_CHECKS passes at most."""
+    monkeypatch.setattr(encode_v2, "FLOOR_CHECKS", 2)
+    coeffs = np.random.default_rng(3).laplace(0, 0.05, (32, 6, 8))
+    ladder = encode_v2.usable_ladder(coeffs)
+    units, floor = ladder[-12], 1.0
+    excess = 0.3 * encode_v2.quantisation_mse(coeffs, units)  # a few ladder steps' worth
+    checked: list[int] = []
+
+    def quantised_error(u: int) -> float:
+        checked.append(u)
+        return floor if met_after is not None and len(checked) >= met_after else floor + excess
+
+    chosen = encode_v2._floor_step(coeffs, units, floor + excess, floor, 0.0, quantised_error)
+    assert checked == sorted(checked, reverse=True) and all(u < units for u in checked)
+    assert len(checked) == (met_after or 2) and chosen == checked[-1]
+    assert encode_v2._floor_step(coeffs, units, floor, floor, 0.0, quantised_error) == units  # within: kept
 
 
 def test_fitting_step_goes_coarser_when_the_chosen_step_does_not_fit():

@@ -61,6 +61,11 @@ BUDGET_QA_STEPS = int(os.environ.get("EMMM_V2_BUDGET_QA_STEPS", 3))
 #: the bounds of its Barzilai-Borwein step sizes (GradientDescent).
 BB_FIRST = float(os.environ.get("EMMM_V2_BB_FIRST", 0.03))
 BB_MIN, BB_MAX = 0.003, 0.3
+#: Quantisation error that is always allowed (as PSNR, dB, predicted in the whitened basis,
+#: which overestimates it on smooth images): an image the model reproduces almost perfectly
+#: (a smooth gradient, a black frame) would otherwise get ever finer steps, and a long
+#: token, for differences nobody sees.
+CEILING_DB = float(os.environ.get("EMMM_V2_CEILING_DB", 40.0))
 #: Decoder passes at most spent checking the floor's finer step (FLOOR_DB).
 FLOOR_CHECKS = int(os.environ.get("EMMM_V2_FLOOR_CHECKS", 2))
 #: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
@@ -110,10 +115,24 @@ def quantisation_mse(coeffs: np.ndarray, units: int, deadzone: float = 0.0) -> f
     return float(np.mean(error**2) * coeffs.shape[0])
 
 
+def ceiling_mse() -> float:
+    """Output MSE (image in [0, 1]) at CEILING_DB."""
+    return 10 ** (-CEILING_DB / 10)
+
+
 def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | None = None, deadzone: float = 0.0) -> int:
-    """The coarsest ladder step keeping the predicted PSNR within ``loss_db`` of unquantised."""
+    """An image's step: ``STEP_UNITS``, but finer where the predicted PSNR would fall more than
+    ``loss_db`` below the unquantised reconstruction; never finer than needed to keep the
+    quantisation error alone under the MSE of ``CEILING_DB``, and coarser than STEP_UNITS
+    where that still holds (a flat colour, a smooth gradient)."""
     loss_db = TARGET_LOSS_DB if loss_db is None else loss_db
-    allowed = max(mse_unquantised, 1e-6) * (10 ** (loss_db / 10) - 1)
+    within_loss = coarsest_within(coeffs, mse_unquantised * (10 ** (loss_db / 10) - 1), deadzone)
+    return max(min(STEP_UNITS, within_loss), coarsest_within(coeffs, ceiling_mse(), deadzone))
+
+
+def coarsest_within(coeffs: np.ndarray, allowed: float, deadzone: float = 0.0) -> int:
+    """The coarsest usable ladder step whose predicted quantisation MSE is at most ``allowed``
+    (the finest usable step if none is)."""
     ladder = usable_ladder(coeffs)
     lo, hi, best = 0, len(ladder) - 1, ladder[0]
     while lo <= hi:
@@ -192,7 +211,7 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
             with torch.inference_mode():
                 measured = mse(u).item()
         coeffs = coefficients()
-        units = max(min(STEP_UNITS, choose_units(coeffs, measured, loss_db, deadzone)), usable_ladder(coeffs)[0])
+        units = choose_units(coeffs, measured, loss_db, deadzone)
         if step_for is not None:
             units = step_for(coeffs, units)
             if units is None:
@@ -201,7 +220,8 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
         for _ in range(qa):
             error, u = descent.step(u, qa_loss(units))
     if step_for is None and error is not None:
-        units = _floor_step(coefficients(), units, error, measured * 10 ** (FLOOR_DB / 10), deadzone, quantised_error)
+        floor = max(measured * 10 ** (FLOOR_DB / 10), measured + ceiling_mse())
+        units = _floor_step(coefficients(), units, error, floor, deadzone, quantised_error)
     return coefficients(), units
 
 

@@ -197,6 +197,24 @@ def test_gradient_descent_takes_the_barzilai_borwein_step():
     assert flat.rate == encode_v2.BB_MAX  # 1 / 0.01, capped
 
 
+def test_no_step_is_finer_than_the_ceiling_needs(monkeypatch):
+    """An image the model reproduces almost perfectly gets the coarsest step whose quantisation
+    error stays within CEILING_DB, even coarser than STEP_UNITS; without the ceiling its tiny
+    unquantised error would ask for ever finer steps."""
+    coeffs = np.random.default_rng(5).laplace(0, 0.001, (32, 6, 8))
+    units = encode_v2.choose_units(coeffs, 1e-7)
+    ladder = encode_v2.usable_ladder(coeffs)
+    assert units > encode_v2.STEP_UNITS and encode_v2.quantisation_mse(coeffs, units) <= encode_v2.ceiling_mse()
+    assert units == ladder[-1] or encode_v2.quantisation_mse(coeffs, ladder[ladder.index(units) + 1]) > encode_v2.ceiling_mse()
+    monkeypatch.setattr(encode_v2, "CEILING_DB", 200.0)
+    assert encode_v2.choose_units(coeffs, 1e-7) < encode_v2.STEP_UNITS
+    photo_like = np.random.default_rng(5).laplace(0, 0.3, (32, 6, 8))  # the ceiling changes nothing
+    monkeypatch.setattr(encode_v2, "CEILING_DB", 40.0)
+    with_ceiling = encode_v2.choose_units(photo_like, 1e-3)
+    monkeypatch.setattr(encode_v2, "CEILING_DB", 200.0)
+    assert with_ceiling == encode_v2.choose_units(photo_like, 1e-3)
+
+
 @pytest.mark.parametrize("met_after", [1, 2, None])
 def test_the_floor_step_is_checked_with_decoder_passes(met_after, monkeypatch):
     """No image left behind: each finer step the floor picks is checked with one decoder pass;

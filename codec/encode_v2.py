@@ -220,7 +220,7 @@ def refine(net, x: torch.Tensor, size, transform: Transform, plain: int = PLAIN_
         for _ in range(qa):
             error, u = descent.step(u, qa_loss(units))
     if step_for is None and error is not None:
-        floor = max(measured * 10 ** (FLOOR_DB / 10), measured + ceiling_mse())
+        floor = max(measured * 10 ** (FLOOR_DB / 10), ceiling_mse())
         units = _floor_step(coefficients(), units, error, floor, deadzone, quantised_error)
     return coefficients(), units
 

@@ -82,10 +82,13 @@ class TAEF2:
     downscale = 8
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
-        self.encoder, self.decoder = encoder, decoder
+        # channels-last: oneDNN's convolutions run 20-45% faster in it on this CPU, forward and
+        # backward (docs/benchmarks.md); the arithmetic differs only by float rounding
+        self.encoder = encoder.to(memory_format=torch.channels_last)
+        self.decoder = decoder.to(memory_format=torch.channels_last)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder(images)
+        return self.encoder(images.contiguous(memory_format=torch.channels_last))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.decoder(latents).clamp(0, 1)
+        return self.decoder(latents.contiguous(memory_format=torch.channels_last)).clamp(0, 1)

@@ -156,12 +156,14 @@ def test_an_image_left_behind_is_quantised_at_a_finer_step(taef2, steps, monkeyp
     image = photo(96, 64, seed=6)
     x = core.image_to_tensor(image, 8)
     transform = core.transform_for(TAEF2_SPEC)
+    monkeypatch.setattr(encode_v2, "TARGET_LOSS_DB", 6.0)  # STEP_UNITS: finer steps are left to the floor
     monkeypatch.setattr(encode_v2, "FLOOR_DB", 99.0)  # never below the floor
     refinement = encode_v2.PLAIN_STEPS + encode_v2.QA_STEPS
     _, units = encode_v2.refine(taef2, x, image.size, transform)
     assert len(steps) == refinement
     steps.clear()
-    monkeypatch.setattr(encode_v2, "FLOOR_DB", -10.0)  # every image is below it
+    monkeypatch.setattr(encode_v2, "FLOOR_DB", -30.0)  # every image is below it...
+    monkeypatch.setattr(encode_v2, "CEILING_DB", 200.0)  # ...with no error allowed by the ceiling
     _, finer = encode_v2.refine(taef2, x, image.size, transform)
     assert len(steps) == refinement and finer < units
     steps.clear()

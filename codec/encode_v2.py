@@ -124,7 +124,7 @@ def choose_units(coeffs: np.ndarray, mse_unquantised: float, loss_db: float | No
     """An image's step: ``STEP_UNITS``, but finer where the predicted PSNR would fall more than
     ``loss_db`` below the unquantised reconstruction; never finer than needed to keep the
     quantisation error alone under the MSE of ``CEILING_DB``, and coarser than STEP_UNITS
-    where that still holds (a flat colour, a smooth gradient)."""
+    where that still holds (a black frame, a smooth gradient)."""
     loss_db = TARGET_LOSS_DB if loss_db is None else loss_db
     within_loss = coarsest_within(coeffs, mse_unquantised * (10 ** (loss_db / 10) - 1), deadzone)
     return max(min(STEP_UNITS, within_loss), coarsest_within(coeffs, ceiling_mse(), deadzone))
@@ -264,13 +264,10 @@ def _floor_step(coeffs: np.ndarray, units: int, error: float, floor: float, dead
     for _ in range(FLOOR_CHECKS):
         if error <= floor:
             break
-        ladder = usable_ladder(coeffs)
-        wanted = max(quantisation_mse(coeffs, units, deadzone) - (error - floor), 0.0)
-        finer = [u for u in ladder if u < units and quantisation_mse(coeffs, u, deadzone) <= wanted]
-        if not finer and units <= ladder[0]:
+        finer = coarsest_within(coeffs, quantisation_mse(coeffs, units, deadzone) - (error - floor), deadzone)
+        if finer >= units:  # already the finest usable step
             break
-        units = finer[-1] if finer else ladder[0]
-        error = quantised_error(units)
+        units, error = finer, quantised_error(finer)
     return units
 
 

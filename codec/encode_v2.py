@@ -258,7 +258,8 @@ class GradientDescent:
 def _floor_step(coeffs: np.ndarray, units: int, error: float, floor: float, deadzone: float,
                 quantised_error: Callable[[int], float]) -> int:
     """No image left behind: while the image's quantised error is over ``floor`` (FLOOR_DB
-    below the model's own unquantised reconstruction), the coarsest finer ladder step whose
+    below the model's own unquantised reconstruction, never above CEILING_DB's error), the
+    coarsest finer ladder step whose
     predicted quantisation error makes up the difference; each choice is checked with one
     decoder pass, at most FLOOR_CHECKS times."""
     for _ in range(FLOOR_CHECKS):

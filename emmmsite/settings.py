@@ -208,6 +208,9 @@ EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
 EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
 EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
 EMMM_HIT_FLUSH_INTERVAL_S = env.int("EMMM_HIT_FLUSH_INTERVAL_S", default=10)
+# The similar-pictures change log (EmbeddingChange) keeps this long; pruned this often.
+EMMM_EMBEDDING_LOG_KEEP_S = env.int("EMMM_EMBEDDING_LOG_KEEP_S", default=86400)
+EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S = env.int("EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S", default=3600)
 EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
 # Requests that hold a web thread for long (issues 8.3, 8.5), capped without waiting (the
 # others answer at once): waiters and cache-miss decodes per gunicorn worker process (decodes
@@ -282,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
     "flush-link-hits": {
         "task": "imagehost.tasks.flush_link_hits",
         "schedule": timedelta(seconds=EMMM_HIT_FLUSH_INTERVAL_S),
+    },
+    "prune-embedding-changes": {
+        "task": "imagehost.tasks.prune_embedding_changes",
+        "schedule": timedelta(seconds=EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

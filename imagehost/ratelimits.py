@@ -17,9 +17,14 @@ searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``u
 ``logins`` and ``resets`` count POSTs only; ``slugs`` counts every ``/s/<slug>`` and
 ``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
 
-A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is
-DRF's sliding-window ``SimpleRateThrottle`` (history in the default cache), so
-``Retry-After`` follows from the scope's rate. A request may cost several units
+A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is a
+sliding-window log in the default cache behind DRF's ``SimpleRateThrottle`` interface, so
+``Retry-After`` follows from the scope's rate. Counting is atomic, so requests that arrive
+at once never get more than the rate through (DRF's own read-then-write let all of 24
+simultaneous logins through a 5/m limit): with Redis one Lua script per request (trim,
+count, add: also one round trip instead of a GET and a SET); with any other cache the read
+and write happen under one of ``LOCK_STRIPES`` ``flock`` files in ``EMMM_LOCK_DIR`` (every
+process of the machine). A request may cost several units
 (``cost=``: one per uploaded file). The site and the API count in one bucket per scope
 (``bucket_name``); only the rate differs for anonymous API clients. A new scope is one row
 in ``SCOPES``.
@@ -27,15 +32,27 @@ in ``SCOPES``.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import math
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+#: Lock files the non-Redis caches' counting is serialised on (a bucket key picks one).
+LOCK_STRIPES = 64
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -109,6 +126,7 @@ class ScopeLimiter(SimpleRateThrottle):
     def __init__(self, scope_name: str, surface: str) -> None:  # rates are read per request
         self.scope_def = SCOPES[scope_name]
         self.surface = surface
+        self._wait: float | None = None
 
     def allow_request(self, request: HttpRequest, view=None, cost: int = 1) -> bool:
         if not settings.EMMM_RATELIMIT_ENABLE:
@@ -118,29 +136,87 @@ class ScopeLimiter(SimpleRateThrottle):
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
         self.key = f"throttle_{bucket_name(self.scope_def, self.surface)}_{self.scope_def.key(request)}"
-        self.history = self.cache.get(self.key, [])
-        self.now = self.timer()
-        while self.history and self.history[-1] <= self.now - self.duration:
-            self.history.pop()
-        self.cost = cost
-        if len(self.history) + cost > self.num_requests:
-            return False
-        self.history[:0] = [self.now] * cost
-        self.cache.set(self.key, self.history, self.duration)
-        return True
+        self._wait = take(self.key, self.timer(), self.duration, self.num_requests, cost)
+        return self._wait is None
 
     def wait(self) -> float | None:
         """Seconds until enough of the window's units have expired for this request's cost."""
-        over = len(self.history) + self.cost - self.num_requests
-        if over <= 0:
-            return None
-        if over > len(self.history):  # costs more than the whole rate: never allowed
-            return float(self.duration)
-        return max(0.0, self.history[-over] + self.duration - self.now)
+        return self._wait
 
     def retry_after(self) -> int:
         """Whole seconds until the request would be allowed (at least 1)."""
         return max(1, math.ceil(self.wait() or 1))
+
+
+def take(key: str, now: float, duration: float, limit: int, cost: int) -> float | None:
+    """Count ``cost`` units in the sliding window ``key`` (at most ``limit`` per ``duration``
+    seconds), atomically: None if they fit (and are counted), else the seconds until they
+    would (nothing counted)."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return _take_redis(backend, key, now, duration, limit, cost)
+    with _stripe_lock(key):
+        history = backend.get(key, [])  # newest first
+        while history and history[-1] <= now - duration:
+            history.pop()
+        over = len(history) + cost - limit
+        if over > 0:
+            return _wait(history[-over] if over <= len(history) else None, now, duration)
+        backend.set(key, [now] * cost + history, duration)
+        return None
+
+
+def _wait(oldest_needed: float | None, now: float, duration: float) -> float:
+    """Seconds until the window entry ``oldest_needed`` expires (None: a cost over the whole
+    rate, never allowed: a full window)."""
+    return float(duration) if oldest_needed is None else max(0.0, oldest_needed + duration - now)
+
+
+@contextmanager
+def _stripe_lock(key: str) -> Iterator[None]:
+    directory = Path(settings.EMMM_LOCK_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stripe = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % LOCK_STRIPES
+    fd = os.open(directory / f"ratelimit.{stripe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# KEYS[1]: a sorted set of window entries (score: time). ARGV: now, duration, limit, cost, a
+# unique prefix for this request's members. Returns {1} (counted) or {0, score of the entry
+# whose expiry lets the request in, or false when the cost is over the whole rate}.
+_WINDOW_SCRIPT = """
+local now, duration = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limit, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - duration)
+local count = redis.call('ZCARD', KEYS[1])
+local over = count + cost - limit
+if over > 0 then
+  if over > count then return {0, false} end
+  return {0, redis.call('ZRANGE', KEYS[1], over - 1, over - 1, 'WITHSCORES')[2]}
+end
+for i = 1, cost do redis.call('ZADD', KEYS[1], now, ARGV[5] .. i) end
+redis.call('PEXPIRE', KEYS[1], math.ceil(duration * 1000))
+return {1}
+"""
+
+
+_window_script = None  # redis-py's Script (EVALSHA, loading the script where it is missing)
+
+
+def _take_redis(backend: RedisCache, key: str, now: float, duration: float, limit: int, cost: int) -> float | None:
+    global _window_script
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)
+    if _window_script is None:
+        _window_script = client.register_script(_WINDOW_SCRIPT)
+    reply = _window_script(keys=[full_key], args=[repr(now), duration, limit, cost, uuid.uuid4().hex], client=client)
+    if reply[0] == 1:
+        return None
+    return _wait(float(reply[1]) if reply[1] is not None else None, now, duration)
 
 
 class RateLimited(Exception):

@@ -9,7 +9,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from .services import dispatch, hits, jobs, workers
+from .services import dispatch, hits, jobs, similar, workers
 from .services.errors import RetryableEncodeError
 
 log = logging.getLogger(__name__)
@@ -72,3 +72,9 @@ def _stop_worker_heartbeat(**_kwargs) -> None:
 def flush_link_hits() -> int:
     """Periodic (Celery beat): add the short-link hits counted in the cache to the database."""
     return hits.flush_hits()
+
+
+@shared_task
+def prune_embedding_changes() -> int:
+    """Periodic (Celery beat): drop the similar-pictures change log's old rows."""
+    return similar.prune_change_log()

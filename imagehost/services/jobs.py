@@ -180,9 +180,10 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
     dropped original, in one transaction.
 
     The default rendering is put in the decode cache first (no lock held), so the first view
-    of the new link, as soon as the job shows ``done``, is a cache hit.
+    of the new link, as soon as the job shows ``done``, is a cache hit; the embedding reuses
+    that decode.
     """
-    warm_default_rendering(result.token)
+    decoded = warm_default_rendering(result.token)
     with transaction.atomic():
         job = _locked(job_id)
         if job.is_finished:
@@ -204,7 +205,7 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
         job.save()
         if not fill_reserved_links(job, result.token):  # anonymous uploads: the shared link, made now
             get_or_create_short_link(result.token, job.owner)
-    index_finished_job(job)  # after commit: the job is done already; logs its own failures
+    index_finished_job(job, decoded)  # after commit: the job is done already; logs its own failures
     return job
 
 

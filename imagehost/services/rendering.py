@@ -77,17 +77,21 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     """
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
-    pil_format, content_type, options = RENDER_FORMATS[fmt]
-    key = rendering_key(sha, fmt, width)
     hit = cached_rendering(sha, fmt, width)
     if hit is not None:
         return hit
     info = _header(token)  # heavy or light?
     native = _native_avif(token, info) if fmt == "avif" and not width else None
     if native is not None:
-        rendering_cache.put_rendering(key, (native, info.width, info.height))
-        return RenderedImage(native, content_type, sha, fmt, info.width, info.height)
-    image = _decode_in_a_slot(token, info)
+        rendering_cache.put_rendering(rendering_key(sha, fmt, width), (native, info.width, info.height))
+        return RenderedImage(native, RENDER_FORMATS[fmt][1], sha, fmt, info.width, info.height)
+    return _store_rendering(_decode_in_a_slot(token, info), sha, fmt, width)
+
+
+def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) -> RenderedImage:
+    """The rendering of a decoded picture in ``fmt`` at ``width`` (already snapped), put in the
+    decode cache under the token's key."""
+    pil_format, content_type, options = RENDER_FORMATS[fmt]
     if width and width < image.width:
         height = max(1, round(image.height * width / image.width))
         image = image.resize((width, height), Image.Resampling.LANCZOS)
@@ -97,7 +101,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     image.save(buf, format=pil_format, **options)
     content = buf.getvalue()
     if len(content) <= settings.EMMM_CACHE_MAX_ENTRY_BYTES:
-        rendering_cache.put_rendering(key, (content, image.width, image.height))
+        rendering_cache.put_rendering(rendering_key(sha, fmt, width), (content, image.width, image.height))
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
 
 
@@ -147,15 +151,18 @@ def decode_token(token: str) -> Image.Image:
         raise BadToken(str(exc)) from exc
 
 
-def warm_default_rendering(token: str) -> bool:
-    """Put the default rendering (what ``/i/<token>`` and ``/s/<slug>`` serve) in the decode cache.
+def warm_default_rendering(token: str) -> Image.Image | None:
+    """Put the default rendering (what ``/i/<token>`` and ``/s/<slug>`` serve) in the decode cache,
+    and return the decoded picture (the worker embeds it too: one decode for both).
 
     Called by the worker when a job finishes, so the first view of a new link is a cache hit.
-    Never raises: a failed warm-up only means the first view decodes.
+    Never raises: None if the token could not be decoded here (the first view then decodes).
     """
     try:
-        render_token_image(token)
+        sha = checked_token_sha256(token)
+        image = _decode_in_a_slot(token, _header(token))
+        _store_rendering(image, sha, DEFAULT_RENDER_FORMAT, None)
     except Exception:  # noqa: BLE001 - the job is done either way
         log.warning("could not warm the decode cache for a new picture", exc_info=True)
-        return False
-    return True
+        return None
+    return image

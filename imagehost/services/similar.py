@@ -7,19 +7,26 @@
 - ``backfill`` embeds pictures that have no vector yet (``manage.py backfill_embeddings``).
 - ``live_index`` is this process's ``LiveIndex`` (one per web or worker process, built
   lazily from the database, then brought up to date from ``EmbeddingChange`` before each
-  search). Results are always filtered by the ids a viewer may see, read from the database
+  search; ``ChangeCursor`` says how far it has read). ``prune_change_log`` (Celery beat)
+  keeps that log short. Results are always filtered by the ids a viewer may see, read from the database
   at query time (``services.search``), so a stale index can only miss a picture, never leak one.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
+from PIL import Image
 
 from .. import similarity as sim
 from ..models import EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
@@ -32,19 +39,61 @@ MODEL = sim.DEFAULT_MODEL
 
 
 # --- the index -------------------------------------------------------------------------------
-def _load_all() -> tuple[list[tuple[int, np.ndarray]], int]:
-    cursor = EmbeddingChange.objects.aggregate(m=Max("id"))["m"] or 0  # read first: later changes re-apply
+#: A change id below the cursor that has not shown up for this long belonged to a transaction
+#: that rolled back (the ones that store a change take milliseconds): the index stops asking.
+GAP_TIMEOUT_S = 60.0
+#: Ids below the newest one that a fresh index asks after (writes still in flight when it was
+#: built); also the most missing ids one read adds to a cursor.
+GAP_WINDOW = 256
+
+
+@dataclass(frozen=True)
+class ChangeCursor:
+    """How far this process has read ``EmbeddingChange``: the highest id seen, and the ids below
+    it not seen yet, with when each was first missed (``time.monotonic``). PostgreSQL gives an
+    id when a row is written and shows the row when it commits, so a lower id can appear after
+    a higher one: those are asked for again until they appear or GAP_TIMEOUT_S passes."""
+
+    last_id: int
+    missing: dict[int, float] = field(default_factory=dict)
+
+    def advance(self, seen: set[int]) -> ChangeCursor:
+        """The cursor after reading the change ids ``seen`` (every id above ``last_id``, and
+        whichever of ``missing`` have appeared)."""
+        now = time.monotonic()
+        missing = {i: t for i, t in self.missing.items() if i not in seen and now - t < GAP_TIMEOUT_S}
+        last = max(seen | {self.last_id})
+        missing.update((i, now) for i in range(max(self.last_id + 1, last - GAP_WINDOW), last) if i not in seen)
+        return ChangeCursor(last, missing)
+
+
+def _load_all() -> tuple[list[tuple[int, np.ndarray]], ChangeCursor]:
+    last = EmbeddingChange.objects.aggregate(m=Max("id"))["m"] or 0  # read first: later changes re-apply
+    recent = EmbeddingChange.objects.filter(id__gt=last - GAP_WINDOW, id__lte=last).values_list("id", flat=True)
+    cursor = ChangeCursor(max(0, last - GAP_WINDOW)).advance(set(recent))
     return _rows(PictureEmbedding.objects.filter(model=MODEL)), cursor
 
 
-def _load_changes(cursor: int) -> tuple[list[tuple[int, np.ndarray]], list[int], int]:
-    changes = list(EmbeddingChange.objects.filter(id__gt=cursor).values_list("id", "picture_id"))
+def _load_changes(cursor: ChangeCursor) -> tuple[list[tuple[int, np.ndarray]], list[int], ChangeCursor]:
+    wanted = Q(id__gt=cursor.last_id) | Q(id__in=list(cursor.missing))
+    changes = list(EmbeddingChange.objects.filter(wanted).values_list("id", "picture_id"))
+    cursor = cursor.advance({cid for cid, _ in changes})
     if not changes:
         return [], [], cursor
     changed = {pid for _, pid in changes}
     upserts = _rows(PictureEmbedding.objects.filter(model=MODEL, picture_id__in=changed))
     present = {pid for pid, _ in upserts}
-    return upserts, sorted(changed - present), max(cid for cid, _ in changes)
+    return upserts, sorted(changed - present), cursor
+
+
+def prune_change_log() -> int:
+    """Delete ``EmbeddingChange`` rows older than ``EMMM_EMBEDDING_LOG_KEEP_S``; returns how many.
+
+    Safe for every process's index: one that has not read the log for half that long is built
+    again from the vectors table (``live_index``), so it never needs a pruned row."""
+    cutoff = timezone.now() - timedelta(seconds=settings.EMMM_EMBEDDING_LOG_KEEP_S)
+    deleted, _ = EmbeddingChange.objects.filter(created__lt=cutoff).delete()
+    return deleted
 
 
 def _rows(queryset) -> list[tuple[int, np.ndarray]]:
@@ -61,7 +110,10 @@ def live_index() -> sim.LiveIndex:
     global _live
     with _live_lock:
         if _live is None:
-            _live = sim.LiveIndex(MODEL, sim.get_spec(MODEL).dim, load_all=_load_all, load_changes=_load_changes)
+            _live = sim.LiveIndex(
+                MODEL, sim.get_spec(MODEL).dim, load_all=_load_all, load_changes=_load_changes,
+                max_idle_s=settings.EMMM_EMBEDDING_LOG_KEEP_S / 2,
+            )  # fmt: skip
         return _live
 
 
@@ -78,7 +130,7 @@ def embed_token_image(token: str) -> sim.Embedding:
     return embed_pil(decode_token(token))
 
 
-def embed_pil(image) -> sim.Embedding:
+def embed_pil(image: Image.Image) -> sim.Embedding:
     """Embed a decoded picture with the default model; ModelUnavailable (503) without weights."""
     try:
         return sim.embed_image(image, MODEL)
@@ -117,12 +169,16 @@ def embed_picture(picture: Picture) -> PictureEmbedding:
     return store_embedding(picture, embed_token_image(picture.token))
 
 
-def index_finished_job(job: EncodeJob) -> None:
-    """The encode job's hook (worker, after the job is done): embed its picture; never raises."""
+def index_finished_job(job: EncodeJob, decoded: Image.Image | None = None) -> None:
+    """The encode job's hook (worker, after the job is done): embed its picture (``decoded``:
+    what its token decodes to, when the worker has it already); never raises."""
     if job.status != JobStatus.DONE or job.picture_id is None:
         return
     try:
-        embed_picture(job.picture)
+        if decoded is None:
+            embed_picture(job.picture)
+        else:
+            store_embedding(job.picture, embed_pil(decoded))
     except Exception:  # noqa: BLE001 - the job is done either way; the backfill retries later
         log.exception("could not embed picture %s of job %s", job.picture_id, job.pk)
 

@@ -10,12 +10,16 @@ brought up to date before each use:
   cursor saying how far that read went (e.g. the highest change-log id).
 - ``load_changes(cursor) -> (upserts, deleted_ids, new_cursor)``: what changed since.
 
+With ``max_idle_s``, an index not brought up to date for that long is built again from
+``load_all`` (the change log it would read from may have been pruned meanwhile).
+
 No Django here; the callables are where the ORM queries live.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,18 +36,24 @@ class LiveIndex:
     def __init__(
         self, model: str, dim: int, *, load_all: Callable[[], tuple[Rows, Any]],
         load_changes: Callable[[Any], tuple[Rows, Iterable[int], Any]], flat_max: int = FLAT_MAX,
-        nprobe: int = NPROBE,
+        nprobe: int = NPROBE, max_idle_s: float | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.model, self.dim = model, dim
         self._load_all, self._load_changes = load_all, load_changes
         self._flat_max, self._nprobe = flat_max, nprobe
+        self._max_idle_s, self._clock = max_idle_s, clock
         self._lock = threading.Lock()
         self._index: SimilarityIndex | None = None
         self._cursor: Any = None
+        self._updated = 0.0
 
     def get(self) -> SimilarityIndex:
         """The index, including every change the callables report up to now."""
         with self._lock:
+            now = self._clock()
+            if self._index is not None and self._max_idle_s is not None and now - self._updated > self._max_idle_s:
+                self._index = None  # idle too long: the changes since may be pruned
+            self._updated = now
             if self._index is None:
                 rows, cursor = self._load_all()
                 self._index = SimilarityIndex.build(

@@ -63,3 +63,18 @@ def test_replaced_vector_and_reset():
     assert live.get().search(unit(2), 1)[0][1] > 0.999
     live.reset()
     assert len(live.get()) == 1 and table.full_reads == 2
+
+
+def test_an_index_idle_longer_than_max_idle_is_built_again():
+    """Its change log may have been pruned meanwhile: it reads the whole table instead."""
+    table, now = FakeTable(), [0.0]
+    table.put(1, unit(1))
+    live = LiveIndex("m", 8, load_all=table.load_all, load_changes=table.load_changes, max_idle_s=100, clock=lambda: now[0])
+    live.get()
+    now[0] = 90.0
+    table.put(2, unit(2))
+    assert live.get().ids() == {1, 2} and table.full_reads == 1  # used within max_idle_s: changes only
+    now[0] = 191.0
+    table.put(3, unit(3))
+    table.log.clear()  # the log was pruned: only a full read can know about 3
+    assert live.get().ids() == {1, 2, 3} and table.full_reads == 2

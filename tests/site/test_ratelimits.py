@@ -32,7 +32,17 @@ def test_signups_have_a_scope_of_their_own(client, settings):
     assert client.get("/accounts/signup/").status_code == 200  # only POSTs count
 
 
-def test_a_request_may_cost_several_units(rf, settings):
+@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.stack)])
+def cache_backend(request, settings):
+    """The default cache as the site runs it: the file cache (``make run``) or Redis (production)."""
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        settings.CACHES = {"default": {"BACKEND": "emmmsite.redis_cache.RedisCache", "LOCATION": server.url}}
+    return request.param
+
+
+def test_a_request_may_cost_several_units(rf, settings, cache_backend):
     settings.EMMM_UPLOAD_RATE = "4/h"
     request = rf.post("/", REMOTE_ADDR="10.1.2.3")
     request.user = AnonymousUser()
@@ -41,9 +51,71 @@ def test_a_request_may_cost_several_units(rf, settings):
         ratelimits.check(request, "uploads", cost=2)
     assert refused.value.retry_after > 3500
     ratelimits.check(request, "uploads", cost=1)  # the refused request cost nothing
+    with pytest.raises(ratelimits.RateLimited) as never:
+        ratelimits.check(request, "uploads", cost=5)  # more than the whole rate
+    assert never.value.retry_after == 3600
+
+
+def test_the_window_slides(rf, settings, monkeypatch, cache_backend):
+    now = [1_000_000.0]
+    monkeypatch.setattr(ratelimits.ScopeLimiter, "timer", staticmethod(lambda: now[0]))
+    settings.EMMM_LOGIN_RATE = "2/m"
+    request = rf.post("/accounts/login/", REMOTE_ADDR="10.4.4.4")
+    request.user = AnonymousUser()
+
+    def retry_after_at(t: float) -> int | None:
+        now[0] = 1_000_000.0 + t
+        try:
+            ratelimits.check(request, "logins")
+        except ratelimits.RateLimited as refused:
+            return refused.retry_after
+        return None
+
+    assert retry_after_at(0) is None and retry_after_at(10) is None
+    assert retry_after_at(20) == 40  # the entry of t=0 expires at t=60
+    assert retry_after_at(60.5) is None  # it has: one unit free again
+    assert retry_after_at(61) == 9  # now t=10's entry is the one to wait for
 
 
 def test_every_scope_names_existing_settings(settings):
     for scope in ratelimits.SCOPES.values():
         assert isinstance(getattr(settings, scope.rate_setting), str)
         assert isinstance(getattr(settings, scope.anon_api_rate_setting), str)
+
+
+def _concurrent_passes(rf, threads: int, rounds: int) -> list[int]:
+    """Requests of one client let through when ``threads`` arrive at once, in each of ``rounds``
+    fresh windows (the bucket is emptied between rounds)."""
+    import threading
+
+    from django.core.cache import cache
+
+    request = rf.post("/accounts/login/", REMOTE_ADDR="10.9.8.7")
+    request.user = AnonymousUser()
+    passes = []
+    for _ in range(rounds):
+        cache.clear()
+        start, allowed, lock = threading.Barrier(threads), [], threading.Lock()
+
+        def attempt() -> None:
+            start.wait()
+            try:
+                ratelimits.check(request, "logins")
+            except ratelimits.RateLimited:
+                return
+            with lock:
+                allowed.append(1)
+
+        workers = [threading.Thread(target=attempt) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(30)
+        passes.append(len(allowed))
+    return passes
+
+
+def test_concurrent_requests_never_exceed_the_rate(rf, settings, cache_backend):
+    """Counting is atomic: many requests at once get exactly the rate through, not more."""
+    settings.EMMM_LOGIN_RATE = "5/m"
+    assert _concurrent_passes(rf, threads=24, rounds=20) == [5] * 20

@@ -5,11 +5,15 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.urls import reverse
+
+import codec
 
 from imagehost.models import EmbeddingChange, EncodeJob, PictureEmbedding, Visibility
 from imagehost.services import jobs, library, links, similar, tokens
@@ -53,10 +57,10 @@ def test_encode_job_stores_the_vector_and_flags_a_near_duplicate(client, user, o
 
 
 def test_a_failing_embedding_never_breaks_the_job(client, png_bytes, monkeypatch, caplog):
-    def boom(picture):
+    def boom(image):
         raise RuntimeError("embedding exploded")
 
-    monkeypatch.setattr(similar, "embed_picture", boom)
+    monkeypatch.setattr(similar, "embed_pil", boom)
     upload_as(client, png_bytes(64, 48))
     job = EncodeJob.objects.get()
     with caplog.at_level(logging.ERROR):
@@ -67,9 +71,26 @@ def test_a_failing_embedding_never_breaks_the_job(client, png_bytes, monkeypatch
     assert "could not embed picture" in caplog.text and "embedding exploded" in caplog.text
 
 
+def test_a_finished_job_decodes_its_token_once(client, user, png_bytes, monkeypatch):
+    """The worker decodes a new token once: the cached first view and the embedding share it."""
+    calls = []
+    real_decode = codec.decode
+    monkeypatch.setattr(codec, "decode", lambda token, *a, **kw: calls.append(token) or real_decode(token, *a, **kw))
+    client.force_login(user)
+    upload_as(client, png_bytes(64, 48, seed=3))
+    job = EncodeJob.objects.get()
+    jobs.run_encode_job(job.pk)
+    job.refresh_from_db()
+    assert calls == [job.picture.token]
+    assert PictureEmbedding.objects.filter(picture=job.picture).exists()
+    view = client.get(reverse("image", args=[job.picture.token]))
+    assert view.status_code == 200 and view["Content-Type"] == "image/webp"
+    assert calls == [job.picture.token]  # the first view was a cache hit
+
+
 def test_result_page_waits_briefly_for_the_owners_vector(client, user, png_bytes, monkeypatch):
-    monkeypatch.setattr(similar, "index_finished_job", lambda job: None)  # the worker has not embedded yet
-    monkeypatch.setattr(jobs, "index_finished_job", lambda job: None)
+    monkeypatch.setattr(similar, "index_finished_job", lambda job, decoded=None: None)  # the worker has not embedded yet
+    monkeypatch.setattr(jobs, "index_finished_job", lambda job, decoded=None: None)
     client.force_login(user)
     location = upload_as(client, png_bytes(64, 48))["Location"]
     job = EncodeJob.objects.get()
@@ -104,6 +125,94 @@ def test_index_follows_additions_and_deletions(make_picture, user):
     library.delete_picture(a)  # cascades to the embedding; the change log tells the index
     assert index.get().ids() == {b.pk}
     assert EmbeddingChange.objects.filter(picture_id=a_id).count() == 2  # stored, then deleted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_index_sees_a_change_that_commits_after_a_later_one(make_picture, user):
+    """PostgreSQL hands out change ids when rows are written, not when they commit: a change
+    with a lower id that commits after the index has read a higher one must still reach it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: the commit order is the id order")
+    early, late = make_picture(user), make_picture(user)
+    index = similar.live_index()
+    assert index.get().ids() == set()
+    written, release = threading.Event(), threading.Event()
+    failures = []
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                store_vector(early, unit(1))  # takes the lower change id, commits last
+                written.set()
+                assert release.wait(10)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+            written.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    try:
+        assert written.wait(10)
+        store_vector(late, unit(2))
+        assert index.get().ids() == {late.pk}  # the early change is not committed yet
+    finally:
+        release.set()
+        thread.join(10)
+    assert not failures
+    early_change = EmbeddingChange.objects.get(picture_id=early.pk).pk
+    assert early_change < EmbeddingChange.objects.get(picture_id=late.pk).pk
+    assert index.get().ids() == {early.pk, late.pk}
+
+
+def test_change_cursor_asks_for_missing_ids_until_they_appear_or_time_out(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(similar.time, "monotonic", lambda: now[0])
+    cursor = similar.ChangeCursor(10).advance({11, 14})  # 12 and 13: written, not committed yet
+    assert cursor.last_id == 14 and set(cursor.missing) == {12, 13}
+    now[0] += similar.GAP_TIMEOUT_S / 2
+    cursor = cursor.advance({13, 15})
+    assert cursor.last_id == 15 and set(cursor.missing) == {12}
+    now[0] += similar.GAP_TIMEOUT_S / 2 + 1  # 12 never came: its transaction rolled back
+    assert similar.ChangeCursor(0).advance({5 * similar.GAP_WINDOW}).missing.keys() == set(
+        range(4 * similar.GAP_WINDOW, 5 * similar.GAP_WINDOW)
+    )  # a jump in ids: at most GAP_WINDOW of them are asked after
+    assert cursor.advance(set()).missing == {} and cursor.advance(set()).last_id == 15
+
+
+def test_a_rolled_back_change_leaves_a_gap_the_index_gets_past(make_picture, user):
+    a, b = make_picture(user), make_picture(user)
+    index = similar.live_index()
+    index.get()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        store_vector(a, unit(1))
+        raise RuntimeError("the request failed after storing")
+    store_vector(b, unit(2))
+    assert index.get().ids() == {b.pk}
+    assert not PictureEmbedding.objects.filter(picture=a).exists()
+
+
+def test_prune_change_log_keeps_recent_rows_and_runs_on_beat(make_picture, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from imagehost import tasks
+
+    pictures = [make_picture(user) for _ in range(3)]
+    for i, picture in enumerate(pictures):
+        store_vector(picture, unit(i))
+    index = similar.live_index()
+    assert index.get().ids() == {p.pk for p in pictures}
+    old = timezone.now() - timedelta(seconds=settings.EMMM_EMBEDDING_LOG_KEEP_S + 60)
+    EmbeddingChange.objects.filter(picture_id__in=[p.pk for p in pictures[:2]]).update(created=old)
+    assert tasks.prune_embedding_changes() == 2
+    assert list(EmbeddingChange.objects.values_list("picture_id", flat=True)) == [pictures[2].pk]
+    assert tasks.prune_embedding_changes() == 0
+    assert index.get().ids() == {p.pk for p in pictures}  # pruning never loses a vector
+    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "imagehost.tasks.prune_embedding_changes" in beat
 
 
 # --- /search/ ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_signup_with_and_without_an_email(client):
     assert r.status_code == 302 and get_user_model().objects.get(username="dave").email == ""
     client.logout()
     r = client.post("/accounts/signup/", {"username": "erin", "email": "not-an-address", "password1": PASSWORD, "password2": PASSWORD})
-    assert r.status_code == 200 and "valid email" in r.content.decode()
+    assert r.status_code == 400 and "valid email" in r.content.decode()
     assert not get_user_model().objects.filter(username="erin").exists()
 
 

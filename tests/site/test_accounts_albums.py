@@ -35,6 +35,26 @@ def test_signup_login_logout_password_change_and_reset(client, django_user_model
     assert client.login(username="carol", password="third-pass-1111")
 
 
+
+def test_signup_racing_another_for_the_same_name_is_a_form_error(client, django_user_model, monkeypatch):
+    """Two sign-ups for one new name: both pass validation, one INSERT wins. The other gets the
+    form back with the usual message, not a 500."""
+    from imagehost.views.accounts import SignupForm
+
+    real_is_valid = SignupForm.is_valid
+
+    def valid_then_the_other_request_commits(self):
+        valid = real_is_valid(self)
+        django_user_model.objects.create_user("dave", password="the-other-request-1")  # it got there first
+        return valid
+
+    monkeypatch.setattr(SignupForm, "is_valid", valid_then_the_other_request_commits)
+    r = client.post("/accounts/signup/", {"username": "dave", "password1": "a-long-pass-9876", "password2": "a-long-pass-9876"})
+    assert r.status_code == 400
+    assert "A user with that username already exists." in r.content.decode()
+    assert django_user_model.objects.filter(username="dave").count() == 1
+    assert client.get("/library/").status_code == 302  # not signed in as anyone
+
 def test_library_is_paginated_and_private(client, settings, user, other_user, make_picture):
     settings.EMMM_PAGE_SIZE = 2
     for i in range(3):

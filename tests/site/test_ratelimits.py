@@ -26,7 +26,7 @@ def test_site_retry_after_follows_the_scopes_rate(client, settings):
 def test_signups_have_a_scope_of_their_own(client, settings):
     settings.EMMM_SIGNUP_RATE = "1/h"
     form = {"username": "x", "password1": "p", "password2": "q"}
-    assert client.post("/accounts/signup/", form).status_code == 200  # invalid form, counted
+    assert client.post("/accounts/signup/", form).status_code == 400  # invalid form, counted
     r = client.post("/accounts/signup/", form)
     assert r.status_code == 429 and int(r["Retry-After"]) > 3500
     assert client.get("/accounts/signup/").status_code == 200  # only POSTs count

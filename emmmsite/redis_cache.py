@@ -38,3 +38,14 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
+
+
+def cache_settings(url: str, *, timeout_s: float, default_ttl_s: int) -> dict:
+    """``CACHES["default"]`` for Redis at ``url``: connecting and every read time out after
+    ``timeout_s``, so a Redis that hangs costs a request that long (then a 503), never a hang."""
+    return {
+        "BACKEND": "emmmsite.redis_cache.RedisCache",  # Django's, one client per pool
+        "LOCATION": url,
+        "TIMEOUT": default_ttl_s,
+        "OPTIONS": {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s},
+    }

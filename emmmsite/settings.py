@@ -15,6 +15,7 @@ from pathlib import Path
 
 import environ
 
+from .redis_cache import cache_settings
 from .worker_sizing import worker_size_from_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,14 +98,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 EMMM_CACHE_TIMEOUT = env.int("EMMM_CACHE_TIMEOUT", default=7 * 24 * 3600)
+# Seconds a cache connect or read may take before the request answers 503 (Retry-After).
+EMMM_REDIS_TIMEOUT_S = env.float("EMMM_REDIS_TIMEOUT_S", default=2.0)
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "emmmsite.redis_cache.RedisCache",  # Django's, one client per pool
-            "LOCATION": REDIS_URL,
-            "TIMEOUT": EMMM_CACHE_TIMEOUT,
-        }
-    }
+    CACHES = {"default": cache_settings(REDIS_URL, timeout_s=EMMM_REDIS_TIMEOUT_S, default_ttl_s=EMMM_CACHE_TIMEOUT)}
 else:
     CACHES = {
         "default": {

@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from imagehost.services.errors import ServiceError, TokenTooLong
+from imagehost.services.errors import ServiceError, TokenTooLong, outage_error
 
 
 def _first_message(detail: Any) -> str:
@@ -64,6 +64,7 @@ def to_api_exception(exc: Exception) -> Exception:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
+    exc = outage_error(exc) or exc
     retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
     exc = to_api_exception(exc)
     response = drf_exception_handler(exc, context)

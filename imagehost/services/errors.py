@@ -1,7 +1,8 @@
 """The refusals services raise: a user-safe message and the HTTP status that fits it.
 
-Imports nothing but the standard library, so parsers, selectors and exception handlers
-can use it without pulling in the codec (and torch).
+Imports nothing but the standard library at import time (``outage_error`` imports redis
+when called), so parsers, selectors and exception handlers can use it without pulling in
+the codec (and torch).
 """
 from __future__ import annotations
 
@@ -84,6 +85,26 @@ class DecoderBusy(ServiceError):
 
     status, code = 503, "busy"
     retry_after = 5
+
+
+class CacheUnavailable(ServiceError):
+    """The shared cache (Redis) cannot be reached: rate limits, short-link look-ups and the
+    decode cache all live there, so the request is refused with a Retry-After (``outage_error``)."""
+
+    status, code = 503, "cache_unavailable"
+    retry_after = 5
+
+    def __init__(self, message: str = "This server's cache is unavailable for a moment; try again in a few seconds."):
+        super().__init__(message)
+
+
+def outage_error(exc: BaseException) -> ServiceError | None:
+    """The ServiceError to answer for a dependency outage (Redis unreachable or timing out),
+    or None for any other exception."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return CacheUnavailable() if isinstance(exc, (RedisConnectionError, RedisTimeoutError)) else None
 
 
 QUEUE_UNAVAILABLE_MESSAGE = (

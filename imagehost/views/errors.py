@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from ..ratelimits import RateLimited
-from ..services.errors import ServiceError
+from ..services.errors import ServiceError, outage_error
 from .navigation import back_url
 
 
@@ -46,7 +46,8 @@ def error_500(request):
 
 
 class ServiceErrorMiddleware:
-    """Turn a ServiceError (or RateLimited) raised by a site view into its clear 4xx/5xx page."""
+    """Turn a ServiceError (or RateLimited, or a dependency outage: ``outage_error``) raised by a
+    site view into its clear 4xx/5xx page."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -63,6 +64,7 @@ class ServiceErrorMiddleware:
                 code="throttled",
                 headers={"Retry-After": str(exception.retry_after)},
             )
+        exception = outage_error(exception) or exception
         if isinstance(exception, ServiceError):
             headers = {"Retry-After": str(exception.retry_after)} if exception.retry_after else None
             return error_response(request, exception.status, exception.message, code=exception.code, headers=headers)

@@ -8,8 +8,9 @@
 - ``live_index`` is this process's ``LiveIndex`` (one per web or worker process, built
   lazily from the database, then brought up to date from ``EmbeddingChange`` before each
   search; ``ChangeCursor`` says how far it has read). ``prune_change_log`` (Celery beat)
-  keeps that log short. Results are always filtered by the ids a viewer may see, read from the database
-  at query time (``services.search``), so a stale index can only miss a picture, never leak one.
+  keeps that log short. Results are always filtered by the ids a viewer may see, read from
+  the database at query time (``services.search``), so a stale index can only miss a
+  picture, never leak one.
 """
 from __future__ import annotations
 

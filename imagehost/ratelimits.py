@@ -45,11 +45,12 @@ from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from .services.hits import redis_backend
 
 #: Lock files the non-Redis caches' counting is serialised on (a bucket key picks one).
 LOCK_STRIPES = 64
@@ -152,17 +153,17 @@ def take(key: str, now: float, duration: float, limit: int, cost: int) -> float 
     """Count ``cost`` units in the sliding window ``key`` (at most ``limit`` per ``duration``
     seconds), atomically: None if they fit (and are counted), else the seconds until they
     would (nothing counted)."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        return _take_redis(backend, key, now, duration, limit, cost)
+    redis = redis_backend()  # the Redis client behind the cache, if any
+    if redis is not None:
+        return _take_redis(redis.get_client(write=True), cache.make_key(key), now, duration, limit, cost)
     with _stripe_lock(key):
-        history = backend.get(key, [])  # newest first
+        history = cache.get(key, [])  # newest first
         while history and history[-1] <= now - duration:
             history.pop()
         over = len(history) + cost - limit
         if over > 0:
             return _wait(history[-over] if over <= len(history) else None, now, duration)
-        backend.set(key, [now] * cost + history, duration)
+        cache.set(key, [now] * cost + history, duration)
         return None
 
 
@@ -207,10 +208,8 @@ return {1}
 _window_script = None  # redis-py's Script (EVALSHA, loading the script where it is missing)
 
 
-def _take_redis(backend: RedisCache, key: str, now: float, duration: float, limit: int, cost: int) -> float | None:
+def _take_redis(client, full_key: str, now: float, duration: float, limit: int, cost: int) -> float | None:
     global _window_script
-    full_key = backend.make_and_validate_key(key)
-    client = backend._cache.get_client(full_key, write=True)
     if _window_script is None:
         _window_script = client.register_script(_WINDOW_SCRIPT)
     reply = _window_script(keys=[full_key], args=[repr(now), duration, limit, cost, uuid.uuid4().hex], client=client)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -60,7 +61,7 @@ def get_or_create_short_link(
         try:
             with transaction.atomic():
                 if owner is not None and slug is None:  # no unique constraint: concurrent requests queue here
-                    list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+                    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
                     existing = mine.first()
                     if existing is not None:
                         return existing

@@ -85,3 +85,14 @@ def test_shorten_form(client, real_token, user):
     assert r["Location"] == "/s/holiday/"
     assert client.post("/shorten", {"token": "a b"}).status_code == 400
     assert client.post("/shorten", {"token": real_token, "expires_at": "soon"}).status_code == 400
+
+
+def test_signed_in_plain_shorten_form(client, real_token, user):
+    """A signed-in user's plain shorten (no custom slug) through the site: request.user is a
+    lazy object, and the link is theirs, the same one again on a second try."""
+    client.force_login(user)
+    first = client.post("/shorten", {"token": real_token})
+    assert first.status_code == 302
+    link = ShortLink.objects.get(owner=user)
+    assert first["Location"] == f"/s/{link.slug}/"
+    assert client.post("/shorten", {"token": real_token})["Location"] == first["Location"]

@@ -29,7 +29,7 @@ class EmailForm(forms.Form):
     email = forms.EmailField(required=False, help_text=EMAIL_HELP + " Leave empty to remove it.")
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited("signups", methods=("POST",))
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
@@ -48,7 +48,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def account_settings(request: HttpRequest) -> HttpResponse:
     """The signed-in user's e-mail address (for password resets), with links to change the password."""
     form = EmailForm(request.POST or None, initial={"email": request.user.email})

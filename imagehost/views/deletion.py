@@ -14,7 +14,7 @@ from ..services import deletion
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited("slugs")
 def delete_upload(request: HttpRequest, key: str) -> HttpResponse:
     job = selectors.job_for_deletion_key(key)  # NotFound (404) for an unknown or used key

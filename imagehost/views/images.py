@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from .. import selectors
 from ..ratelimits import rate_limited
@@ -45,21 +45,21 @@ def _token_response(request: HttpRequest, token: str, fmt: str | None) -> HttpRe
     return _image_response(request, sha, fmt, lambda: token)
 
 
-@require_http_methods(["GET", "HEAD"])
+@require_safe
 @rate_limited("decodes")
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """/i/<token>[.ext]: the decoded image (WebP unless an extension asks otherwise)."""
     return _token_response(request, *split_extension(token))
 
 
-@require_http_methods(["GET", "HEAD"])
+@require_safe
 @rate_limited("decodes")
 def image_query(request: HttpRequest) -> HttpResponse:
     """/image?q=<token>: same as /i/<token>, for links shaped like the original project's."""
     return _token_response(request, request.GET.get("q", ""), request.GET.get("f") or None)
 
 
-@require_http_methods(["GET", "HEAD"])
+@require_safe
 @rate_limited("slugs")
 @rate_limited("decodes")
 def short_image(request: HttpRequest, slug: str) -> HttpResponse:
@@ -77,7 +77,7 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     return _image_response(request, link.token_sha256, fmt, lambda: link.token, SHORT_LINK_CACHE_CONTROL)
 
 
-@require_GET
+@require_safe
 @rate_limited("slugs")
 def short_page(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/: a page showing the image, with OpenGraph tags for chat previews."""

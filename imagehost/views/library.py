@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import selectors
 from ..models import Visibility
@@ -22,7 +22,7 @@ from .similar import similar_sections
 
 
 @login_required
-@require_GET
+@require_safe
 def library(request: HttpRequest) -> HttpResponse:
     """My pictures, newest first; ``?q=`` searches titles."""
     query = parse(LibrarySearchForm, request.GET)
@@ -32,7 +32,7 @@ def library(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def picture(request: HttpRequest, pk: int) -> HttpResponse:
     """A picture page: title, links, move to album, short link, delete."""
     pic = selectors.get_picture_for_owner(pk, request.user)
@@ -73,7 +73,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def albums(request: HttpRequest) -> HttpResponse:
     """My albums; POST creates one."""
     if request.method == "POST":
@@ -113,7 +113,7 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
     return redirect("album", slug=alb.slug)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def album(request: HttpRequest, slug: str) -> HttpResponse:
     """An album page: the owner manages it; others see unlisted/public ones; private is 404."""
     user = request.user if request.user.is_authenticated else None
@@ -135,6 +135,6 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def public_albums(request: HttpRequest) -> HttpResponse:
     return render(request, "imagehost/public_albums.html", {"albums": selectors.public_albums()[:100]})

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from .. import selectors
 from ..models import ShortLink
@@ -29,7 +29,7 @@ def with_urls(request: HttpRequest, links: Iterable[ShortLink]) -> list[ShortLin
 
 
 @login_required
-@require_GET
+@require_safe
 def my_links(request: HttpRequest) -> HttpResponse:
     """/links/: every short link of mine (also those kept after their picture was deleted)."""
     page = Paginator(selectors.short_links_for_owner(request.user), settings.EMMM_PAGE_SIZE).get_page(request.GET.get("page"))

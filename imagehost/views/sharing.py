@@ -8,7 +8,7 @@ import segno
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import escape
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from ..ratelimits import rate_limited
 from ..services import links
@@ -65,7 +65,7 @@ def qr_svg(url: str) -> bytes:
     return out.getvalue()
 
 
-@require_GET
+@require_safe
 @rate_limited("slugs")
 def short_qr(request: HttpRequest, slug: str) -> HttpResponse:
     """/s/<slug>/qr.svg: a QR code of the short link ``/s/<slug>``. 404/410 like the link."""

@@ -60,7 +60,7 @@ class SearchForm(forms.Form):
     scope = forms.ChoiceField(required=False, choices=[(s, s) for s in search.SCOPES])
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @rate_limited("searches", methods=("POST",))
 def search_page(request: HttpRequest) -> HttpResponse:
     """``/search/``: upload an image or paste a token URL / short link; the query is never stored."""

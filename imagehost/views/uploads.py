@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import selectors
 from ..api.absolute_urls import token_url_prefix
@@ -61,11 +61,11 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
     return data
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
     """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page."""
     user = request.user if request.user.is_authenticated else None
-    if request.method == "GET":
+    if request.method != "POST":
         context = {
             "albums": selectors.albums_for_owner(user) if user else [],
             "chosen_album": request.GET.get("album", ""),  # "upload here" from an empty album
@@ -112,7 +112,7 @@ def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
     return render(request, "imagehost/jobs.html", context)
 
 
-@require_GET
+@require_safe
 def jobs(request: HttpRequest) -> HttpResponse:
     """Result page for several uploads (no-JS path); refreshes itself while any is pending."""
     found = selectors.jobs_by_ids(request.GET.get("ids", "").split(",")[:50])
@@ -121,6 +121,6 @@ def jobs(request: HttpRequest) -> HttpResponse:
     return _results_page(request, found)
 
 
-@require_GET
+@require_safe
 def job(request: HttpRequest, job_id) -> HttpResponse:
     return _results_page(request, [selectors.get_job(job_id)])

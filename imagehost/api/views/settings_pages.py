@@ -29,10 +29,10 @@ def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str |
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     """GET: my API tokens. POST: create one; the page shows its value this one time."""
-    if request.method == "GET":
+    if request.method != "POST":
         return _page(request)
     name = request.POST.get("name", "").strip()
     if not name:

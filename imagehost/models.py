@@ -6,6 +6,7 @@ the job is queued/running; it is set to NULL in the same transaction that ends t
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 from django.conf import settings
@@ -36,6 +37,10 @@ class Visibility(models.TextChoices):
     PRIVATE = "private", "Private (only me)"
     UNLISTED = "unlisted", "Unlisted (anyone with the link)"
     PUBLIC = "public", "Public"
+
+
+#: Every slug an album can have (a SlugField of 60): anything else names no album.
+ALBUM_SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,60}$")
 
 
 class Album(models.Model):

@@ -10,7 +10,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import (
-    Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, deletion_digest, token_sha256,
+    ALBUM_SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, deletion_digest, token_sha256,
 )
 from .services.errors import NotFound
 
@@ -55,7 +55,8 @@ def albums_for_owner(owner: Any) -> QuerySet[Album]:
 
 
 def get_album_for_owner(slug: str, owner: Any) -> Album:
-    album = Album.objects.filter(slug=slug, owner=owner).first()
+    """One of ``owner``'s albums by its slug (any client-sent text); NotFound otherwise."""
+    album = Album.objects.filter(slug=slug, owner=owner).first() if ALBUM_SLUG_RE.match(slug) else None
     if album is None:
         raise NotFound("No such album.")
     return album
@@ -63,7 +64,7 @@ def get_album_for_owner(slug: str, owner: Any) -> Album:
 
 def get_album_for_viewer(slug: str, viewer: Any) -> Album:
     """An album that ``viewer`` may see: their own, or any unlisted/public one. Private: NotFound."""
-    album = Album.objects.filter(slug=slug).select_related("owner").first()
+    album = Album.objects.filter(slug=slug).select_related("owner").first() if ALBUM_SLUG_RE.match(slug) else None
     if album is None:
         raise NotFound("No such album.")
     if album.visibility == Visibility.PRIVATE and not album.is_owned_by(viewer):

@@ -110,6 +110,10 @@ class LibrarySearchForm(forms.Form):
     page = forms.CharField(required=False)
 
 
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(required=False, strip=True)  # ApiToken.issue keeps the first 100 characters
+
+
 class AlbumCreateForm(forms.Form):
     title = forms.CharField(required=False, strip=False)
     visibility = forms.CharField(required=False)

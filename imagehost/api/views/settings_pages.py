@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from imagehost import selectors
+from imagehost.views.forms import ApiTokenForm
 
 from ..models import ApiToken
 from ..sharex import sharex_config, sxcu_bytes
@@ -34,7 +35,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
     """GET: my API tokens. POST: create one; the page shows its value this one time."""
     if request.method != "POST":
         return _page(request)
-    name = request.POST.get("name", "").strip()
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Name: {form.errors['name'][0]}")
+        return _page(request, status=400)
+    name = form.cleaned_data["name"]
     if not name:
         messages.error(request, "Give the token a name, e.g. the program that will use it.")
         return _page(request, status=400)

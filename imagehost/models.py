@@ -91,6 +91,11 @@ class Picture(models.Model):
         return len(self.token)
 
 
+#: Every slug a short link can have (generated ones are token_urlsafe(9); custom ones
+#: services.links.CUSTOM_SLUG_RE): anything else names no link.
+SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 class ShortLink(models.Model):
     """``/s/<slug>`` stands for a token. An owner may have several links to one token (the
     automatic one of an upload, custom ones); anonymous links share one per token.

@@ -10,7 +10,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import (
-    ALBUM_SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility, deletion_digest, token_sha256,
+    ALBUM_SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, SLUG_RE, ShortLink, Visibility, deletion_digest, token_sha256,
 )
 from .services.errors import NotFound
 
@@ -104,7 +104,7 @@ def short_link_for(token: str, owner: Any = None) -> ShortLink | None:
 
 def get_short_link(slug: str) -> ShortLink:
     """A short link by slug, live or not (for its owner to manage), else NotFound."""
-    link = ShortLink.objects.filter(slug=slug).first()
+    link = ShortLink.objects.filter(slug=slug).first() if SLUG_RE.match(slug) else None
     if link is None:
         raise NotFound("No such short link.")
     return link

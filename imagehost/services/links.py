@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import EncodeJob, JobStatus, ShortLink
+from ..models import SLUG_RE, EncodeJob, JobStatus, ShortLink
 from .errors import (
     InvalidInput, LinkExpired, LinkFailed, LinkPending, NotFound, ServiceError, SlugTaken, TokenBlocked,
 )
@@ -20,8 +20,6 @@ from . import cache as serving_cache
 from .tokens import checked_token_sha256
 
 CUSTOM_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
-#: Every slug that can exist (generated ones are token_urlsafe; custom ones CUSTOM_SLUG_RE).
-SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def get_or_create_short_link(

@@ -32,3 +32,11 @@ def test_api_token_name(client, owner, value):
     r = client.post("/api/tokens/", {"name": value})
     assert r.status_code == 400 and b"Null characters are not allowed" in r.content
     assert not ApiToken.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["%00", "a%00b"])
+def test_short_link_management_by_slug(client, owner, owner_client, value):
+    """Slugs in paths arrive percent-decoded: /links/a%00b/ names no link."""
+    assert owner_client.delete(f"/api/v1/links/{value}").status_code == 404
+    client.force_login(owner)
+    assert client.post(f"/links/{value}/", {"action": "delete"}).status_code == 404

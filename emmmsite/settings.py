@@ -308,7 +308,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # uploads add multipart/raw
+    "DEFAULT_PARSER_CLASSES": ["imagehost.api.parsers.TextJSONParser"],  # uploads add multipart/raw
     "DEFAULT_PAGINATION_CLASS": "imagehost.api.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imagehost.api.exceptions.api_exception_handler",

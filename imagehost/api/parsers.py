@@ -1,12 +1,32 @@
-"""Upload parsing: raw request bodies (``Content-Type: image/*``) and bounded multipart files."""
+"""Request parsing: JSON that is text, raw request bodies (``Content-Type: image/*``) and bounded
+multipart files."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler
-from rest_framework.parsers import BaseParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser, JSONParser
 
 from imagehost.services.errors import UploadTooLarge
+
+
+class TextJSONParser(JSONParser):
+    """JSON whose strings are all Unicode text.
+
+    A lone surrogate escape (``"\\ud800"``) is valid JSON but no character: it could be neither
+    stored nor echoed back (in an error message) as UTF-8, so such a body is a 400 here.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParseError("JSON parse error - a string holds a lone surrogate (\\ud800-\\udfff), which is not text.") from None
+        return data
 
 
 class RawImageParser(BaseParser):

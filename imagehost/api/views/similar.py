@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,7 +14,7 @@ from imagehost.services import search
 
 from .. import serializers as s
 from ..pagination import Pagination
-from ..parsers import BoundedMemoryUploadHandler
+from ..parsers import BoundedMemoryUploadHandler, TextJSONParser
 from ..throttling import SearchThrottle
 from .base import MAX_DB_ID, ApiView, errors, user_or_none
 
@@ -91,7 +91,7 @@ class PictureSimilarView(_SimilarListView):
 
 
 class SearchView(_SimilarListView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, TextJSONParser]
 
     def initialize_request(self, request, *args, **kwargs) -> Request:
         request.upload_handlers = [BoundedMemoryUploadHandler(request)]  # keep the query image in memory, bounded

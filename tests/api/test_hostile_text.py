@@ -1,5 +1,6 @@
-"""A NUL character in any text a client sends is a clear 4xx and changes nothing, never a 500:
-PostgreSQL refuses NUL in text, so such a value must not reach a query (SQLite would take it)."""
+"""Text no database or UTF-8 response can hold, anywhere a client can send text, is a clear 4xx
+that changes nothing, never a 500: a NUL (PostgreSQL refuses it; SQLite would take it, so these
+run on PostgreSQL in `make test`), or in JSON a lone surrogate escape ("\\ud800")."""
 from __future__ import annotations
 
 import pytest
@@ -40,3 +41,22 @@ def test_short_link_management_by_slug(client, owner, owner_client, value):
     assert owner_client.delete(f"/api/v1/links/{value}").status_code == 404
     client.force_login(owner)
     assert client.post(f"/links/{value}/", {"action": "delete"}).status_code == 404
+
+
+LONE_SURROGATE_BODIES = [
+    ("post", "/api/v1/albums", '{"title": "Pets", "visibility": "\\ud800"}'),
+    ("patch", "/api/v1/albums/{album}", '{"visibility": "\\udfff"}'),
+    ("post", "/api/v1/search", '{"scope": "\\ud800"}'),
+    ("post", "/api/v1/links", '{"token": "x", "slug": "\\ud83d"}'),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "body"), LONE_SURROGATE_BODIES)
+def test_json_with_a_lone_surrogate_is_a_parse_error(owner_client, make_album, method, url, body):
+    """Valid JSON, but "\\ud800" alone is no character: it can be neither stored nor echoed back
+    as UTF-8 in an error message, so the body is refused as it is read."""
+    url = url.format(album=make_album("private").slug)
+    r = owner_client.generic(method.upper(), url, body, content_type="application/json")
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "parse_error"
+    assert "surrogate" in r.json()["error"]["message"]

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from .ratelimits import rate_limited
@@ -20,11 +19,15 @@ urlpatterns = [
     path("delete/<str:key>/", deletion.delete_upload, name="delete_upload"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/settings/", accounts.account_settings, name="account_settings"),
-    path("accounts/login/", rate_limited("logins", methods=("POST",))(auth_views.LoginView.as_view()), name="login"),
+    path("accounts/login/", rate_limited("logins", methods=("POST",))(accounts.LoginView.as_view()), name="login"),
     path(
         "accounts/password_reset/",
-        rate_limited("resets", methods=("POST",))(auth_views.PasswordResetView.as_view()),
+        rate_limited("resets", methods=("POST",))(accounts.PasswordResetView.as_view()),
         name="password_reset",
+    ),
+    path("accounts/password_change/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "accounts/reset/<uidb64>/<token>/", accounts.PasswordResetConfirmView.as_view(), name="password_reset_confirm"
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("library/", library.library, name="library"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.db import IntegrityError, transaction
@@ -27,6 +28,32 @@ class SignupForm(UserCreationForm):
 
 class EmailForm(forms.Form):
     email = forms.EmailField(required=False, help_text=EMAIL_HELP + " Leave empty to remove it.")
+
+
+class RefusedFormIs400:
+    """Django's account form views answer 200 when their form is refused; the site's answer is
+    400 with the form and its errors, as on every other page. GET, HEAD and POST only."""
+
+    http_method_names = ["get", "head", "post"]
+
+    def form_invalid(self, form: forms.Form) -> HttpResponse:
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class LoginView(RefusedFormIs400, auth_views.LoginView):
+    pass
+
+
+class PasswordChangeView(RefusedFormIs400, auth_views.PasswordChangeView):
+    pass
+
+
+class PasswordResetView(RefusedFormIs400, auth_views.PasswordResetView):
+    pass
+
+
+class PasswordResetConfirmView(RefusedFormIs400, auth_views.PasswordResetConfirmView):
+    pass
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -68,3 +68,22 @@ def test_password_reset_end_to_end(client):
     mail.outbox.clear()
     client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
     assert mail.outbox == []  # no account, no mail (and the page does not say so)
+
+
+def test_refused_account_forms_answer_400_with_the_form(client, django_user_model):
+    """A wrong password, a mismatched new password or a malformed address is a 400 page that
+    shows the form and its error, as sign-up and settings do (Django's views answer 200)."""
+    django_user_model.objects.create_user("hana", "hana@example.com", PASSWORD)
+    r = client.post("/accounts/login/", {"username": "hana", "password": "wrong"})
+    assert r.status_code == 400 and b"correct username and password" in r.content
+    assert client.post("/accounts/password_reset/", {"email": "not-an-address"}).status_code == 400
+    assert client.login(username="hana", password=PASSWORD)
+    r = client.post("/accounts/password_change/", {"old_password": "wrong", "new_password1": "x-pass-123456", "new_password2": "x-pass-123456"})
+    assert r.status_code == 400 and b"old password was entered incorrectly" in r.content
+    client.logout()
+    client.post("/accounts/password_reset/", {"email": "hana@example.com"})
+    link = re.search(r"http://testserver(/accounts/reset/[^/\s]+/[^/\s]+/)", mail.outbox[-1].body).group(1)
+    form_url = client.get(link)["Location"]
+    r = client.post(form_url, {"new_password1": "a-new-password-77", "new_password2": "another-password-88"})
+    assert r.status_code == 400 and b"didn" in r.content
+    assert client.login(username="hana", password=PASSWORD)  # nothing changed

@@ -18,7 +18,7 @@ def test_signup_login_logout_password_change_and_reset(client, django_user_model
     assert client.get("/library/").status_code == 200
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/library/").status_code == 302  # to the login page
-    assert client.post("/accounts/login/", {"username": "carol", "password": "wrong"}).status_code == 200
+    assert client.post("/accounts/login/", {"username": "carol", "password": "wrong"}).status_code == 400
     assert client.post("/accounts/login/", {"username": "carol", "password": "a-long-pass-9876"}).status_code == 302
     r = client.post("/accounts/password_change/", {"old_password": "a-long-pass-9876", "new_password1": "other-pass-5432", "new_password2": "other-pass-5432"})
     assert r.status_code == 302

@@ -94,6 +94,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     )
 
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable or silent server costs a request this long, then a 503 (errors.outage_error)
+    # instead of a hang. libpq counts whole seconds, at least 2.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("EMMM_DATABASE_TIMEOUT_S", default=5)
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -1,7 +1,7 @@
 """The refusals services raise: a user-safe message and the HTTP status that fits it.
 
-Imports nothing but the standard library at import time (``outage_error`` imports redis
-when called), so parsers, selectors and exception handlers can use it without pulling in
+Imports nothing but the standard library at import time (``outage_error`` imports redis and
+django.db when called), so parsers, selectors and exception handlers can use it without pulling in
 the codec (and torch).
 """
 from __future__ import annotations
@@ -98,13 +98,33 @@ class CacheUnavailable(ServiceError):
         super().__init__(message)
 
 
+class DatabaseUnavailable(ServiceError):
+    """The database cannot be reached (refused, or no answer within EMMM_DATABASE_TIMEOUT_S),
+    or dropped the connection mid-request (``outage_error``)."""
+
+    status, code = 503, "database_unavailable"
+    retry_after = 5
+
+    def __init__(self, message: str = "This server's database is unavailable for a moment; try again in a few seconds."):
+        super().__init__(message)
+
+
 def outage_error(exc: BaseException) -> ServiceError | None:
-    """The ServiceError to answer for a dependency outage (Redis unreachable or timing out),
-    or None for any other exception."""
+    """The ServiceError to answer for a dependency outage (Redis unreachable or timing out; the
+    database unreachable or its connection lost), or None for any other exception."""
+    from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    return CacheUnavailable() if isinstance(exc, (RedisConnectionError, RedisTimeoutError)) else None
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return CacheUnavailable()
+    if isinstance(exc, OperationalError):
+        # Only a connection that failed or broke: an error on a live one (a missing table, a
+        # lock timeout) is not an outage and stays a 500 to be fixed.
+        raw = connections[DEFAULT_DB_ALIAS].connection
+        if raw is None or getattr(raw, "closed", False):
+            return DatabaseUnavailable()
+    return None
 
 
 QUEUE_UNAVAILABLE_MESSAGE = (

@@ -14,7 +14,9 @@ from .errors import InvalidInput, NotFound
 
 
 def next_position(album: Album) -> int:
-    """The position after the album's last picture."""
+    """The position after the album's last picture. Call it inside the transaction that adds
+    the picture: it locks the album's row, so pictures added at once queue for their places."""
+    Album.objects.select_for_update().filter(pk=album.pk).exists()
     top = album.pictures.aggregate(m=Max("position"))["m"]
     return 0 if top is None else top + 1
 

@@ -2,6 +2,8 @@
 that turns a ``ServiceError`` or a rate limit raised by a view into one."""
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -30,6 +32,16 @@ def error_response(
 
 
 def error_400(request, exception=None):
+    """Django's refusals of a request (SuspiciousOperation), saying which where it can."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(request, 413, f"The request is too large: over {limit:,} bytes of form data.", code="too_large")
+    if isinstance(exception, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return error_response(request, 400, f"The form has too many fields (more than {limit:,}).", code="too_many_fields")
+    if isinstance(exception, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return error_response(request, 400, f"Too many files in one request (more than {limit:,}).", code="too_many_files")
     return error_response(request, 400, "Bad request.", code="invalid")
 
 

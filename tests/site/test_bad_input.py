@@ -38,3 +38,17 @@ def test_unknown_actions_are_400(client, user, make_picture):
     assert client.post(f"/albums/{album.slug}/", {"action": "explode"}).status_code == 400
     assert client.post(f"/albums/{album.slug}/", {"action": "update", "visibility": "galaxy"}).status_code == 400
     assert client.post(f"/p/{pic.pk}/", {}).status_code == 400
+
+
+def test_oversized_or_overfull_form_bodies_say_what_is_wrong(client, user):
+    """Django refuses a form body over DATA_UPLOAD_MAX_MEMORY_SIZE or with too many fields;
+    the site says which (413 for the size, as the API does), not a bare "Bad request"."""
+    client.force_login(user)
+    big = b"title=" + b"a" * (3 * 1024 * 1024)
+    r = client.generic("POST", "/albums/", big, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 413 and b"too large" in r.content
+    many = "&".join(f"f{i}=1" for i in range(1500)).encode()
+    r = client.generic("POST", "/albums/", many, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400 and b"too many fields" in r.content
+    r = client.generic("POST", "/albums/", big, content_type="application/x-www-form-urlencoded", HTTP_ACCEPT="application/json")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"

@@ -17,8 +17,8 @@ VAE encoding (both kinds), per coded size tried:
    (straight-through rounding at that step; for klt-ctx under ``max_chars`` with the rounding
    dead zone ``BUDGET_DEADZONE``), minimising the output MSE plus ``RATE_WEIGHT`` times a
    smooth rate term; at the default quality, an image still more than ``FLOOR_DB`` below the
-   unquantised reconstruction after them is quantised at a finer step, checked with a
-   decoder pass (``FLOOR_CHECKS`` at most);
+   unquantised reconstruction after them is quantised at a finer step (predicted; with
+   ``FLOOR_CHECKS`` decoder passes to check it and go finer still);
 4. with ``max_chars``: the finest ladder step no coarser than the chosen one that fits, found
    before step 3 so that the quantiser-aware steps refine for the step the token will have
    (then the finest that fits after them); if the chosen step does not fit, a smaller coded
@@ -66,8 +66,10 @@ BB_MIN, BB_MAX = 0.003, 0.3
 #: (a smooth gradient, a black frame) would otherwise get ever finer steps, and a long
 #: token, for differences nobody sees.
 CEILING_DB = float(os.environ.get("EMMM_V2_CEILING_DB", 40.0))
-#: Decoder passes at most spent checking the floor's finer step (FLOOR_DB).
-FLOOR_CHECKS = int(os.environ.get("EMMM_V2_FLOOR_CHECKS", 2))
+#: Decoder passes at most spent checking the floor's finer step (FLOOR_DB). 0: the first finer
+#: step, predicted in the whitened basis, is taken unchecked (on Kodak and the scikit-image
+#: photos at 316 a check never changed it, and each cost one forward pass: docs/benchmarks.md).
+FLOOR_CHECKS = int(os.environ.get("EMMM_V2_FLOOR_CHECKS", 0))
 #: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
 #: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
 #: (chosen on the scikit-image photographs, docs/benchmarks.md "Experiments").
@@ -259,16 +261,19 @@ def _floor_step(coeffs: np.ndarray, units: int, error: float, floor: float, dead
                 quantised_error: Callable[[int], float]) -> int:
     """No image left behind: while the image's quantised error is over ``floor`` (FLOOR_DB
     below the model's own unquantised reconstruction, never above CEILING_DB's error), the
-    coarsest finer ladder step whose
-    predicted quantisation error makes up the difference; each choice is checked with one
-    decoder pass, at most FLOOR_CHECKS times."""
-    for _ in range(FLOOR_CHECKS):
+    coarsest finer ladder step whose predicted quantisation error makes up the difference.
+    The first choice is taken as predicted; each further one follows a check of the last with
+    one decoder pass, at most FLOOR_CHECKS of them."""
+    for checks in range(FLOOR_CHECKS + 1):
         if error <= floor:
             break
         finer = coarsest_within(coeffs, quantisation_mse(coeffs, units, deadzone) - (error - floor), deadzone)
         if finer >= units:  # already the finest usable step
             break
-        units, error = finer, quantised_error(finer)
+        units = finer
+        if checks == FLOOR_CHECKS:
+            break
+        error = quantised_error(finer)
     return units
 
 

@@ -217,15 +217,20 @@ def test_no_step_is_finer_than_the_ceiling_needs(monkeypatch):
     assert with_ceiling == encode_v2.choose_units(photo_like, 1e-3)
 
 
-@pytest.mark.parametrize("met_after", [1, 2, None])
-def test_the_floor_step_is_checked_with_decoder_passes(met_after, monkeypatch):
-    """No image left behind: each finer step the floor picks is checked with one decoder pass;
-    the walk stops once the error is within the floor, after FLOOR_CHECKS passes at most."""
-    monkeypatch.setattr(encode_v2, "FLOOR_CHECKS", 2)
+def _over_the_floor():
     coeffs = np.random.default_rng(3).laplace(0, 0.05, (32, 6, 8))
-    ladder = encode_v2.usable_ladder(coeffs)
-    units, floor = ladder[-12], 1.0
+    units, floor = encode_v2.usable_ladder(coeffs)[-12], 1.0
     excess = 0.3 * encode_v2.quantisation_mse(coeffs, units)  # a few ladder steps' worth
+    return coeffs, units, floor, excess
+
+
+@pytest.mark.parametrize("met_after", [1, 2, None])
+def test_the_floor_step_is_predicted_then_checked_with_decoder_passes(met_after, monkeypatch):
+    """No image left behind: the floor's finer step is taken as predicted; with FLOOR_CHECKS
+    decoder passes, each check that finds the error still over the floor leads to a finer step
+    (and once they are spent, the last prediction stands unchecked)."""
+    monkeypatch.setattr(encode_v2, "FLOOR_CHECKS", 2)
+    coeffs, units, floor, excess = _over_the_floor()
     checked: list[int] = []
 
     def quantised_error(u: int) -> float:
@@ -234,8 +239,22 @@ def test_the_floor_step_is_checked_with_decoder_passes(met_after, monkeypatch):
 
     chosen = encode_v2._floor_step(coeffs, units, floor + excess, floor, 0.0, quantised_error)
     assert checked == sorted(checked, reverse=True) and all(u < units for u in checked)
-    assert len(checked) == (met_after or 2) and chosen == checked[-1]
+    assert len(checked) == (met_after or 2)
+    assert chosen == checked[-1] if met_after else chosen < checked[-1]
     assert encode_v2._floor_step(coeffs, units, floor, floor, 0.0, quantised_error) == units  # within: kept
+
+
+def test_by_default_the_floor_step_costs_no_decoder_pass():
+    """FLOOR_CHECKS 0 (the default): the predicted finer step, no decoder pass."""
+    coeffs, units, floor, excess = _over_the_floor()
+    assert encode_v2.FLOOR_CHECKS == 0
+
+    def quantised_error(u: int) -> float:
+        raise AssertionError("no decoder pass expected")
+
+    chosen = encode_v2._floor_step(coeffs, units, floor + excess, floor, 0.0, quantised_error)
+    predicted = encode_v2.coarsest_within(coeffs, encode_v2.quantisation_mse(coeffs, units) - excess)
+    assert chosen == predicted < units
 
 
 def test_fitting_step_goes_coarser_when_the_chosen_step_does_not_fit():

@@ -93,7 +93,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         timeout=env.int("EMMM_SQLITE_TIMEOUT_S", default=30),
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     )
-
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable or silent server costs a request this long, then a 503 (errors.outage_error)
     # instead of a hang. libpq counts whole seconds, at least 2.

@@ -10,7 +10,8 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import (
-    ALBUM_SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, SLUG_RE, ShortLink, Visibility, deletion_digest, token_sha256,
+    ALBUM_SLUG_RE, SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
+    deletion_digest, token_sha256,
 )
 from .services.errors import NotFound
 

@@ -65,8 +65,8 @@ from django.utils import timezone
 
 from ..models import EncodeJob, JobStatus, Picture
 from .dispatch import dispatch_waiting
-from .errors import BrokerUnavailable, RetryableEncodeError
-from .library import next_position
+from .errors import BrokerUnavailable, NotFound, RetryableEncodeError
+from .library import lock_album, next_position
 from .links import fill_reserved_links, get_or_create_short_link
 from .rendering import warm_default_rendering
 from .similar import index_finished_job
@@ -185,6 +185,12 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
     """
     decoded = warm_default_rendering(result.token)
     with transaction.atomic():
+        album_id = EncodeJob.objects.filter(pk=job_id).values_list("album_id", flat=True).first()
+        if album_id is not None:  # the album before the job (library.lock_album's order)
+            try:
+                lock_album(album_id)
+            except NotFound:  # deleted meanwhile: the job's album is now None
+                pass
         job = _locked(job_id)
         if job.is_finished:
             return job

@@ -13,10 +13,21 @@ from ..selectors import short_links_for_picture
 from .errors import InvalidInput, NotFound
 
 
+def lock_album(album: Album | int) -> None:
+    """Hold the album's row until the transaction ends, so that pictures going into it (moves,
+    uploads, finishing encodes) and its deletion take turns. Take it before any job or picture
+    row, as every caller here does, so that no two of them wait on each other. NotFound if the
+    album has been deleted."""
+    pk = album.pk if isinstance(album, Album) else album
+    if not Album.objects.select_for_update().filter(pk=pk).exists():
+        raise NotFound("No such album.")
+
+
 def next_position(album: Album) -> int:
     """The position after the album's last picture. Call it inside the transaction that adds
-    the picture: it locks the album's row, so pictures added at once queue for their places."""
-    Album.objects.select_for_update().filter(pk=album.pk).exists()
+    the picture: it locks the album (``lock_album``), so pictures added at once queue for their
+    places. NotFound if the album has been deleted."""
+    lock_album(album)
     top = album.pictures.aggregate(m=Max("position"))["m"]
     return 0 if top is None else top + 1
 
@@ -98,8 +109,11 @@ def update_album(album: Album, *, title: str | None = None, visibility: str | No
 
 
 def delete_album(album: Album) -> None:
-    """Delete an album; its pictures stay in the library, outside any album."""
-    album.delete()
+    """Delete an album; its pictures stay in the library, outside any album. NotFound if it has
+    been deleted already."""
+    with transaction.atomic():
+        lock_album(album)  # a picture going into it now finishes first, and is then taken out
+        album.delete()
 
 
 def reorder_album(album: Album, picture_ids: list[int]) -> None:

@@ -12,6 +12,7 @@ from ..models import Album, EncodeJob, EncodeKind
 from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
 from .deletion import new_deletion_key
 from .dispatch import dispatch_waiting
+from .library import lock_album
 from .links import reserve_short_link
 
 
@@ -102,6 +103,8 @@ def submit_uploads(
         validate_upload(data)
     submission = Submission()
     with transaction.atomic():
+        if album is not None:
+            lock_album(album)  # NotFound if it was deleted meanwhile
         for data in payloads:
             raw_key, digest = new_deletion_key()
             job = EncodeJob.objects.create(

@@ -1,0 +1,84 @@
+"""Deleting an album while a picture goes into it (a move, an upload, an encode finishing): one
+side waits for the other, and the loser gets a clean answer (the move or upload: "No such
+album", 404; a finishing encode: its picture outside any album), never an IntegrityError (a 500).
+Threads started at once on PostgreSQL, several rounds each."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from imagehost.models import Album, EncodeJob, JobStatus, Picture
+from imagehost.services import jobs, library, uploads
+from imagehost.services.errors import NotFound
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROUNDS = 8
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("threads writing at once need PostgreSQL")
+
+
+def race(*calls) -> list:
+    """Run the calls at once, one thread each; their results, or the exceptions they raised."""
+    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = calls[i]()
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_moving_a_picture_into_an_album_while_it_is_deleted(user, make_picture):
+    for round_ in range(ROUNDS):
+        album = library.create_album(user, f"Doomed {round_}")
+        picture = make_picture(user, title=f"p{round_}")
+        target, doomed = Album.objects.get(pk=album.pk), Album.objects.get(pk=album.pk)  # one per request
+        moved, deleted = race(lambda: library.move_picture_to_album(picture, target), lambda: library.delete_album(doomed))
+        assert deleted is None, deleted
+        assert isinstance(moved, (Picture, NotFound)), moved
+        assert Picture.objects.get(pk=picture.pk).album_id is None  # the album is gone either way
+        assert not Album.objects.filter(pk=album.pk).exists()
+
+
+def test_uploading_into_an_album_while_it_is_deleted(user, png_bytes):
+    for round_ in range(ROUNDS):
+        album = library.create_album(user, f"Doomed {round_}")
+        data = png_bytes(32, 24, seed=round_)
+        target, doomed = Album.objects.get(pk=album.pk), Album.objects.get(pk=album.pk)
+        submitted, deleted = race(lambda: uploads.submit_upload(data, owner=user, album=target),
+                                  lambda: library.delete_album(doomed))
+        assert deleted is None, deleted
+        assert isinstance(submitted, (EncodeJob, NotFound)), submitted
+        assert not EncodeJob.objects.filter(album_id=album.pk).exists()
+
+
+def test_an_encode_finishing_into_an_album_while_it_is_deleted(user, png_bytes):
+    data = png_bytes(32, 24, seed=1)
+    first = EncodeJob.objects.create(owner=user, source=data)
+    result = jobs.encode(jobs.claim(first.pk))  # one real encode; every round completes with it
+    for round_ in range(ROUNDS):
+        album = library.create_album(user, f"Doomed {round_}")
+        job = EncodeJob.objects.create(owner=user, album=album, source=data, status=JobStatus.RUNNING)
+        completed, deleted = race(lambda: jobs.complete(job.pk, result), lambda: library.delete_album(album))
+        assert deleted is None, deleted
+        assert isinstance(completed, EncodeJob), completed
+        job.refresh_from_db()
+        assert job.status == JobStatus.DONE and job.picture is not None
+        assert job.picture.album_id is None  # the picture stays in the library, outside any album

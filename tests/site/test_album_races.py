@@ -82,3 +82,34 @@ def test_an_encode_finishing_into_an_album_while_it_is_deleted(user, png_bytes):
         job.refresh_from_db()
         assert job.status == JobStatus.DONE and job.picture is not None
         assert job.picture.album_id is None  # the picture stays in the library, outside any album
+
+
+def test_a_finishing_encode_and_an_album_delete_do_not_deadlock(user, png_bytes, monkeypatch):
+    """The exact interleaving: the encode's transaction holds its job row when the album's
+    deletion starts (which must set that job's album to NULL). Were the album locked after the
+    job, each would wait for the other (PostgreSQL then kills one: a failed delete or a retried
+    encode)."""
+    import time
+
+    data = png_bytes(32, 24, seed=2)
+    result = jobs.encode(jobs.claim(EncodeJob.objects.create(owner=user, source=data).pk))
+    album = library.create_album(user, "Doomed")
+    job = EncodeJob.objects.create(owner=user, album=album, source=data, status=JobStatus.RUNNING)
+    job_held, real_locked = threading.Event(), jobs._locked
+
+    def locked_then_slow(job_id):
+        row = real_locked(job_id)
+        job_held.set()
+        time.sleep(0.5)  # the deletion starts meanwhile
+        return row
+
+    monkeypatch.setattr(jobs, "_locked", locked_then_slow)
+
+    def delete_once_the_job_is_held():
+        assert job_held.wait(30)
+        return library.delete_album(Album.objects.get(pk=album.pk))
+
+    completed, deleted = race(lambda: jobs.complete(job.pk, result), delete_once_the_job_is_held)
+    assert isinstance(completed, EncodeJob) and deleted is None, (completed, deleted)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.picture.album_id is None and job.album_id is None

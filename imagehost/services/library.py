@@ -11,6 +11,9 @@ from django.utils.text import slugify
 from ..models import Album, EncodeJob, Picture, Visibility
 from ..selectors import short_links_for_picture
 from .errors import InvalidInput, NotFound
+from .rows import lock_or_not_found
+
+NO_PICTURE = "No such picture."
 
 
 def lock_album(album: Album | int) -> None:
@@ -34,20 +37,24 @@ def next_position(album: Album) -> int:
 
 # --- pictures ---------------------------------------------------------------------------
 def update_picture(picture: Picture, *, title: str | None = None) -> Picture:
-    """Change a picture's title."""
+    """Change a picture's title. NotFound if it has been deleted."""
     if title is not None:
-        picture.title = title.strip()[:200]
-        picture.save(update_fields=["title"])
+        with transaction.atomic():
+            lock_or_not_found(picture, NO_PICTURE)
+            picture.title = title.strip()[:200]
+            picture.save(update_fields=["title"])
     return picture
 
 
 def move_picture_to_album(picture: Picture, album: Album | None) -> Picture:
-    """Put a picture in one of its owner's albums (at the end), or take it out (None)."""
+    """Put a picture in one of its owner's albums (at the end), or take it out (None).
+    NotFound if either has been deleted."""
     if album is not None and album.owner_id != picture.owner_id:
         raise NotFound("No such album.")
     with transaction.atomic():
-        picture.album = album
-        picture.position = next_position(album) if album else 0
+        position = next_position(album) if album else 0  # the album's lock first (lock_album)
+        lock_or_not_found(picture, NO_PICTURE)
+        picture.album, picture.position = album, position
         picture.save(update_fields=["album", "position"])
     return picture
 
@@ -96,7 +103,7 @@ def create_album(owner: Any, title: str, visibility: str = Visibility.PRIVATE) -
 
 
 def update_album(album: Album, *, title: str | None = None, visibility: str | None = None) -> Album:
-    """Rename an album and/or change its visibility."""
+    """Rename an album and/or change its visibility. NotFound if it has been deleted."""
     if title is not None:
         title = title.strip()
         if not title:
@@ -104,7 +111,9 @@ def update_album(album: Album, *, title: str | None = None, visibility: str | No
         album.title = title[:200]
     if visibility is not None:
         album.visibility = _check_visibility(visibility)
-    album.save()
+    with transaction.atomic():
+        lock_album(album)  # NotFound if deleted meanwhile (a plain save() would write it back)
+        album.save(update_fields=["title", "visibility"])
     return album
 
 

@@ -17,8 +17,10 @@ from .errors import (
     InvalidInput, LinkExpired, LinkFailed, LinkPending, NotFound, ServiceError, SlugTaken, TokenBlocked,
 )
 from . import cache as serving_cache
+from .rows import lock_or_not_found
 from .tokens import checked_token_sha256
 
+NO_LINK = "No such short link."
 CUSTOM_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
 
 
@@ -51,8 +53,10 @@ def get_or_create_short_link(
     existing = mine.filter(slug=slug).first() if slug is not None else mine.first()
     if existing is not None:
         if owner is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
-            existing.expires_at = expires_at
-            existing.save(update_fields=["expires_at"])
+            with transaction.atomic():
+                lock_or_not_found(existing, NO_LINK)
+                existing.expires_at = expires_at
+                existing.save(update_fields=["expires_at"])
         return existing
     for _ in range(5):
         candidate = slug or secrets.token_urlsafe(9)
@@ -168,6 +172,8 @@ def delete_short_link(link: ShortLink, *, owner: Any) -> None:
 def clear_expiry(link: ShortLink, *, owner: Any) -> ShortLink:
     """Make one of the owner's links permanent again (an expired one works again)."""
     _check_owner(link, owner)
-    link.expires_at = None
-    link.save(update_fields=["expires_at"])
+    with transaction.atomic():
+        lock_or_not_found(link, NO_LINK)
+        link.expires_at = None
+        link.save(update_fields=["expires_at"])
     return link

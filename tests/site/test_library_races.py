@@ -1,7 +1,8 @@
-"""Deleting an album while a picture goes into it (a move, an upload, an encode finishing): one
-side waits for the other, and the loser gets a clean answer (the move or upload: "No such
-album", 404; a finishing encode: its picture outside any album), never an IntegrityError (a 500).
-Threads started at once on PostgreSQL, several rounds each."""
+"""Deleting an album while a picture goes into it (a move, an upload, an encode finishing) or
+while it is renamed, and deleting a picture while it is changed: one side waits for the other,
+and the loser gets a clean answer ("No such album" / "No such picture", 404; a finishing
+encode: its picture outside any album), never an IntegrityError or a DatabaseError (a 500), and
+nothing deleted comes back. Threads started at once on PostgreSQL, several rounds each."""
 from __future__ import annotations
 
 import threading
@@ -113,3 +114,42 @@ def test_a_finishing_encode_and_an_album_delete_do_not_deadlock(user, png_bytes,
     assert isinstance(completed, EncodeJob) and deleted is None, (completed, deleted)
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and job.picture.album_id is None and job.album_id is None
+
+
+def test_renaming_an_album_while_it_is_deleted(user):
+    """A rename that lost the race used to write the album back: deleted (204), yet there."""
+    for round_ in range(ROUNDS):
+        album = library.create_album(user, f"Doomed {round_}")
+        target, doomed = Album.objects.get(pk=album.pk), Album.objects.get(pk=album.pk)
+        renamed, deleted = race(lambda: library.update_album(target, title="Renamed", visibility="public"),
+                                lambda: library.delete_album(doomed))
+        assert deleted is None, deleted
+        assert isinstance(renamed, (Album, NotFound)), renamed
+        assert not Album.objects.filter(pk=album.pk).exists()
+
+
+def test_changing_a_picture_while_it_is_deleted(user, make_picture):
+    album = library.create_album(user, "Target")
+    for round_ in range(ROUNDS):
+        for change in (lambda p: library.update_picture(p, title="Renamed"),
+                       lambda p: library.move_picture_to_album(p, Album.objects.get(pk=album.pk))):
+            picture = make_picture(user, title=f"p{round_}")
+            target, doomed = Picture.objects.get(pk=picture.pk), Picture.objects.get(pk=picture.pk)
+            changed, deleted = race(lambda: change(target), lambda: library.delete_picture(doomed))
+            assert isinstance(deleted, int), deleted
+            assert isinstance(changed, (Picture, NotFound)), changed
+            assert not Picture.objects.filter(pk=picture.pk).exists()
+
+
+def test_changing_a_short_links_expiry_while_it_is_deleted(user, real_token):
+    from imagehost.models import ShortLink
+    from imagehost.services import links
+
+    for round_ in range(ROUNDS):
+        link = links.get_or_create_short_link(real_token, user, slug=f"race-{round_}")
+        target, doomed = ShortLink.objects.get(pk=link.pk), ShortLink.objects.get(pk=link.pk)
+        cleared, deleted = race(lambda: links.clear_expiry(target, owner=user),
+                                lambda: links.delete_short_link(doomed, owner=user))
+        assert deleted is None, deleted
+        assert isinstance(cleared, (ShortLink, NotFound)), cleared
+        assert not ShortLink.objects.filter(pk=link.pk).exists()

@@ -21,9 +21,7 @@ def lock_album(album: Album | int) -> None:
     uploads, finishing encodes) and its deletion take turns. Take it before any job or picture
     row, as every caller here does, so that no two of them wait on each other. NotFound if the
     album has been deleted."""
-    pk = album.pk if isinstance(album, Album) else album
-    if not Album.objects.select_for_update().filter(pk=pk).exists():
-        raise NotFound("No such album.")
+    lock_or_not_found(Album, album.pk if isinstance(album, Album) else album, "No such album.")
 
 
 def next_position(album: Album) -> int:
@@ -40,7 +38,7 @@ def update_picture(picture: Picture, *, title: str | None = None) -> Picture:
     """Change a picture's title. NotFound if it has been deleted."""
     if title is not None:
         with transaction.atomic():
-            lock_or_not_found(picture, NO_PICTURE)
+            lock_or_not_found(Picture, picture.pk, NO_PICTURE)
             picture.title = title.strip()[:200]
             picture.save(update_fields=["title"])
     return picture
@@ -53,7 +51,7 @@ def move_picture_to_album(picture: Picture, album: Album | None) -> Picture:
         raise NotFound("No such album.")
     with transaction.atomic():
         position = next_position(album) if album else 0  # the album's lock first (lock_album)
-        lock_or_not_found(picture, NO_PICTURE)
+        lock_or_not_found(Picture, picture.pk, NO_PICTURE)
         picture.album, picture.position = album, position
         picture.save(update_fields=["album", "position"])
     return picture

@@ -54,7 +54,7 @@ def get_or_create_short_link(
     if existing is not None:
         if owner is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
             with transaction.atomic():
-                lock_or_not_found(existing, NO_LINK)
+                lock_or_not_found(ShortLink, existing.pk, NO_LINK)
                 existing.expires_at = expires_at
                 existing.save(update_fields=["expires_at"])
         return existing
@@ -173,7 +173,7 @@ def clear_expiry(link: ShortLink, *, owner: Any) -> ShortLink:
     """Make one of the owner's links permanent again (an expired one works again)."""
     _check_owner(link, owner)
     with transaction.atomic():
-        lock_or_not_found(link, NO_LINK)
+        lock_or_not_found(ShortLink, link.pk, NO_LINK)
         link.expires_at = None
         link.save(update_fields=["expires_at"])
     return link

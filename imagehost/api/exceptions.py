@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from imagehost.services.errors import ServiceError, TokenTooLong, outage_error
+from imagehost.services.errors import ServiceError, TokenTooLong, outage_error, refused_request_error
 
 
 def _first_message(detail: Any) -> str:
@@ -47,10 +46,6 @@ def to_api_exception(exc: Exception) -> Exception:
         # A token in a request body that is too long is a too-large body, not a too-long URI.
         api_exc.status_code = 413 if isinstance(exc, TokenTooLong) else exc.status
         return api_exc
-    if isinstance(exc, RequestDataTooBig):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
-        api_exc = exceptions.APIException("The request body is too large.", code="too_large")
-        api_exc.status_code = 413
-        return api_exc
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
@@ -64,7 +59,7 @@ def to_api_exception(exc: Exception) -> Exception:
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
-    exc = outage_error(exc) or exc
+    exc = outage_error(exc) or refused_request_error(exc) or exc
     retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
     exc = to_api_exception(exc)
     response = drf_exception_handler(exc, context)

@@ -1,8 +1,8 @@
 """The refusals services raise: a user-safe message and the HTTP status that fits it.
 
-Imports nothing but the standard library at import time (``outage_error`` imports redis and
-django.db when called), so parsers, selectors and exception handlers can use it without pulling in
-the codec (and torch).
+Imports nothing but the standard library at import time (``outage_error`` and
+``refused_request_error`` import redis and Django when called), so parsers, selectors and
+exception handlers can use it without pulling in the codec (and torch).
 """
 from __future__ import annotations
 
@@ -87,26 +87,34 @@ class DecoderBusy(ServiceError):
     retry_after = 5
 
 
-class CacheUnavailable(ServiceError):
-    """The shared cache (Redis) cannot be reached: rate limits, short-link look-ups and the
-    decode cache all live there, so the request is refused with a Retry-After (``outage_error``)."""
+class DependencyUnavailable(ServiceError):
+    """A service every such request needs cannot be reached (``outage_error``): a 503 with a
+    Retry-After, since it will pass."""
 
-    status, code = 503, "cache_unavailable"
+    status = 503
     retry_after = 5
+    default_message = "This server is unavailable for a moment; try again in a few seconds."
 
-    def __init__(self, message: str = "This server's cache is unavailable for a moment; try again in a few seconds."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.default_message)
 
 
-class DatabaseUnavailable(ServiceError):
-    """The database cannot be reached (refused, or no answer within EMMM_DATABASE_TIMEOUT_S),
-    or dropped the connection mid-request (``outage_error``)."""
+class CacheUnavailable(DependencyUnavailable):
+    """The shared cache (Redis): rate limits, short-link look-ups and the decode cache live there."""
 
-    status, code = 503, "database_unavailable"
-    retry_after = 5
+    code = "cache_unavailable"
+    default_message = "This server's cache is unavailable for a moment; try again in a few seconds."
 
-    def __init__(self, message: str = "This server's database is unavailable for a moment; try again in a few seconds."):
-        super().__init__(message)
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """The database: refused, no answer within EMMM_DATABASE_TIMEOUT_S, or the connection lost."""
+
+    code = "database_unavailable"
+    default_message = "This server's database is unavailable for a moment; try again in a few seconds."
+
+
+class RequestTooLarge(ServiceError):
+    status, code = 413, "too_large"
 
 
 def outage_error(exc: BaseException) -> ServiceError | None:
@@ -124,6 +132,25 @@ def outage_error(exc: BaseException) -> ServiceError | None:
         raw = connections[DEFAULT_DB_ALIAS].connection
         if raw is None or getattr(raw, "closed", False):
             return DatabaseUnavailable()
+    return None
+
+
+def refused_request_error(exc: BaseException) -> ServiceError | None:
+    """The ServiceError for Django's refusal of a request body (fields or body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files: 400), or None for any other
+    exception. The site's 400 handler and the API's exception handler both answer with it."""
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return RequestTooLarge(f"The request is too large: more than {limit:,} bytes besides its files.")
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return InvalidInput(f"The request has too many fields (more than {limit:,}).", code="too_many_fields")
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return InvalidInput(f"Too many files in one request (more than {limit:,}).", code="too_many_files")
     return None
 
 

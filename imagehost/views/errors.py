@@ -2,13 +2,11 @@
 that turns a ``ServiceError`` or a rate limit raised by a view into one."""
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from ..ratelimits import RateLimited
-from ..services.errors import ServiceError, outage_error
+from ..services.errors import ServiceError, outage_error, refused_request_error
 from .navigation import back_url
 
 
@@ -33,15 +31,9 @@ def error_response(
 
 def error_400(request, exception=None):
     """Django's refusals of a request (SuspiciousOperation), saying which where it can."""
-    if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return error_response(request, 413, f"The request is too large: over {limit:,} bytes of form data.", code="too_large")
-    if isinstance(exception, TooManyFieldsSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        return error_response(request, 400, f"The form has too many fields (more than {limit:,}).", code="too_many_fields")
-    if isinstance(exception, TooManyFilesSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-        return error_response(request, 400, f"Too many files in one request (more than {limit:,}).", code="too_many_files")
+    refusal = refused_request_error(exception)
+    if refusal is not None:
+        return error_response(request, refusal.status, refusal.message, code=refusal.code)
     return error_response(request, 400, "Bad request.", code="invalid")
 
 

@@ -135,33 +135,3 @@ def test_admin_pages_and_takedown(admin_client, real_token, make_picture, user):
     assert r.status_code == 302
     assert admin_client.get(f"/i/{real_token}").status_code == 410
 
-
-@pytest.mark.django_db(transaction=True)
-def test_pictures_added_to_an_album_at_once_get_distinct_positions(user, make_picture):
-    """Two pictures joining an album at the same moment (two uploads finishing, two moves) must
-    not both take "the position after the last one"."""
-    import threading
-
-    from django.db import connection, connections
-
-    if connection.vendor != "postgresql":
-        pytest.skip("threads writing at once need PostgreSQL")
-    album = library.create_album(user, "Race")
-    for round_ in range(5):
-        pictures = [make_picture(user, title=f"p{round_}-{i}") for i in range(4)]
-        barrier = threading.Barrier(len(pictures))
-
-        def move(picture) -> None:
-            try:
-                barrier.wait()
-                library.move_picture_to_album(picture, album)
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=move, args=(p,)) for p in pictures]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        positions = list(album.pictures.values_list("position", flat=True))
-        assert len(positions) == 4 * (round_ + 1) and len(set(positions)) == len(positions), sorted(positions)

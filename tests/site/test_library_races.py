@@ -2,7 +2,8 @@
 while it is renamed, and deleting a picture while it is changed: one side waits for the other,
 and the loser gets a clean answer ("No such album" / "No such picture", 404; a finishing
 encode: its picture outside any album), never an IntegrityError or a DatabaseError (a 500), and
-nothing deleted comes back. Threads started at once on PostgreSQL, several rounds each."""
+nothing deleted comes back; pictures joining an album at once get distinct positions. Threads
+started at once on PostgreSQL, several rounds each."""
 from __future__ import annotations
 
 import threading
@@ -44,6 +45,18 @@ def race(*calls) -> list:
     for t in threads:
         t.join(60)
     return results
+
+
+def test_pictures_added_to_an_album_at_once_get_distinct_positions(user, make_picture):
+    """Two pictures joining an album at the same moment (two uploads finishing, two moves) must
+    not both take "the position after the last one"."""
+    album = library.create_album(user, "Race")
+    for round_ in range(5):
+        pictures = [make_picture(user, title=f"p{round_}-{i}") for i in range(4)]
+        moved = race(*(lambda p=p: library.move_picture_to_album(p, album) for p in pictures))
+        assert all(isinstance(m, Picture) for m in moved), moved
+        positions = list(album.pictures.values_list("position", flat=True))
+        assert len(positions) == 4 * (round_ + 1) and len(set(positions)) == len(positions), sorted(positions)
 
 
 def test_moving_a_picture_into_an_album_while_it_is_deleted(user, make_picture):

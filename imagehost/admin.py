@@ -80,6 +80,8 @@ class BlockTokenForm(forms.ModelForm):
             data["token_or_hash"] = tokens.takedown_identity(value)
         except ServiceError as exc:
             raise forms.ValidationError(exc.message) from exc
+        if BlockedToken.objects.filter(token_sha256=data["token_or_hash"]).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("That token is already blocked.")
         return data
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from .models import (
@@ -78,11 +78,18 @@ def album_pictures(album: Album) -> QuerySet[Picture]:
     return album.pictures.order_by("position", "created", "pk")
 
 
+def _shareable(links: QuerySet[ShortLink]) -> QuerySet[ShortLink]:
+    """The live ones of ``links`` (no expiry, or not yet expired), the one to share first:
+    permanent before expiring, then the newest."""
+    live = links.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    return live.order_by(F("expires_at").desc(nulls_first=True), "-created")
+
+
 def album_pictures_with_links(album: Album) -> QuerySet[Picture]:
-    """An album's pictures in order, each with ``link_slug``: its owner's newest short link of
-    that token (its share page), or None."""
+    """An album's pictures in order, each with ``link_slug``: the owner's short link of that token
+    to share (``_shareable``: live, permanent first, then the newest), or None."""
     links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
-    return album_pictures(album).annotate(link_slug=Subquery(links.order_by("-created").values("slug")[:1]))
+    return album_pictures(album).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
 
 
 def public_albums() -> QuerySet[Album]:
@@ -96,11 +103,11 @@ def public_albums() -> QuerySet[Album]:
 
 
 def short_link_for(token: str, owner: Any = None) -> ShortLink | None:
-    """The owner's (or the anonymous) short link for a token, if one exists."""
+    """The owner's (or the anonymous) short link to share for a token (``_shareable``), if a live one exists."""
     qs = ShortLink.objects.filter(token_sha256=token_sha256(token))
     if owner is not None and getattr(owner, "is_authenticated", False):
-        return qs.filter(owner=owner).first()
-    return qs.filter(owner__isnull=True).first()
+        return _shareable(qs.filter(owner=owner)).first()
+    return _shareable(qs.filter(owner__isnull=True)).first()
 
 
 def get_short_link(slug: str) -> ShortLink:

@@ -216,6 +216,13 @@ def _link_changed(sender, instance: ShortLink, **kwargs) -> None:
     _forget(link_key(instance.slug))
 
 
+def _block_pre_save(sender, instance: BlockedToken, **kwargs) -> None:
+    if instance.pk:  # a block moved to another token: the old one is no longer blocked
+        old = BlockedToken.objects.filter(pk=instance.pk).values_list("token_sha256", flat=True).first()
+        if old and old != instance.token_sha256:
+            _forget(blocked_key(old))
+
+
 def _block_changed(sender, instance: BlockedToken, **kwargs) -> None:
     _forget(blocked_key(instance.token_sha256))
 
@@ -225,5 +232,6 @@ def connect_signals() -> None:
     pre_save.connect(_link_pre_save, sender=ShortLink, dispatch_uid="emmm-link-pre-save")
     post_save.connect(_link_changed, sender=ShortLink, dispatch_uid="emmm-link-saved")
     post_delete.connect(_link_changed, sender=ShortLink, dispatch_uid="emmm-link-deleted")
+    pre_save.connect(_block_pre_save, sender=BlockedToken, dispatch_uid="emmm-block-pre-save")
     post_save.connect(_block_changed, sender=BlockedToken, dispatch_uid="emmm-block-saved")
     post_delete.connect(_block_changed, sender=BlockedToken, dispatch_uid="emmm-block-deleted")

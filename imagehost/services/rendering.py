@@ -73,7 +73,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     ``width`` only shrinks (never upscales) and snaps to ``rendering_width``. Raises
     TokenTooLong / BadToken / TokenBlocked before any model runs, ModelUnavailable (503) when
     this server cannot run the model, DecoderBusy (503) when no decode slot is free
-    (``_decode_in_a_slot``; no waiting: the thread is free again at once).
+    (``decode_in_a_slot``; no waiting: the thread is free again at once).
     """
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
@@ -85,7 +85,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     if native is not None:
         rendering_cache.put_rendering(rendering_key(sha, fmt, width), (native, info.width, info.height))
         return RenderedImage(native, RENDER_FORMATS[fmt][1], sha, fmt, info.width, info.height)
-    return _store_rendering(_decode_in_a_slot(token, info), sha, fmt, width)
+    return _store_rendering(decode_in_a_slot(token, info), sha, fmt, width)
 
 
 def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) -> RenderedImage:
@@ -105,11 +105,12 @@ def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) 
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
 
 
-def _decode_in_a_slot(token: str, info: codec.TokenInfo) -> Image.Image:
-    """``decode_token`` if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
+def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
+    """``decode_token`` (``info``: its header, read here when not given) if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
     some threads stay free for pages) and, for a heavy token, this machine too (``EMMM_MAX_DECODES``);
     else DecoderBusy at once. Neither waits: a waiting request would hold a thread all the same."""
     busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
+    info = info or _header(token)
     with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
         if not got:
             raise busy
@@ -160,7 +161,7 @@ def warm_default_rendering(token: str) -> Image.Image | None:
     """
     try:
         sha = checked_token_sha256(token)
-        image = _decode_in_a_slot(token, _header(token))
+        image = decode_in_a_slot(token, _header(token))
         _store_rendering(image, sha, DEFAULT_RENDER_FORMAT, None)
     except Exception:  # noqa: BLE001 - the job is done either way
         log.warning("could not warm the decode cache for a new picture", exc_info=True)

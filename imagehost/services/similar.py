@@ -31,8 +31,8 @@ from PIL import Image
 
 from .. import similarity as sim
 from ..models import EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
-from .errors import BadToken, ModelUnavailable
-from .rendering import decode_token
+from .errors import BadToken, DecoderBusy, ModelUnavailable
+from .rendering import decode_in_a_slot
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,9 @@ def reset_live_index() -> None:
 
 # --- writes ----------------------------------------------------------------------------------
 def embed_token_image(token: str) -> sim.Embedding:
-    """Decode a token and embed the picture. BadToken (400) / ModelUnavailable (503)."""
-    return embed_pil(decode_token(token))
+    """Decode a token (in a decode slot, as ``/i/`` does) and embed the picture.
+    BadToken (400) / ModelUnavailable (503) / DecoderBusy (503)."""
+    return embed_pil(decode_in_a_slot(token))
 
 
 def embed_pil(image: Image.Image) -> sim.Embedding:
@@ -198,7 +199,7 @@ def backfill(*, batch_size: int = 64, limit: int | None = None, report: Callable
             try:
                 embed_picture(picture)
                 done += 1
-            except (BadToken, ModelUnavailable) as exc:
+            except (BadToken, DecoderBusy, ModelUnavailable) as exc:
                 report(f"picture {picture.pk}: skipped ({exc})")
             if limit is not None and done >= limit:
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
 from ..ratelimits import RateLimited
 from ..services.errors import ServiceError, outage_error, refused_request_error
@@ -26,6 +27,7 @@ def error_response(
         response = render(request, "imagehost/error.html", context, status=status)
     for key, value in (headers or {}).items():
         response[key] = value
+    patch_vary_headers(response, ["Accept"])  # its shape depends on Accept: shared caches must key on it
     return response
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Callable
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
 from .. import selectors
@@ -28,9 +29,9 @@ def _image_response(
     raw_width = request.GET.get("w")
     width = rendering.rendering_width(token(), parse_width(raw_width)) if raw_width is not None else None
     etag = image_etag(sha, fmt, width)
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        response: HttpResponse = HttpResponseNotModified()
-    else:
+    # RFC 9110 preconditions: If-None-Match compares weakly (W/) and "*" matches -> 304.
+    response: HttpResponse | None = get_conditional_response(request, etag=etag)
+    if response is None:
         rendered = rendering.cached_rendering(sha, fmt, width) or rendering.render_token_image(token(), fmt, width)
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
         response["Content-Length"] = str(len(rendered.content))
@@ -72,8 +73,10 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
         link = links.resolve_short_link(slug, count_hit=request.method == "GET")
     except LinkPending as pending:
         if "text/html" not in request.headers.get("Accept", ""):
-            raise  # an image client: 503 with Retry-After
-        return _encoding_page(request, slug, pending)  # a browser: "encoding…", refreshing
+            raise  # an image client: 503 with Retry-After (error_response adds Vary: Accept)
+        response = _encoding_page(request, slug, pending)  # a browser: "encoding…", refreshing
+        patch_vary_headers(response, ["Accept"])
+        return response
     return _image_response(request, link.token_sha256, fmt, lambda: link.token, SHORT_LINK_CACHE_CONTROL)
 
 

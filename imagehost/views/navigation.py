@@ -11,9 +11,10 @@ def safe_local_path(request: HttpRequest, url: str | None) -> str | None:
     """``url`` as a path on this site (path + query), or None when it leads anywhere else.
 
     Accepts a relative path (``/p/1/``) or an absolute URL on this host and scheme; refuses
-    ``//evil``, ``/\\evil``, other hosts and schemes, and control characters (never an open redirect).
+    ``//evil``, ``/\\evil``, other hosts and schemes, control characters and any backslash
+    (browsers read ``\\`` as ``/``, so ``http://this-host/\\evil`` is ``//evil``: never an open redirect).
     """
-    if not url or len(url) > 2000 or any(ord(c) < 32 for c in url):
+    if not url or len(url) > 2000 or "\\" in url or any(ord(c) < 32 for c in url):
         return None
     if not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return None

@@ -60,3 +60,14 @@ def test_json_with_a_lone_surrogate_is_a_parse_error(owner_client, make_album, m
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "parse_error"
     assert "surrogate" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("param", ["page_size", "page"])
+@pytest.mark.parametrize("value", ["²", "①", "١", "½"])
+def test_pagination_numbers_are_ascii_digits(client, make_album, param, value):
+    """str.isdigit() is true for "²" and "١", which int() or Django's paginator then refuse:
+    a 500 (page_size) or a misleading 404 (page) until both were checked as ASCII digits."""
+    album = make_album("public")
+    r = client.get(f"/api/v1/albums/{album.slug}/pictures", {param: value})  # anonymous: a public album
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid"
+    assert param in r.json()["error"]["fields"]

@@ -56,6 +56,7 @@ def test_sharex_link_works_before_and_after_a_slow_encode(client, owner, png_byt
     assert viewer.get(url + "/", HTTP_ACCEPT=HTML).status_code == 503
     img = viewer.get(url, HTTP_ACCEPT=IMAGE)  # an <img> or a chat preview: retry later, not HTML
     assert img.status_code == 503 and img["Retry-After"] == "3"
+    assert all("Accept" in r["Vary"] for r in (page, img))  # one URL, two shapes
 
     jobs.run_encode_job(job.pk)  # the worker, however long it takes
     img = viewer.get(url, HTTP_ACCEPT=IMAGE)

@@ -6,8 +6,9 @@ import re
 import pytest
 from django.core import mail
 
+from imagehost import selectors
 from imagehost.services import errors, library, uploads
-from imagehost.models import Album, Picture, Visibility
+from imagehost.models import Album, BlockedToken, Picture, Visibility
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +136,34 @@ def test_admin_pages_and_takedown(admin_client, real_token, make_picture, user):
     assert r.status_code == 302
     assert admin_client.get(f"/i/{real_token}").status_code == 410
 
+
+
+def test_admin_blocking_a_blocked_token_again_says_so(admin_client, real_token):
+    """Was an IntegrityError 500: the add form never checked that the token was already blocked."""
+    assert admin_client.post("/admin/imagehost/blockedtoken/add/", {"token_or_hash": real_token, "reason": "dmca"}).status_code == 302
+    r = admin_client.post("/admin/imagehost/blockedtoken/add/", {"token_or_hash": f"http://x/i/{real_token}", "reason": "again"})
+    assert r.status_code == 200 and "already blocked" in r.content.decode()
+    assert BlockedToken.objects.count() == 1
+
+
+def test_admin_changing_a_block_to_another_token_unblocks_the_first_at_once(admin_client, token_pool):
+    first, second = token_pool(0).token, token_pool(1).token
+    admin_client.post("/admin/imagehost/blockedtoken/add/", {"token_or_hash": first, "reason": "dmca"})
+    assert admin_client.get(f"/i/{first}").status_code == 410  # the blocked flag is now cached
+    block = BlockedToken.objects.get()
+    r = admin_client.post(f"/admin/imagehost/blockedtoken/{block.pk}/change/", {"token_or_hash": second, "reason": "the other one"})
+    assert r.status_code == 302
+    assert admin_client.get(f"/i/{second}").status_code == 410
+    assert admin_client.get(f"/i/{first}").status_code == 200  # not a stale cached 410
+
+
+def test_moving_a_picture_up_after_it_left_the_album_is_a_400(user, make_picture):
+    """The up/down buttons race a move out of the album (another tab, the API): the request's
+    picture still names the album. Was a ValueError 500 (``ids.index``)."""
+    album = library.create_album(user, "Order")
+    first, second = make_picture(user, album=album), make_picture(user, album=album)
+    stale = Picture.objects.select_related("album").get(pk=second.pk)  # what the request loaded
+    library.move_picture_to_album(Picture.objects.get(pk=second.pk), None)  # meanwhile: taken out
+    with pytest.raises(errors.InvalidInput):
+        library.move_picture_in_album(stale, -1)
+    assert list(selectors.album_pictures(album).values_list("pk", flat=True)) == [first.pk]

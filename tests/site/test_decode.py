@@ -63,6 +63,21 @@ def test_if_none_match_gives_304_and_result_is_cached(client, real_token):
     assert again.from_cache and again.content == first.content
 
 
+@pytest.mark.parametrize("header", ["{etag}", "W/{etag}", "*", '"other", W/{etag}', ' "other" ,{etag} '])
+def test_if_none_match_compares_weakly_and_star_matches(client, real_token, header):
+    """RFC 9110: If-None-Match uses the weak comparison (a proxy that compresses sends W/),
+    and "*" matches any existing representation."""
+    etag = client.get(f"/i/{real_token}")["ETag"]
+    r = client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=header.format(etag=etag))
+    assert r.status_code == 304 and r["ETag"] == etag
+
+
+def test_if_none_match_with_other_tags_sends_the_image(client, real_token):
+    etag = client.get(f"/i/{real_token}")["ETag"]
+    for header in ('"other"', f"W/{etag[:-2]}x\"", f"{etag[:-1]}", ""):
+        assert client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=header).status_code == 200
+
+
 def test_bad_tokens_are_400(client):
     assert client.get("/i/not*a*token").status_code == 400
     r = client.get("/i/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -100,3 +115,13 @@ def test_decode_rate_limit_at_n_and_n_plus_1(client, settings, real_token):
     settings.EMMM_DECODE_RATE = "3/h"  # hour windows: no window boundary between the requests
     codes = [client.get(f"/i/{real_token}").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
+
+
+def test_error_answers_vary_on_accept(client):
+    """The same URL answers an error page or the JSON error shape depending on Accept, so a
+    shared cache must key on it (a 404 or 410 is cacheable by default)."""
+    page = client.get("/i/not*a*token", HTTP_ACCEPT="text/html")
+    data = client.get("/i/not*a*token", HTTP_ACCEPT="application/json")
+    assert page["Content-Type"].startswith("text/html") and data.json()["error"]["status"] == 400
+    for r in (page, data, client.get("/s/no-such-link")):
+        assert "Accept" in [v.strip() for v in r["Vary"].split(",")]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import runpy
 import signal
@@ -145,3 +146,23 @@ def test_renderings_over_the_size_cap_are_not_cached(client, token_pool, setting
     settings.EMMM_CACHE_MAX_ENTRY_BYTES = 10_000_000
     assert client.get(f"/i/{res.token}.png").status_code == 200
     assert cache.get(f"emmm:img:v1:{token_sha256(res.token)}:png:0") is not None
+
+
+def test_search_by_token_decodes_in_a_slot_too(client, token_pool, settings, lock_dir):
+    """A search by example decodes the pasted token: it takes a decode slot like /i/ does (503 when
+    none is free), and a heavy token the machine's heavy-decode slot (helper-found defect: search
+    decoded on the request thread with no slot, a way around EMMM_DECODES_PER_WORKER/MAX_DECODES)."""
+    settings.EMMM_RATELIMIT_ENABLE = False
+    res = token_pool(2)
+    api_body = json.dumps({"token": res.token, "scope": "public"})
+    with ExitStack() as held:
+        n = settings.EMMM_DECODES_PER_WORKER
+        assert all(held.enter_context(concurrency.slot("decodes", n, timeout=0)) for _ in range(n))
+        r = client.post("/api/v1/search", api_body, content_type="application/json")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy" and int(r["Retry-After"]) >= 1
+        assert client.post("/search/", {"q": f"/i/{res.token}"}).status_code == 503
+    settings.EMMM_HEAVY_DECODE_PIXELS = 0  # every decode is heavy
+    with slot_held_by_another_process(lock_dir, settings.EMMM_MAX_DECODES):
+        assert client.post("/api/v1/search", api_body, content_type="application/json").status_code == 503
+    assert client.post("/api/v1/search", api_body, content_type="application/json").status_code == 200
+    assert client.post("/search/", {"q": f"/i/{res.token}"}).status_code == 200

@@ -13,7 +13,7 @@ from django.db import connection, connections
 
 from imagehost.models import Album, EncodeJob, JobStatus, Picture
 from imagehost.services import jobs, library, uploads
-from imagehost.services.errors import NotFound
+from imagehost.services.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,3 +166,23 @@ def test_changing_a_short_links_expiry_while_it_is_deleted(user, real_token):
         assert deleted is None, deleted
         assert isinstance(cleared, (ShortLink, NotFound)), cleared
         assert not ShortLink.objects.filter(pk=link.pk).exists()
+
+
+def test_reordering_an_album_while_a_picture_leaves_or_joins_it(user, make_picture):
+    """Up/down reads the album's order and writes it back: a picture leaving meanwhile was a
+    ValueError 500, one joining got a position the reorder then duplicated."""
+    album = library.create_album(user, "Order")
+    pictures = [library.move_picture_to_album(make_picture(user, title=f"p{i}"), album) for i in range(3)]  # positions 0, 1, 2
+    for round_ in range(ROUNDS):
+        leaving, joining = pictures[round_ % 3], make_picture(user, title=f"new {round_}")
+        up = Picture.objects.select_related("album").get(pk=leaving.pk)
+        moved_up, left, joined = race(
+            lambda: library.move_picture_in_album(up, -1),
+            lambda: library.move_picture_to_album(Picture.objects.get(pk=leaving.pk), None),
+            lambda: library.move_picture_to_album(joining, album),
+        )
+        assert moved_up is None or isinstance(moved_up, InvalidInput), moved_up
+        assert isinstance(left, Picture) and isinstance(joined, Picture), (left, joined)
+        positions = list(album.pictures.values_list("position", flat=True))
+        assert len(set(positions)) == len(positions), sorted(positions)
+        library.move_picture_to_album(Picture.objects.get(pk=leaving.pk), album)  # back for the next round

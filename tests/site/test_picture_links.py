@@ -139,6 +139,9 @@ def test_library_search_by_title(client, user, other_user, make_picture):
         ("https://evil.example/x", None, None),
         ("//evil.example/x", None, None),
         ("/\\evil.example", None, None),
+        ("http://testserver/\\evil.example/phish", None, None),
+        (None, "http://testserver/\\evil.example/phish", None),
+        ("/a\\b", None, None),
         (None, "http://evil.example/library/", None),
         ("javascript:alert(1)", None, None),
     ],
@@ -194,3 +197,27 @@ def test_concurrent_plain_shortening_makes_one_link_per_owner_and_token(user):
             t.join(30)
         assert len(slugs) == 4 and len(set(slugs)) == 1, slugs
         assert ShortLink.objects.filter(owner=user, token=token).count() == 1
+
+
+def test_pages_and_the_api_share_a_live_link_never_an_expired_one(client, user, make_picture):
+    """A custom link that expired kept being the album grid's share link, its og:image, the
+    picture page's share tools and the API's short_url (all 410) while a permanent link of the
+    same picture still worked. The link shown is a live one, permanent first, then the newest."""
+    from imagehost.services import library
+
+    album = library.create_album(user, "Holiday", visibility="public")
+    pic = make_picture(owner=user, album=album)
+    automatic = links.get_or_create_short_link(pic.token, user)
+    party = links.get_or_create_short_link(pic.token, user, slug="party-night", expires_at=timezone.now() + timedelta(hours=1))
+    ShortLink.objects.filter(pk=party.pk).update(expires_at=timezone.now() - timedelta(minutes=1))  # an hour later
+    assert client.get("/s/party-night/").status_code == 410
+
+    album_page = client.get(f"/albums/{album.slug}/").content.decode()
+    assert "/s/party-night" not in album_page and f"/s/{automatic.slug}" in album_page
+    client.force_login(user)
+    share_tools = client.get(f"/p/{pic.pk}/").content.decode().split('id="short-links"')[0]
+    assert "/s/party-night" not in share_tools and f"/s/{automatic.slug}" in share_tools
+    assert client.get(f"/api/v1/pictures/{pic.pk}").json()["short_url"].endswith(f"/s/{automatic.slug}")
+
+    ShortLink.objects.filter(pk=automatic.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert client.get(f"/api/v1/pictures/{pic.pk}").json()["short_url"] is None  # no live link: none shown

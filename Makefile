@@ -16,7 +16,7 @@ endif
 
 TEST_DATABASE_URL ?= postgres://emmm:emmm@127.0.0.1:5432/emmm
 
-.PHONY: venv run run-prod test test-full test-fast services migrate clean
+.PHONY: venv run run-prod test test-fast services migrate clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)

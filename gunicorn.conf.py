@@ -1,7 +1,7 @@
 """Gunicorn configuration used by `make run`, `make run-prod` and the gunicorn tests.
 
 Request line: tokens are the images, so URLs are long, but not unbounded. The line is
-limited to EMMM_MAX_TOKEN_CHARS (read the same way settings.py reads it) plus 32 KiB for
+limited to EMMM_MAX_TOKEN_CHARS (default 100,000, as in settings.py) plus 32 KiB for
 the path, format suffix and query string, so a URL somewhat over the site's token limit
 still reaches Django (its explanatory 414 page) and anything longer is refused by gunicorn
 (400) after reading at most that many bytes. Gunicorn silently caps `limit_request_line`
@@ -23,7 +23,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 
 
 def _env_int(name: str, default: int) -> int:
-    """Read an integer like settings.env_int does (unset or empty: the default)."""
+    """An integer from the environment; unset or empty: the default.
+
+    settings.py reads its variables with django-environ's ``env.int``, which takes the default
+    only when a variable is unset (an empty value raises ValueError); here an empty value also
+    gives the default.
+    """
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
 

@@ -72,7 +72,7 @@ CEILING_DB = float(os.environ.get("EMMM_V2_CEILING_DB", 40.0))
 FLOOR_CHECKS = int(os.environ.get("EMMM_V2_FLOOR_CHECKS", 0))
 #: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
 #: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
-#: (chosen on the scikit-image photographs, docs/benchmarks.md "Experiments").
+#: (swept on 6 Kodak images, checked on the scikit-image photographs: docs/benchmarks.md, "Experiments").
 RATE_WEIGHT = float(os.environ.get("EMMM_V2_RATE_WEIGHT", 0.01))
 #: At the default quality, an image whose quantised output is still more than FLOOR_DB below
 #: the model's own unquantised reconstruction after the quantiser-aware steps is quantised at

@@ -2,7 +2,7 @@
 
     offset  size  field (big-endian)
     0       1     version (1 or 2)
-    1       1     model code (see codec.models.registry)
+    1       1     model code (codec/models/registry.py; 0 for avif)
     2       2     width      -- size decode() returns
     4       2     height
     6       2     coded width  -- size of the image that was encoded, before padding to
@@ -10,7 +10,8 @@
     10      1     latent channels
     11      2     latent height
     13      2     latent width
-    15      1     payload kind (codec.packing)
+    15      1     payload kind -- version 1: 1 gauss-rc, 2 webp8 (codec.packing);
+                  version 2: 3 klt-rc, 4 avif, 5 klt-ctx (codec.encode_v2)
     16      4     payload length n
     20      n     payload (quantisation parameters, then entropy-coded data)
     20+n    4     CRC-32 of bytes [0, 20+n)
@@ -31,8 +32,9 @@ from dataclasses import dataclass
 from .errors import InvalidToken
 from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, max_upscale_area
 
+#: The version the v1 encoder writes (codec/encode_v1.py); the v2 encoder writes 2.
 VERSION = 1
-#: Versions this build reads: 1 (gauss-rc, webp8) and 2 (klt-rc, avif); same frame layout.
+#: Versions this build reads: 1 (gauss-rc, webp8) and 2 (klt-rc, avif, klt-ctx); same frame layout.
 VERSIONS = (1, 2)
 HEADER = struct.Struct(">BBHHHHBHHBI")
 CRC = struct.Struct(">I")
@@ -42,7 +44,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 @dataclass(frozen=True)
 class Header:
-    """The fixed fields of a v1 token."""
+    """The fixed fields of a token's frame (versions 1 and 2)."""
 
     version: int
     model_code: int

@@ -178,8 +178,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = EncodeJob
         fields = [
             "id", "status", "error", "attempts", "status_url", "created", "finished", "picture", "worker",
-            "duplicate", "similarity_pending", "queue", "coded",
-            "duplicate", "similarity_pending", "short_url",
+            "duplicate", "similarity_pending", "queue", "coded", "short_url",
         ]
         read_only_fields = fields
 

@@ -10,7 +10,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from .services import dispatch, hits, jobs, similar, workers
-from .services.errors import RetryableEncodeError
+from .services.errors import DatabaseUnavailable, RetryableEncodeError, outage_error
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,20 @@ log = logging.getLogger(__name__)
     max_retries=None,  # the job row counts attempts (EMMM_JOB_MAX_ATTEMPTS)
 )
 def encode_job(self, job_id: str) -> str | None:
-    """Encode one uploaded image; safe to run more than once for the same job."""
+    """Encode one uploaded image; safe to run more than once for the same job.
+
+    A database outage (a restart, a failover) is retried here with the same backoff, so the job
+    is done seconds after the database is back rather than at the sweeper's next re-send."""
     try:
         job = jobs.run_encode_job(job_id)
     except RetryableEncodeError as exc:
         raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
+    except Exception as exc:
+        if not isinstance(outage_error(exc), DatabaseUnavailable):
+            raise
+        countdown = min(30, 2 ** self.request.retries)
+        log.warning("encode_job %s: the database is unavailable (%s); retrying in %d s", job_id, exc, countdown)
+        raise self.retry(exc=exc, countdown=countdown)
     finally:
         _dispatch_next()
     if job is None:

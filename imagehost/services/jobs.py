@@ -38,6 +38,10 @@ Who moves a job, and what happens when something around it breaks:
   message after ``EMMM_VISIBILITY_TIMEOUT_S``). ``claim`` takes a row lock and skips
   finished jobs, and ``complete`` ignores a finished job, so a job ends exactly once even
   when two deliveries race.
+- **Database outage under a worker.** The ``encode_job`` task retries itself (backoff 1, 2, 4 …
+  30 s) when the database is unreachable; an attempt that never reached the job row does not
+  count, and the job is done seconds after the database is back (the sweeper re-sends it too,
+  later, should the task be lost).
 - **Attempt cap.** Each ``claim`` counts an attempt; at ``EMMM_JOB_MAX_ATTEMPTS`` the next
   delivery fails the job ("Gave up after N attempts …"). Codec refusals (a bad image)
   fail at once; anything else (including missing model weights) is retried.

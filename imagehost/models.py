@@ -102,6 +102,8 @@ class ShortLink(models.Model):
 
     A link *reserved* for an upload (``job`` set, ``token`` blank) exists before its token:
     it answers "encoding…" until the job completes and fills the token in (``services.links``).
+    An anonymous upload's shared link also records its ``job`` when that upload's completion
+    made it (its deletion link may delete it; never one a person made with /shorten).
     """
 
     slug = models.CharField(max_length=64, unique=True)
@@ -109,7 +111,7 @@ class ShortLink(models.Model):
     token_sha256 = models.CharField(max_length=64, db_index=True, blank=True)
     job = models.ForeignKey(
         "EncodeJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="reserved_links",
-        help_text="The upload this link was reserved for before its token existed.",
+        help_text="The upload this link was made for: reserved before its token existed, or an anonymous upload's shared link.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="short_links"

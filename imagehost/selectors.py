@@ -123,9 +123,10 @@ def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
 
 
 def short_links_for_picture(picture: Picture) -> QuerySet[ShortLink]:
-    """A picture's links: its owner's links to its token (the anonymous ones for an anonymous
-    picture) and any still reserved for the upload that made it, newest first."""
-    owner_q = Q(owner_id=picture.owner_id) if picture.owner_id else Q(owner__isnull=True)
+    """A picture's links: its owner's links to its token (for an anonymous picture, the shared
+    anonymous link when an upload made it, not when a person shortened the token) and any still
+    reserved for the upload that made it, newest first."""
+    owner_q = Q(owner_id=picture.owner_id) if picture.owner_id else Q(owner__isnull=True, job__isnull=False)
     reserved = Q(job__picture=picture) if picture.pk else Q(pk__in=[])
     return ShortLink.objects.filter((owner_q & Q(token_sha256=picture.token_sha256)) | reserved).order_by("-created", "-pk")
 

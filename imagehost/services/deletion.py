@@ -39,7 +39,9 @@ def delete_upload(job: EncodeJob) -> None:
             job.save(update_fields=["deletion_digest"])
         else:
             fail(job, "Deleted by its uploader before it was encoded.")
-        for link in ShortLink.objects.filter(job=job):  # one by one: signals drop cached look-ups
+        # Links reserved for this upload (its owner's, one by one: signals drop cached look-ups);
+        # an anonymous upload's shared link is the picture's to decide (library.delete_picture).
+        for link in ShortLink.objects.filter(job=job, owner__isnull=False):
             link.delete()
         if picture is not None:
             delete_picture(picture, delete_links=True)

@@ -214,7 +214,7 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
         job.finished = timezone.now()
         job.save()
         if not fill_reserved_links(job, result.token):  # anonymous uploads: the shared link, made now
-            get_or_create_short_link(result.token, job.owner)
+            get_or_create_short_link(result.token, job.owner, made_for=job)
     index_finished_job(job, decoded)  # after commit: the job is done already; logs its own failures
     return job
 

@@ -61,9 +61,10 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
     """Delete a picture row and, by default, its short links (they answer 404 from then on);
     returns how many links went.
 
-    Links to the same token stay while another of the owner's pictures has that token (they
-    are listed on its page). The token itself cannot be recalled: anyone holding the token
-    URL keeps the image.
+    Links to the same token stay while another of the owner's pictures (for an anonymous
+    picture, another anonymous upload) has that token: they are listed on its page, or are its
+    shared link; only links reserved for this picture's own upload go then. The token itself
+    cannot be recalled: anyone holding the token URL keeps the image.
     """
     with transaction.atomic():
         deleted_links = 0
@@ -71,7 +72,7 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
             doomed = short_links_for_picture(picture)
             twins = Picture.objects.filter(owner_id=picture.owner_id, token_sha256=picture.token_sha256).exclude(pk=picture.pk)
             if twins.exists():
-                doomed = doomed.filter(job__picture=picture)
+                doomed = doomed.filter(job__picture=picture, owner__isnull=False)
             deleted_links = len([link.delete() for link in doomed])  # one by one: signals drop cached look-ups
         EncodeJob.objects.filter(picture=picture).update(deletion_digest="")  # its deletion link: "deleted already"
         picture.delete()

@@ -25,7 +25,8 @@ CUSTOM_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
 
 
 def get_or_create_short_link(
-    token: str, owner: Any = None, slug: str | None = None, expires_at: datetime | None = None
+    token: str, owner: Any = None, slug: str | None = None, expires_at: datetime | None = None,
+    *, made_for: EncodeJob | None = None,
 ) -> ShortLink:
     """Return a short link for a token, creating it if needed.
 
@@ -34,7 +35,9 @@ def get_or_create_short_link(
     (400 otherwise): the anonymous link of a token is shared by everyone, so no later request
     may change it. ``slug`` adds a custom link beside the owner's others (the same slug again
     returns it; SlugTaken, 409, when someone else's link or another token has it);
-    ``expires_at`` sets or refreshes the expiry of the link returned.
+    ``expires_at`` sets or refreshes the expiry of the link returned. ``made_for``: the upload
+    whose completion asks for the link, recorded on it when this call creates it (an anonymous
+    upload's deletion link may delete a shared link an upload made, never one a person made).
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -67,7 +70,7 @@ def get_or_create_short_link(
                     existing = mine.first()
                     if existing is not None:
                         return existing
-                return ShortLink.objects.create(slug=candidate, token=token, owner=owner, expires_at=expires_at)
+                return ShortLink.objects.create(slug=candidate, token=token, owner=owner, expires_at=expires_at, job=made_for)
         except IntegrityError:
             if slug is not None:
                 raise SlugTaken(f"The short link /s/{slug} is taken; choose another.") from None

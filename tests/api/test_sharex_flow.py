@@ -138,6 +138,42 @@ def test_anonymous_uploads_get_a_deletion_url_and_their_link_when_done(anon_clie
     assert Client().get(polled["short_url"]).status_code == 404
 
 
+def _anonymous_upload_done(data: bytes) -> tuple[dict, str]:
+    from rest_framework.test import APIClient
+
+    body = APIClient().post("/api/v1/images", {"file": _file(data)}, format="multipart").json()
+    jobs.run_encode_job(body["id"])
+    return APIClient().get(f"/api/v1/jobs/{body['id']}").json(), body["deletion_url"]
+
+
+def test_an_anonymous_deletion_link_never_deletes_a_link_someone_else_made(owner_client, png_bytes):
+    """The anonymous link of a token is shared: an anonymous upload that finishes after someone
+    else shortened its token (encoding is deterministic: the same file, the same token) gets
+    that link as its short_url. Its deletion link deleted it, under the feet of whoever made it."""
+    data = png_bytes(64, 48, seed=14)
+    mine = owner_client.post("/api/v1/images", {"file": _file(data)}, format="multipart").json()
+    jobs.run_encode_job(mine["id"])
+    token = EncodeJob.objects.get(pk=mine["id"]).picture.token
+    sharer = Client()
+    slug = sharer.post("/shorten", {"token": token})["Location"].rstrip("/").rsplit("/", 1)[1]  # shares it anonymously
+    job, deletion_url = _anonymous_upload_done(data)
+    assert job["short_url"].endswith(f"/s/{slug}")  # the same token: the shared link
+    assert Client().post(deletion_url).status_code == 200
+    assert not Picture.objects.filter(pk=job["picture"]["id"]).exists()  # the upload is deleted
+    assert sharer.get(f"/s/{slug}").status_code == 200  # the link it did not make stays
+
+
+def test_an_anonymous_deletion_link_leaves_the_link_another_anonymous_upload_shares(png_bytes):
+    data = png_bytes(64, 48, seed=15)
+    first, first_deletion = _anonymous_upload_done(data)
+    second, second_deletion = _anonymous_upload_done(data)
+    assert first["short_url"] == second["short_url"]
+    assert Client().post(first_deletion).status_code == 200
+    assert Client().get(second["short_url"]).status_code == 200  # still the second upload's link
+    assert Client().post(second_deletion).status_code == 200  # the last upload using it
+    assert Client().get(second["short_url"]).status_code == 404
+
+
 def _file(data: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -183,3 +219,26 @@ def test_a_reserved_link_cannot_be_blocked_as_an_empty_identity(owner, png_bytes
     with pytest.raises(errors.BadToken, match="still being encoded"):
         tokens.block_token(f"http://testserver/s/{slug}")
     assert not BlockedToken.objects.exists()
+
+
+def test_the_migration_gives_existing_anonymous_links_the_upload_that_made_them(png_bytes, real_token):
+    """Links made before ShortLink.job recorded it: one made by an upload's completion (created
+    just after the job finished) gets its job; one a person made earlier with /shorten does not."""
+    import importlib
+    from datetime import timedelta
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    migration = importlib.import_module("imagehost.migrations.0009_shortlink_job_made_for")
+    job, _ = _anonymous_upload_done(png_bytes(64, 48, seed=16))
+    made = ShortLink.objects.get(job_id=job["id"])
+    ShortLink.objects.filter(pk=made.pk).update(job=None)
+    shared_first = Client().post("/shorten", {"token": real_token})  # a person's link ...
+    person = ShortLink.objects.get(token_sha256=token_sha256(real_token))
+    later = EncodeJob.objects.create(owner=None, status=JobStatus.DONE, finished=timezone.now() + timedelta(minutes=1),
+                                     picture=Picture.objects.create(owner=None, token=real_token, width=1, height=1))
+    assert shared_first.status_code == 302 and later.finished > person.created  # ... before any upload of its token
+    migration.record_uploads_that_made_anonymous_links(apps, None)
+    assert ShortLink.objects.get(pk=made.pk).job_id == EncodeJob.objects.get(pk=job["id"]).pk
+    assert ShortLink.objects.get(pk=person.pk).job_id is None

@@ -14,7 +14,8 @@ slugs      ``EMMM_SLUG_RATE``              (same)                            ``u
 searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``user_or_ip``
 =========  ==============================  ================================  ==============
 
-``logins`` and ``resets`` count POSTs only; ``slugs`` counts every ``/s/<slug>`` and
+``logins`` counts every password check made for a request (``LoginRateLimitedBackend``: the
+site's login, the admin's, any other form), ``resets`` POSTs to the reset page; ``slugs`` counts every ``/s/<slug>`` and
 ``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
 
 A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is a
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
@@ -246,3 +248,14 @@ def rate_limited(scope_name: str, *, methods: tuple[str, ...] | None = None):
         return wrapper
 
     return decorate
+
+
+class LoginRateLimitedBackend(ModelBackend):
+    """Django's ModelBackend behind the ``logins`` scope: the limit sits on the password check,
+    not on one URL, so no login page (the admin's ``/admin/login/`` included) takes unlimited
+    guesses. A check with no request (``manage.py``, the test client's ``login``) is not counted."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is not None:
+            check(request, "logins")
+        return super().authenticate(request, username=username, password=password, **kwargs)

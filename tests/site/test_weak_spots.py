@@ -19,6 +19,20 @@ def test_login_is_throttled_per_address(client, settings, user):
     assert client.get("/accounts/login/").status_code == 200  # showing the form costs nothing
 
 
+def test_every_login_form_counts_against_one_limit(client, settings, admin_user):
+    """The admin's own login page (/admin/login/) took unlimited password guesses: the limit sat
+    on one URL. It now sits on the password check itself, so both pages share one bucket."""
+    settings.EMMM_LOGIN_RATE = "4/h"
+    wrong = {"username": admin_user.username, "password": "wrong", "next": "/admin/"}
+    codes = [client.post(url, wrong).status_code for url in ("/admin/login/", "/accounts/login/") * 2]
+    assert codes == [200, 400, 200, 400]  # the admin's form answers 200 with its error
+    r = client.post("/admin/login/", wrong)
+    assert r.status_code == 429 and int(r["Retry-After"]) >= 1
+    assert client.post("/admin/login/", {**wrong, "password": "password"}).status_code == 429  # not even the right one
+    assert client.post("/accounts/login/", wrong).status_code == 429
+    assert client.get("/admin/login/").status_code == 200  # showing the form costs nothing
+
+
 def test_password_reset_is_throttled_per_address(client, settings, user):
     settings.EMMM_PASSWORD_RESET_RATE = "2/h"
     codes = [client.post("/accounts/password_reset/", {"email": "alice@example.com"}).status_code for _ in range(3)]

@@ -89,6 +89,22 @@ def test_multipart_files_over_django_memory_default_are_kept(anon_client, settin
     assert r.json()["error"]["code"] == "too_large"
 
 
+@pytest.mark.parametrize("url", ["/api/v1/images", "/api/v1/search"])
+def test_a_multipart_body_holds_one_upload_worth_of_files(anon_client, png_bytes, settings, url):
+    """The limit was per file: every extra part (any field name, up to Django's 100 files) was
+    kept in memory and then ignored, about 1 GB per anonymous request at the default limit."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    image = png_bytes(32, 32)
+    settings.EMMM_MAX_UPLOAD_BYTES = 50_000
+    extra = {f"x{i}": SimpleUploadedFile(f"x{i}.bin", b"\0" * 40_000) for i in range(3)}  # each under the limit
+    r = anon_client.post(url, {"file": SimpleUploadedFile("a.png", image, "image/png"), **extra}, format="multipart")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert not EncodeJob.objects.exists()
+    r = anon_client.post(url, {"file": SimpleUploadedFile("a.png", image, "image/png")}, format="multipart")
+    assert r.status_code in (200, 202)  # one upload's worth still passes
+
+
 def test_too_many_pixels_is_413(anon_client, png_bytes, settings):
     settings.EMMM_MAX_UPLOAD_PIXELS = 100 * 100
     r = anon_client.post("/api/v1/images", data=png_bytes(200, 100), content_type="image/png")

@@ -27,7 +27,10 @@ class SignupForm(UserCreationForm):
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(required=False, help_text=EMAIL_HELP + " Leave empty to remove it.")
+    email = forms.EmailField(
+        required=False, max_length=get_user_model()._meta.get_field("email").max_length,  # the column's 254
+        help_text=EMAIL_HELP + " Leave empty to remove it.",
+    )
 
 
 class RefusedFormIs400:

@@ -43,6 +43,11 @@ def test_account_settings_change_the_email(client, django_user_model):
     assert client.post("/accounts/settings/", {"email": "nope"}).status_code == 400
     user.refresh_from_db()
     assert user.email == "frank@example.com"
+    too_long = "f" * 60 + "@" + ".".join(["d" * 60] * 4) + ".com"  # a valid address of 309 characters
+    r = client.post("/accounts/settings/", {"email": too_long})  # was stored (SQLite) or a DataError 500 (PostgreSQL)
+    assert r.status_code == 400 and "at most 254 characters" in r.content.decode()
+    user.refresh_from_db()
+    assert user.email == "frank@example.com"
     client.post("/accounts/settings/", {"email": ""})
     user.refresh_from_db()
     assert user.email == ""

@@ -7,13 +7,14 @@ scope      rate setting (signed in, and    rate setting for anonymous         ke
 uploads    ``EMMM_UPLOAD_RATE``            ``EMMM_API_ANON_UPLOAD_RATE``     ``user_or_ip``
 decodes    ``EMMM_DECODE_RATE``            ``EMMM_API_ANON_DECODE_RATE``     ``user_or_ip``
 links      ``EMMM_SHORTLINK_RATE``         ``EMMM_API_ANON_LINK_RATE``       ``user_or_ip``
-signups    ``EMMM_SIGNUP_RATE``            (same)                            ``client_ip``
-logins     ``EMMM_LOGIN_RATE``             (same)                            ``client_ip``
-resets     ``EMMM_PASSWORD_RESET_RATE``    (same)                            ``client_ip``
+signups    ``EMMM_SIGNUP_RATE``            (same)                            ``ip_only``
+logins     ``EMMM_LOGIN_RATE``             (same)                            ``ip_only``
+resets     ``EMMM_PASSWORD_RESET_RATE``    (same)                            ``ip_only``
 slugs      ``EMMM_SLUG_RATE``              (same)                            ``user_or_ip``
 searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``user_or_ip``
 =========  ==============================  ================================  ==============
 
+Anonymous clients are counted per IPv4 address or per IPv6 /64 (``client_network``).
 ``logins`` counts every password check made for a request (``LoginRateLimitedBackend``: the
 site's login, the admin's, any other form), ``resets`` POSTs to the reset page; ``slugs`` counts every ``/s/<slug>`` and
 ``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
@@ -36,6 +37,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import ipaddress
 import math
 import os
 import uuid
@@ -76,6 +78,21 @@ def client_ip(request: HttpRequest) -> str:
     return addrs[-num_proxies]
 
 
+def client_network(request: HttpRequest) -> str:
+    """What an anonymous limit counts: the client's IPv4 address, or its IPv6 /64 (one host or
+    home network holds a whole /64 and may use any address in it). Unparsable: as it is."""
+    address = client_ip(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 def _is_signed_in(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
     return bool(user and user.is_authenticated)
@@ -83,11 +100,11 @@ def _is_signed_in(request: HttpRequest) -> bool:
 
 def user_or_ip(request: HttpRequest) -> str:
     """Signed-in users are limited per account, everyone else per client address."""
-    return f"user:{request.user.pk}" if _is_signed_in(request) else f"ip:{client_ip(request)}"
+    return f"user:{request.user.pk}" if _is_signed_in(request) else f"ip:{client_network(request)}"
 
 
 def ip_only(request: HttpRequest) -> str:
-    return f"ip:{client_ip(request)}"
+    return f"ip:{client_network(request)}"
 
 
 @dataclass(frozen=True)

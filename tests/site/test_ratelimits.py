@@ -119,3 +119,24 @@ def test_concurrent_requests_never_exceed_the_rate(rf, settings, cache_backend):
     """Counting is atomic: many requests at once get exactly the rate through, not more."""
     settings.EMMM_LOGIN_RATE = "5/m"
     assert _concurrent_passes(rf, threads=24, rounds=20) == [5] * 20
+
+
+def test_an_ipv6_client_is_limited_per_64_block(rf, settings):
+    """One IPv6 host (or home network) holds a whole /64 and may use any address in it; keyed
+    per address, anonymous limits did not limit it at all. IPv4 stays per address."""
+    settings.EMMM_LOGIN_RATE = "2/h"
+
+    def allowed(address: str) -> bool:
+        request = rf.post("/accounts/login/", REMOTE_ADDR=address)
+        request.user = AnonymousUser()
+        try:
+            ratelimits.check(request, "logins")
+        except ratelimits.RateLimited:
+            return False
+        return True
+
+    assert [allowed(f"2001:db8:1:2::{i:x}") for i in range(1, 4)] == [True, True, False]  # one /64
+    assert allowed("2001:db8:1:3::1")  # the next /64 is someone else
+    assert [allowed(a) for a in ("192.0.2.1", "192.0.2.1", "192.0.2.2")] == [True, True, True]
+    assert not allowed("::ffff:192.0.2.1")  # IPv4-mapped: the same IPv4 client
+    assert allowed("not an address") and allowed("not an address")  # unparsable: kept as it is

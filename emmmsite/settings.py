@@ -125,7 +125,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Every password check counts against the ``logins`` rate limit (the admin's login page too).
-AUTHENTICATION_BACKENDS = ["imagehost.ratelimits.LoginRateLimitedBackend"]
+# ModelBackend stays listed after it: a session names the backend that signed it in, so
+# sessions from before keep working (it only ever sees a password the first one refused).
+AUTHENTICATION_BACKENDS = ["imagehost.ratelimits.LoginRateLimitedBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "library"
 LOGOUT_REDIRECT_URL = "upload"

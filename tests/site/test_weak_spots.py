@@ -79,3 +79,10 @@ def test_a_failed_sharex_download_creates_no_api_token(client, user):
     assert not ApiToken.objects.exists()
     assert client.post("/api/tokens/sharex.sxcu").status_code == 200
     assert ApiToken.objects.count() == 1
+
+
+def test_sessions_signed_in_before_the_login_limit_backend_stay_signed_in(client, user):
+    """A session names the backend that signed it in; one from before LoginRateLimitedBackend
+    (Django's ModelBackend) must not be signed out by the change."""
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/library/").status_code == 200

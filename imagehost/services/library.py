@@ -128,16 +128,12 @@ def reorder_album(album: Album, picture_ids: list[int]) -> None:
     """Set the album's order: ``picture_ids`` must be exactly the album's pictures. Holds the
     album (``lock_album``), so pictures joining or leaving it meanwhile wait their turn."""
     with transaction.atomic():
-        _reorder_locked(album, picture_ids)
-
-
-def _reorder_locked(album: Album, picture_ids: list[int]) -> None:
-    lock_album(album)
-    current = set(album.pictures.values_list("pk", flat=True))
-    if len(picture_ids) != len(set(picture_ids)) or set(picture_ids) != current:
-        raise InvalidInput("The new order must list each picture of the album exactly once.")
-    for position, pk in enumerate(picture_ids):
-        Picture.objects.filter(pk=pk, album=album).update(position=position)
+        lock_album(album)
+        current = set(album.pictures.values_list("pk", flat=True))
+        if len(picture_ids) != len(set(picture_ids)) or set(picture_ids) != current:
+            raise InvalidInput("The new order must list each picture of the album exactly once.")
+        for position, pk in enumerate(picture_ids):
+            Picture.objects.filter(pk=pk, album=album).update(position=position)
 
 
 def move_picture_in_album(picture: Picture, delta: int) -> None:
@@ -147,11 +143,11 @@ def move_picture_in_album(picture: Picture, delta: int) -> None:
     if album is None:
         raise InvalidInput("This picture is not in an album.")
     with transaction.atomic():
-        lock_album(album)  # the order read here is the order written back
+        lock_album(album)  # held until the order read here is written back (reorder_album)
         ids = list(album.pictures.order_by("position", "created", "pk").values_list("pk", flat=True))
         if picture.pk not in ids:
             raise InvalidInput("This picture is no longer in that album.")
         i = ids.index(picture.pk)
         j = max(0, min(len(ids) - 1, i + delta))
         ids.insert(j, ids.pop(i))
-        _reorder_locked(album, ids)
+        reorder_album(album, ids)

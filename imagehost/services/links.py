@@ -70,7 +70,9 @@ def get_or_create_short_link(
                     existing = mine.first()
                     if existing is not None:
                         return existing
-                return ShortLink.objects.create(slug=candidate, token=token, owner=owner, expires_at=expires_at, job=made_for)
+                return ShortLink.objects.create(
+                    slug=candidate, token=token, owner=owner, expires_at=expires_at, job=made_for
+                )
         except IntegrityError:
             if slug is not None:
                 raise SlugTaken(f"The short link /s/{slug} is taken; choose another.") from None

@@ -106,9 +106,10 @@ def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) 
 
 
 def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
-    """``decode_token`` (``info``: its header, read here when not given) if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
+    """``decode_token`` if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
     some threads stay free for pages) and, for a heavy token, this machine too (``EMMM_MAX_DECODES``);
-    else DecoderBusy at once. Neither waits: a waiting request would hold a thread all the same."""
+    else DecoderBusy at once. Neither waits: a waiting request would hold a thread all the same.
+    ``info``: the token's header, read here when not given."""
     busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
     info = info or _header(token)
     with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:

@@ -115,7 +115,14 @@ else:
             "LOCATION": env.str("EMMM_CACHE_DIR", default=str(VAR_DIR / "cache")),
             "TIMEOUT": EMMM_CACHE_TIMEOUT,
             "OPTIONS": {"MAX_ENTRIES": env.int("EMMM_CACHE_MAX_ENTRIES", default=5000)},
-        }
+        },
+        # Rate-limit counters in a folder of their own: a full file cache culls entries at
+        # random, and clients can fill the default one (imagehost.ratelimits.counter_store).
+        "ratelimits": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env.str("EMMM_RATELIMIT_DIR", default=str(VAR_DIR / "ratelimits")),
+            "OPTIONS": {"MAX_ENTRIES": env.int("EMMM_RATELIMIT_MAX_ENTRIES", default=20000)},
+        },
     }
 
 AUTH_PASSWORD_VALIDATORS = [

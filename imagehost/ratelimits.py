@@ -20,7 +20,7 @@ site's login, the admin's, any other form), ``resets`` POSTs to the reset page; 
 counts every ``/s/<slug>`` and ``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
 
 A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is a
-sliding-window log in the default cache behind DRF's ``SimpleRateThrottle`` interface, so
+sliding-window log in a cache (``counter_store``) behind DRF's ``SimpleRateThrottle`` interface, so
 ``Retry-After`` follows from the scope's rate. Counting is atomic, so requests that arrive
 at once never get more than the rate through (DRF's own read-then-write let all of 24
 simultaneous logins through a 5/m limit): with Redis one Lua script per request (trim,
@@ -49,7 +49,7 @@ from typing import Callable
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -168,21 +168,30 @@ class ScopeLimiter(SimpleRateThrottle):
         return max(1, math.ceil(self.wait() or 1))
 
 
+def counter_store():
+    """Where the counters live: the ``ratelimits`` cache where one is configured (the embedded
+    file cache culls entries at random when full, and clients can fill the default one, e.g.
+    with unknown /s/<slug> look-ups: counters get a folder of their own), else the default
+    cache (Redis: nothing is culled)."""
+    return caches["ratelimits"] if "ratelimits" in settings.CACHES else cache
+
+
 def take(key: str, now: float, duration: float, limit: int, cost: int) -> float | None:
     """Count ``cost`` units in the sliding window ``key`` (at most ``limit`` per ``duration``
     seconds), atomically: None if they fit (and are counted), else the seconds until they
     would (nothing counted)."""
-    redis = redis_backend()  # the Redis client behind the cache, if any
+    store = counter_store()
+    redis = redis_backend(store)  # the Redis client behind it, if any
     if redis is not None:
-        return _take_redis(redis.get_client(write=True), cache.make_key(key), now, duration, limit, cost)
+        return _take_redis(redis.get_client(write=True), store.make_key(key), now, duration, limit, cost)
     with _stripe_lock(key):
-        history = cache.get(key, [])  # newest first
+        history = store.get(key, [])  # newest first
         while history and history[-1] <= now - duration:
             history.pop()
         over = len(history) + cost - limit
         if over > 0:
             return _wait(history[-over] if over <= len(history) else None, now, duration)
-        cache.set(key, [now] * cost + history, duration)
+        store.set(key, [now] * cost + history, duration)
         return None
 
 

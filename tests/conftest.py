@@ -189,12 +189,17 @@ def make_picture():
 # --- cache and brokers -------------------------------------------------------------------
 @pytest.fixture(autouse=True)
 def isolated_cache(settings, tmp_path):
-    """A fresh file cache (the default backend) and lock folder for each test, in a temp folder."""
+    """Fresh file caches (the default and the rate-limit counters', as ``make run`` has them) and
+    lock folder for each test, in a temp folder."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(tmp_path / "cache"),
-        }
+        },
+        "ratelimits": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "ratelimits"),
+        },
     }
     settings.EMMM_LOCK_DIR = tmp_path / "locks"
     from imagehost.services import cache, rendering_cache

@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,9 +27,10 @@ FLUSH_BATCH = 500
 HITS_KEY = "emmm:hits"  # a Redis hash: link pk -> hits not yet flushed
 
 
-def redis_backend():
-    """Django's ``RedisCacheClient`` behind the Redis cache, or None for other backends."""
-    backend = getattr(cache, "_cache", None)
+def redis_backend(store: Any = None):
+    """Django's ``RedisCacheClient`` behind the Redis cache (``store``, default the default
+    cache), or None for other backends."""
+    backend = getattr(store if store is not None else cache, "_cache", None)
     return backend if hasattr(backend, "get_client") else None
 
 

@@ -88,13 +88,11 @@ def _concurrent_passes(rf, threads: int, rounds: int) -> list[int]:
     fresh windows (the bucket is emptied between rounds)."""
     import threading
 
-    from django.core.cache import cache
-
     request = rf.post("/accounts/login/", REMOTE_ADDR="10.9.8.7")
     request.user = AnonymousUser()
     passes = []
     for _ in range(rounds):
-        cache.clear()
+        ratelimits.counter_store().clear()
         start, allowed, lock = threading.Barrier(threads), [], threading.Lock()
 
         def attempt() -> None:
@@ -140,3 +138,22 @@ def test_an_ipv6_client_is_limited_per_64_block(rf, settings):
     assert [allowed(a) for a in ("192.0.2.1", "192.0.2.1", "192.0.2.2")] == [True, True, True]
     assert not allowed("::ffff:192.0.2.1")  # IPv4-mapped: the same IPv4 client
     assert allowed("not an address") and allowed("not an address")  # unparsable: kept as it is
+
+
+def test_filling_the_cache_does_not_reset_anyones_limit(client, settings, tmp_path):
+    """The embedded file cache culls entries at random when full, and any client can fill it
+    (each unknown /s/<slug> leaves an entry): counters kept in it were culled too, so a client
+    could reset its own login or reset limit. Counters have a store of their own."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                    "LOCATION": str(tmp_path / "cache"), "OPTIONS": {"MAX_ENTRIES": 40, "CULL_FREQUENCY": 2}},
+        "ratelimits": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                       "LOCATION": str(tmp_path / "ratelimits")},
+    }
+    settings.EMMM_PASSWORD_RESET_RATE = "1/h"
+    settings.EMMM_SLUG_RATE = "1000/m"
+    assert client.post("/accounts/password_reset/", {"email": "x@example.com"}).status_code == 302
+    assert client.post("/accounts/password_reset/", {"email": "x@example.com"}).status_code == 429
+    for i in range(400):  # about 20 culls of half the default cache
+        assert client.get(f"/s/no-such-link-{i}").status_code == 404
+    assert client.post("/accounts/password_reset/", {"email": "x@example.com"}).status_code == 429

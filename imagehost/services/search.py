@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
 
 import codec
 import numpy as np
@@ -26,7 +26,7 @@ from ..models import BlockedToken, Picture, PictureEmbedding, Visibility
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
 from .similar import MODEL, embed_picture, embed_pil, embed_token_image, live_index
-from .tokens import checked_token_sha256
+from .tokens import checked_token_sha256, split_pasted_url
 from .uploads import validate_upload
 
 SCOPES = ("mine", "public")
@@ -115,7 +115,7 @@ def token_from_text(text: str) -> str:
         raise BadToken("Paste a token, a token URL (/i/…) or a short link (/s/…).")
     token = text
     if "/" in text or "?" in text:
-        url = urlparse(text)
+        url = split_pasted_url(text)
         if m := _TOKEN_PATH.match(url.path):
             token = m.group(1)
         elif m := _SHORT_PATH.match(url.path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import re
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import codec
 from django.conf import settings
@@ -57,6 +57,15 @@ def is_blocked(sha: str) -> bool:
     return serving_cache.is_blocked(sha)
 
 
+def split_pasted_url(text: str) -> SplitResult:
+    """``urlsplit`` of a URL someone pasted; BadToken (400) for one it cannot split (a broken
+    ``[IPv6]`` host raises ValueError)."""
+    try:
+        return urlsplit(text)
+    except ValueError as exc:
+        raise BadToken("That is not a token URL (/i/…) or a short link (/s/…) of this site.") from exc
+
+
 def takedown_identity(target: str) -> str:
     """The identity to block for what an operator pasted: a token, a token URL, a short URL or a sha256.
 
@@ -67,7 +76,7 @@ def takedown_identity(target: str) -> str:
     value = target.strip()
     if SHA256_RE.fullmatch(value):
         return value.lower()
-    url = urlsplit(value)
+    url = split_pasted_url(value)
     path = unquote(url.path)
     if match := re.search(r"/i/([^/]+)$", path):
         return token_identity(match.group(1).rpartition(".")[0] or match.group(1))

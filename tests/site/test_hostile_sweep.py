@@ -10,7 +10,7 @@ from imagehost.services import library, links
 
 pytestmark = pytest.mark.django_db
 
-VALUES = ["", "-1", "x\x00y", "9" * 30, "é١", "²", "١٢", "a" * 3000]  # ² and ١٢: str.isdigit() but not int()-able by Django
+VALUES = ["", "-1", "x\x00y", "9" * 30, "é١", "²", "١٢", "http://[x/i/A", "a" * 3000]  # ² and ١٢: str.isdigit() but not int()-able; [x: urlsplit raises
 PARAMS = ["w", "f", "q", "t", "page", "page_size", "album", "next", "kind", "max_chars", "visibility", "scope", "k",
           "ids", "token", "slug", "title", "action", "picture", "name"]
 SEGMENTS = ["a%00b", "%00", "%FF%FE", "a" * 300, "..%2F..", "%0A"]

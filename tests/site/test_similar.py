@@ -279,3 +279,13 @@ def test_picture_page_shows_similar_pictures_without_leaks(client, user, other_u
     assert "bob public" in public and "alice public" in public
     for leaked in ("bob loose", "bob private", "bob unlisted", "anonymous", "blocked"):
         assert leaked not in page
+
+
+@pytest.mark.parametrize("pasted", ["http://[::1/i/AAAA", "https://[/s/abc", "http://]/i/A"])
+def test_a_pasted_url_with_a_broken_host_is_a_400(client, pasted):
+    """urlsplit raises ValueError ("Invalid IPv6 URL") on these: a 500 on both surfaces."""
+    assert client.post("/search/", {"q": pasted}).status_code == 400
+    r = client.post("/api/v1/search", {"token": pasted}, content_type="application/json")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_token"
+    with pytest.raises(tokens.BadToken):
+        tokens.takedown_identity(pasted)

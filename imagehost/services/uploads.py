@@ -95,8 +95,10 @@ def submit_uploads(
         raise InvalidInput(f"Unknown kind {kind!r}; choose {' or '.join(EncodeKind.values)}.")
     if model and not codec.model_available(model):  # refused now, not by the worker later (issue 8.4)
         raise InvalidInput(f"The model {model!r} is not installed on this server; choose another or leave it out.")
-    if max_chars is not None and max_chars < 16:
-        raise InvalidInput("max_chars is too small.")
+    if max_chars is not None:  # the shortest token of the model and kind: refused now, not by the worker later
+        floor = codec.minimum_chars(model or None, kind="avif" if kind == EncodeKind.AVIF else "vae")
+        if max_chars < floor:
+            raise InvalidInput(f"max_chars={max_chars} is too small: a {kind} token needs at least {floor} characters.")
     if not payloads:
         raise InvalidInput("Choose at least one image to upload.")
     for data in payloads:

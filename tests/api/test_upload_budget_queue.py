@@ -98,3 +98,15 @@ def test_queue_estimate_falls_back_to_other_kinds(anon_client):
     _finished(8)
     job = EncodeJob.objects.create(status=JobStatus.QUEUED, source=b"x", kind=EncodeKind.AVIF)
     assert anon_client.get(f"/api/v1/jobs/{job.pk}").json()["queue"]["estimate_s"] == 8.0
+
+
+@pytest.mark.parametrize("kind, max_chars", [("avif", 100), ("vae", 20)])
+def test_a_max_chars_below_the_shortest_token_is_a_400_at_once(anon_client, png_bytes, kind, max_chars):
+    """Was a 202, then a job that always failed in the worker ("max_chars=100 is too small: an
+    avif token needs at least 440"): the floor is known before anything is encoded."""
+    floor = codec.minimum_chars(kind="avif" if kind == "avif" else "vae")
+    r = anon_client.post(f"/api/v1/images?kind={kind}&max_chars={max_chars}", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 400 and f"at least {floor}" in r.json()["error"]["message"]
+    assert not EncodeJob.objects.exists()
+    r = anon_client.post(f"/api/v1/images?kind={kind}&max_chars={floor}", data=png_bytes(), content_type="image/png")
+    assert r.status_code == 202

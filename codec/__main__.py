@@ -84,14 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Formats ``decode -o`` writes (an RGB picture): Pillow can save more, but not RGB in all of them.
+OUTPUT_FORMATS = ("PNG", "JPEG", "WEBP", "AVIF", "BMP", "TIFF", "GIF", "PPM")
+
+
 def _output_format(path: str) -> str:
     from PIL import Image
 
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    if fmt is None or fmt not in Image.SAVE:
-        from .errors import CodecError
+    from .errors import CodecError
 
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
         raise CodecError(f"cannot tell the output format from {path!r}: use an extension such as .png, .jpg or .webp")
+    if fmt not in OUTPUT_FORMATS or fmt not in Image.SAVE:
+        raise CodecError(f"cannot write {fmt} images: use .png, .jpg, .webp, .avif, .bmp, .tif, .gif or .ppm")
     return fmt
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,9 @@ def encode(
     """
     if kind not in KINDS:
         raise CodecError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    for name, value in (("max_pixels", max_pixels), ("max_chars", max_chars)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise CodecError(f"{name} must be a whole number, not {value!r}")  # nan passes every comparison
     if max_pixels is not None and max_pixels < 1:
         raise CodecError("max_pixels must be positive")
     if kind == "avif":

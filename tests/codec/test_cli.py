@@ -97,6 +97,8 @@ def test_inspect_from_file_and_stdin(tmp_path, capsys, monkeypatch):
         (["inspect", synthetic_token(8, 8)[:-6]], "the token is truncated: it declares 186 bytes but carries 181"),
         (["inspect", altered(synthetic_token(8, 8), 40)], "checksum mismatch"),
         (["decode", synthetic_token(8, 8), "-o", "x.unknownext"], "cannot tell the output format from 'x.unknownext'"),
+        (["decode", synthetic_token(8, 8), "-o", "x.blp"], "cannot write BLP images: use .png, .jpg, .webp"),  # was a traceback
+        (["decode", synthetic_token(8, 8), "-o", "x.xbm"], "cannot write XBM images"),  # was "cannot write" as an I/O error
         (["encode", "/nonexistent/file.png"], "no such file: /nonexistent/file.png"),
         (["encode", "/nonexistent/file.png", "--model", "nope"], "unknown model 'nope'"),
     ],

@@ -101,3 +101,12 @@ def test_unknown_model_and_bad_max_pixels():
         codec.encode(photo(16, 16), model="nope")
     with pytest.raises(CodecError, match="max_pixels must be positive"):
         codec.encode(photo(16, 16), max_pixels=0)
+
+
+@pytest.mark.parametrize("name", ["max_pixels", "max_chars"])
+@pytest.mark.parametrize("value", [float("nan"), 40.5, True, "500"])
+def test_max_pixels_and_max_chars_must_be_whole_numbers(name, value):
+    """max_pixels=nan slipped past every comparison: the size cap was skipped and the token
+    (coded at full size) could never be decoded; max_chars=nan was silently ignored."""
+    with pytest.raises(CodecError, match=f"{name} must be a whole number"):
+        codec.encode(photo(16, 16), **{name: value})

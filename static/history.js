@@ -89,8 +89,9 @@
     entries.forEach(function (e) {
       if (e.job === job.id) e.picture = job.status === "done" && job.picture ? pictureFields(job.picture) : e.picture;
     });
-    // a failed upload has nothing to keep
-    save(entries.filter(function (e) { return !(e.job === job.id && job.status === "failed"); }));
+    // a failed upload, or one whose picture has been deleted, has nothing to keep
+    var gone = job.status === "failed" || (job.status === "done" && !job.picture);
+    save(entries.filter(function (e) { return !(e.job === job.id && gone); }));
     render();
   }
 

@@ -91,6 +91,12 @@
   // true when nothing more will change (polling stops)
   function show(li, job, ctx) {
     var eta = li.querySelector(".eta");
+    if (job.status === "done" && !job.picture) {  // done, then deleted (its deletion link, or its owner)
+      setStatus(li, "deleted");
+      eta.textContent = "";
+      history.finished(job);
+      return true;
+    }
     if (job.status === "done") {
       setStatus(li, "done");
       eta.textContent = "";

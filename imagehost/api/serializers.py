@@ -155,7 +155,10 @@ class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
     status_url = serializers.SerializerMethodField(help_text="Poll this URL for the job's status.")
-    picture = PictureSerializer(read_only=True, allow_null=True, help_text="The result, once status is `done`.")
+    picture = PictureSerializer(
+        read_only=True, allow_null=True,
+        help_text="The result, once status is `done`; null again once the picture has been deleted.",
+    )
     worker = serializers.SerializerMethodField(
         help_text="While the job waits and no encode worker is running: a notice (the upload is kept); else null."
     )

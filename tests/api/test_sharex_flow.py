@@ -242,3 +242,15 @@ def test_the_migration_gives_existing_anonymous_links_the_upload_that_made_them(
     migration.record_uploads_that_made_anonymous_links(apps, None)
     assert ShortLink.objects.get(pk=made.pk).job_id == EncodeJob.objects.get(pk=job["id"]).pk
     assert ShortLink.objects.get(pk=person.pk).job_id is None
+
+
+def test_a_job_whose_picture_was_deleted_still_has_its_pages(png_bytes):
+    """The job pages were a 500 (VariableDoesNotExist: token_url in None) once the picture had
+    been deleted; the upload page's script then polled for ever."""
+    job, deletion_url = _anonymous_upload_done(png_bytes(64, 48, seed=17))
+    assert Client().post(deletion_url).status_code == 200
+    for page in (f"/jobs/{job['id']}/", f"/jobs/?ids={job['id']}"):
+        r = Client().get(page)
+        assert r.status_code == 200 and "This picture has been deleted." in r.content.decode()
+    polled = Client().get(f"/api/v1/jobs/{job['id']}", HTTP_ACCEPT="application/json").json()
+    assert polled["status"] == "done" and polled["picture"] is None and polled["short_url"] is None

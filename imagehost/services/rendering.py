@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,21 +108,30 @@ def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) 
 
 
 def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
-    """``decode_token`` if this worker has a decode slot free (``EMMM_DECODES_PER_WORKER``, so that
-    some threads stay free for pages) and, for a heavy token, this machine too (``EMMM_MAX_DECODES``);
-    else DecoderBusy at once. Neither waits: a waiting request would hold a thread all the same.
+    """``decode_token`` in a decode slot (``decode_slot``, sized by the token's coded pixels).
     ``info``: the token's header, read here when not given."""
-    busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
     info = info or _header(token)
+    with decode_slot(info.coded_width * info.coded_height):
+        return decode_token(token)
+
+
+@contextmanager
+def decode_slot(pixels: int) -> Iterator[None]:
+    """Hold one of this worker's decode slots (``EMMM_DECODES_PER_WORKER``, so that some threads
+    stay free for pages) and, to decode more than ``EMMM_HEAVY_DECODE_PIXELS`` pixels, one of this
+    machine's (``EMMM_MAX_DECODES``); else DecoderBusy at once. Neither waits: a waiting request
+    would hold a thread all the same. For tokens and for images a request decodes alike."""
+    busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
     with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
         if not got:
             raise busy
-        if info.coded_width * info.coded_height <= settings.EMMM_HEAVY_DECODE_PIXELS:
-            return decode_token(token)  # what the encoder makes by default
+        if pixels <= settings.EMMM_HEAVY_DECODE_PIXELS:
+            yield  # what the encoder makes by default
+            return
         with concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR) as heavy:
             if not heavy:
                 raise busy
-            return decode_token(token)
+            yield
 
 
 def _native_avif(token: str, info: codec.TokenInfo) -> bytes | None:

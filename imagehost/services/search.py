@@ -25,6 +25,7 @@ from .. import similarity as sim
 from ..models import BlockedToken, Picture, PictureEmbedding, Visibility
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
+from .rendering import decode_slot
 from .similar import MODEL, embed_picture, embed_pil, embed_token_image, live_index
 from .tokens import checked_token_sha256, split_pasted_url
 from .uploads import validate_upload
@@ -130,11 +131,12 @@ def token_from_text(text: str) -> str:
 
 def embed_query_file(data: bytes) -> np.ndarray:
     """An uploaded query image (bounded like uploads: 413 / 415) -> its vector; nothing is stored."""
-    validate_upload(data)
-    try:
-        image = codec.images.load_rgb(data, max_pixels=QUERY_MAX_PIXELS)
-    except codec.InvalidImage as exc:
-        raise UnsupportedImage(str(exc)) from exc
+    facts = validate_upload(data)
+    with decode_slot(facts.width * facts.height):  # decoded here, in the web process: bounded like /i/
+        try:
+            image = codec.images.load_rgb(data, max_pixels=QUERY_MAX_PIXELS)
+        except codec.InvalidImage as exc:
+            raise UnsupportedImage(str(exc)) from exc
     return embed_pil(image).vector
 
 

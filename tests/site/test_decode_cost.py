@@ -166,3 +166,25 @@ def test_search_by_token_decodes_in_a_slot_too(client, token_pool, settings, loc
         assert client.post("/api/v1/search", api_body, content_type="application/json").status_code == 503
     assert client.post("/api/v1/search", api_body, content_type="application/json").status_code == 200
     assert client.post("/search/", {"q": f"/i/{res.token}"}).status_code == 200
+
+
+def test_search_by_an_image_file_decodes_it_in_a_slot(client, png_bytes, settings, lock_dir):
+    """A query file is decoded in the web process (a 6300x6300 palette PNG of 5 KB took about
+    1 GB): it takes a decode slot, and above EMMM_HEAVY_DECODE_PIXELS the machine's heavy one."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.EMMM_RATELIMIT_ENABLE = False
+    data = png_bytes(64, 48, seed=4)
+
+    def search():
+        return client.post("/api/v1/search", {"file": SimpleUploadedFile("q.png", data, "image/png")})
+
+    with ExitStack() as held:
+        n = settings.EMMM_DECODES_PER_WORKER
+        assert all(held.enter_context(concurrency.slot("decodes", n, timeout=0)) for _ in range(n))
+        assert search().status_code == 503
+    settings.EMMM_HEAVY_DECODE_PIXELS = 64 * 48 - 1  # this query counts as heavy
+    with slot_held_by_another_process(lock_dir, settings.EMMM_MAX_DECODES):
+        r = search()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
+    assert search().status_code == 200

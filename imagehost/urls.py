@@ -25,7 +25,11 @@ urlpatterns = [
         rate_limited("resets", methods=("POST",))(accounts.PasswordResetView.as_view()),
         name="password_reset",
     ),
-    path("accounts/password_change/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path(  # it checks the old password itself, not through LoginRateLimitedBackend: the same scope here
+        "accounts/password_change/",
+        rate_limited("logins", methods=("POST",))(accounts.PasswordChangeView.as_view()),
+        name="password_change",
+    ),
     path(
         "accounts/reset/<uidb64>/<token>/", accounts.PasswordResetConfirmView.as_view(), name="password_reset_confirm"
     ),

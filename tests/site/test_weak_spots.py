@@ -86,3 +86,14 @@ def test_sessions_signed_in_before_the_login_limit_backend_stay_signed_in(client
     (Django's ModelBackend) must not be signed out by the change."""
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/library/").status_code == 200
+
+
+def test_guessing_the_old_password_on_the_change_form_counts_too(client, settings, user):
+    """The password-change form checks the old password itself (not through a backend): a
+    hijacked session could guess it without limit."""
+    settings.EMMM_LOGIN_RATE = "2/h"
+    client.force_login(user)
+    wrong = {"old_password": "guess", "new_password1": "n3w-pass-word-1", "new_password2": "n3w-pass-word-1"}
+    codes = [client.post("/accounts/password_change/", wrong).status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+    assert client.get("/accounts/password_change/").status_code == 200  # showing the form costs nothing

@@ -24,17 +24,17 @@ log = logging.getLogger(__name__)
 def encode_job(self, job_id: str) -> str | None:
     """Encode one uploaded image; safe to run more than once for the same job.
 
-    A database outage (a restart, a failover) is retried here with the same backoff, so the job
-    is done seconds after the database is back rather than at the sweeper's next re-send."""
+    A failed encode (RetryableEncodeError) and a database outage (a restart, a failover) are
+    retried here with one backoff, so after an outage the job is done seconds after the database
+    is back rather than at the sweeper's next re-send."""
     try:
         job = jobs.run_encode_job(job_id)
-    except RetryableEncodeError as exc:
-        raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries))
     except Exception as exc:
-        if not isinstance(outage_error(exc), DatabaseUnavailable):
-            raise
         countdown = min(30, 2 ** self.request.retries)
-        log.warning("encode_job %s: the database is unavailable (%s); retrying in %d s", job_id, exc, countdown)
+        if isinstance(outage_error(exc), DatabaseUnavailable):
+            log.warning("encode_job %s: the database is unavailable (%s); retrying in %d s", job_id, exc, countdown)
+        elif not isinstance(exc, RetryableEncodeError):
+            raise
         raise self.retry(exc=exc, countdown=countdown)
     finally:
         _dispatch_next()

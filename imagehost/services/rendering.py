@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,11 +125,10 @@ def decode_slot(pixels: int) -> Iterator[None]:
     with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
         if not got:
             raise busy
-        if pixels <= settings.EMMM_HEAVY_DECODE_PIXELS:
-            yield  # what the encoder makes by default
-            return
-        with concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR) as heavy:
-            if not heavy:
+        heavy = pixels > settings.EMMM_HEAVY_DECODE_PIXELS  # more than the encoder makes by default
+        machine = concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR)
+        with machine if heavy else nullcontext(True) as held:
+            if not held:
                 raise busy
             yield
 
@@ -173,7 +172,7 @@ def warm_default_rendering(token: str) -> Image.Image | None:
     """
     try:
         sha = checked_token_sha256(token)
-        image = decode_in_a_slot(token, _header(token))
+        image = decode_in_a_slot(token)
         _store_rendering(image, sha, DEFAULT_RENDER_FORMAT, None)
     except Exception:  # noqa: BLE001 - the job is done either way
         log.warning("could not warm the decode cache for a new picture", exc_info=True)

@@ -6,11 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
-    ALBUM_SLUG_RE, SLUG_RE, Album, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
+    ALBUM_SLUG_RE, SLUG_RE, Album, BlockedToken, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
     deletion_digest, token_sha256,
 )
 from .services.errors import NotFound
@@ -36,16 +37,27 @@ def jobs_by_ids(job_ids: list[str]) -> list[EncodeJob]:
     return [found[i] for i in valid if i in found]
 
 
+def with_takedowns(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
+    """``pictures``, each with ``taken_down``: whether its token is blocked (its URLs answer 410)."""
+    return pictures.annotate(taken_down=Exists(BlockedToken.objects.filter(token_sha256=OuterRef("token_sha256"))))
+
+
+def not_taken_down(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
+    """``pictures`` less the taken-down ones (blocked tokens)."""
+    return pictures.exclude(token_sha256__in=BlockedToken.objects.values("token_sha256"))
+
+
 def pictures_for_owner(owner: Any, *, title_contains: str = "") -> QuerySet[Picture]:
-    """The owner's library, newest first; ``title_contains``: only titles containing it (any case)."""
-    pictures = Picture.objects.filter(owner=owner).select_related("album").order_by("-created", "-id")
+    """The owner's library, newest first, with ``taken_down``; ``title_contains``: only titles
+    containing it (any case)."""
+    pictures = with_takedowns(Picture.objects.filter(owner=owner)).select_related("album").order_by("-created", "-id")
     title_contains = title_contains.strip()
     return pictures.filter(title__icontains=title_contains) if title_contains else pictures
 
 
 def get_picture_for_owner(pk: int, owner: Any) -> Picture:
-    """One of the owner's pictures, else NotFound."""
-    picture = Picture.objects.filter(pk=pk, owner=owner).select_related("album").first()
+    """One of the owner's pictures (with ``taken_down``), else NotFound."""
+    picture = with_takedowns(Picture.objects.filter(pk=pk, owner=owner)).select_related("album").first()
     if picture is None:
         raise NotFound("No such picture.")
     return picture
@@ -73,9 +85,11 @@ def get_album_for_viewer(slug: str, viewer: Any) -> Album:
     return album
 
 
-def album_pictures(album: Album) -> QuerySet[Picture]:
-    """An album's pictures in their set order."""
-    return album.pictures.order_by("position", "created", "pk")
+def album_pictures(album: Album, viewer: Any) -> QuerySet[Picture]:
+    """An album's pictures in their set order, with ``taken_down``: all of them for its owner,
+    the ones not taken down for anyone else."""
+    pictures = album.pictures.order_by("position", "created", "pk")
+    return with_takedowns(pictures if album.is_owned_by(viewer) else not_taken_down(pictures))
 
 
 def _shareable(links: QuerySet[ShortLink]) -> QuerySet[ShortLink]:
@@ -85,20 +99,22 @@ def _shareable(links: QuerySet[ShortLink]) -> QuerySet[ShortLink]:
     return live.order_by(F("expires_at").desc(nulls_first=True), "-created")
 
 
-def album_pictures_with_links(album: Album) -> QuerySet[Picture]:
-    """An album's pictures in order, each with ``link_slug``: the owner's short link of that token
-    to share (``_shareable``: live, permanent first, then the newest), or None."""
+def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
+    """``album_pictures``, each also with ``link_slug``: the owner's short link of that token to
+    share (``_shareable``: live, permanent first, then the newest), or None."""
     links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
-    return album_pictures(album).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
+    return album_pictures(album, viewer).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
 
 
 def public_albums() -> QuerySet[Album]:
     """Public albums, newest first, each with ``picture_count`` and ``cover_token`` (its first
-    picture's token, or None when empty)."""
-    first = Picture.objects.filter(album_id=OuterRef("pk")).order_by("position", "created", "pk")
+    picture's token, or None when empty); taken-down pictures neither count nor make a cover."""
+    shown = not_taken_down(Picture.objects.filter(album_id=OuterRef("pk")))
+    count = shown.order_by().values("album_id").annotate(n=Count("pk")).values("n")
+    first = shown.order_by("position", "created", "pk").values("token")[:1]
     return (
         Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created")
-        .annotate(picture_count=Count("pictures"), cover_token=Subquery(first.values("token")[:1]))
+        .annotate(picture_count=Coalesce(Subquery(count), 0), cover_token=Subquery(first))
     )
 
 

@@ -13,7 +13,7 @@ from imagehost.budgets import LinkBudget
 from imagehost.views.http import REQUESTABLE_FORMATS
 from imagehost.models import Album, EncodeJob, EncodeKind, JobStatus, Picture, ShortLink, Visibility
 
-from imagehost.services import workers
+from imagehost.services import tokens, workers
 from imagehost.services.workers import WORKER_DOWN_MESSAGE
 
 from . import absolute_urls
@@ -58,17 +58,24 @@ class PictureSerializer(serializers.ModelSerializer):
     token = serializers.CharField(read_only=True, help_text=TOKEN_HELP)
     token_url = serializers.SerializerMethodField(help_text="URL that carries the token; GET decodes it.")
     short_url = serializers.SerializerMethodField(help_text="Short URL answering with the image, if one exists.")
+    taken_down = serializers.SerializerMethodField(
+        help_text="The token is blocked (a takedown): its URLs answer 410 Gone; only its owner sees it listed."
+    )
 
     class Meta:
         model = Picture
         fields = [
             "id", "title", "album", "token", "token_url", "short_url",
-            "width", "height", "chars", "model", "created",
+            "width", "height", "chars", "model", "taken_down", "created",
         ]
         read_only_fields = fields
 
     def get_token_url(self, obj: Picture) -> str:
         return absolute_urls.token_url(self.context["request"], obj.token)
+
+    def get_taken_down(self, obj: Picture) -> bool:
+        annotated = getattr(obj, "taken_down", None)  # selectors.with_takedowns
+        return annotated if annotated is not None else tokens.is_blocked(obj.token_sha256)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: Picture) -> str | None:
@@ -275,7 +282,7 @@ class AlbumSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "picture_count", "pictures_url", "created", "updated"]
 
     def get_picture_count(self, obj: Album) -> int:
-        return obj.pictures.count()
+        return selectors.album_pictures(obj, self.context["request"].user).count()
 
     def get_pictures_url(self, obj: Album) -> str:
         return absolute_urls.absolute(self.context["request"], "api:album-pictures", obj.slug)
@@ -290,7 +297,7 @@ class AlbumPictureSerializer(PictureSerializer):
     """A picture as shown inside an album (to anyone who may see the album)."""
 
     class Meta(PictureSerializer.Meta):
-        fields = ["id", "title", "token", "token_url", "width", "height", "chars", "model", "created"]
+        fields = ["id", "title", "token", "token_url", "width", "height", "chars", "model", "taken_down", "created"]
         read_only_fields = fields
 
 

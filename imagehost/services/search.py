@@ -22,7 +22,8 @@ import numpy as np
 from django.db.models import QuerySet
 
 from .. import similarity as sim
-from ..models import BlockedToken, Picture, PictureEmbedding, Visibility
+from ..models import Picture, PictureEmbedding, Visibility
+from ..selectors import not_taken_down
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
 from .rendering import decode_slot
@@ -67,7 +68,7 @@ def scope_pictures(scope: str, viewer: Any) -> QuerySet[Picture]:
         pictures = Picture.objects.filter(album__visibility=Visibility.PUBLIC)
     else:
         raise InvalidInput(f"scope must be one of: {', '.join(SCOPES)}.")
-    return pictures.exclude(token_sha256__in=BlockedToken.objects.values("token_sha256"))
+    return not_taken_down(pictures)
 
 
 def check_k(k: int) -> int:

@@ -67,7 +67,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             "albums": selectors.albums_for_owner(request.user),
             "picture_links": with_urls(request, selectors.short_links_for_picture(pic)),
             "similar": similar_sections(pic, request.user),
-            "share": share_tools(request, link.slug, pic.title) if link else None,
+            "share": share_tools(request, link.slug, pic.title) if link and not pic.taken_down else None,
         },
     )
 
@@ -123,11 +123,12 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
         if not is_owner:
             raise NotFound("No such album.")
         return _album_action(request, alb, user)
-    pictures = list(selectors.album_pictures_with_links(alb))
+    pictures = list(selectors.album_pictures_with_links(alb, user))
     for p in pictures:
         p.url = reverse("image", args=[p.token])
         p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else p.url
-    og_image = preview_png_url(request, pictures[0].token, pictures[0].link_slug) if pictures else None
+    cover = next((p for p in pictures if not p.taken_down), None)
+    og_image = preview_png_url(request, cover.token, cover.link_slug) if cover else None
     return render(
         request,
         "imagehost/album.html",

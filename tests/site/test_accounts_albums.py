@@ -166,4 +166,4 @@ def test_moving_a_picture_up_after_it_left_the_album_is_a_400(user, make_picture
     library.move_picture_to_album(Picture.objects.get(pk=second.pk), None)  # meanwhile: taken out
     with pytest.raises(errors.InvalidInput):
         library.move_picture_in_album(stale, -1)
-    assert list(selectors.album_pictures(album).values_list("pk", flat=True)) == [first.pk]
+    assert list(selectors.album_pictures(album, user).values_list("pk", flat=True)) == [first.pk]

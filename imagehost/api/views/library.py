@@ -75,7 +75,7 @@ class AlbumPicturesView(AlbumAccessMixin, ApiView):
     @extend_schema(operation_id="albums_pictures_list", summary="An album's pictures, in order", responses={200: s.AlbumPictureSerializer(many=True), **errors(401, 404)})
     def get(self, request: Request, slug: str) -> Response:
         album = self.get_album(request, slug)
-        page = self.paginate_queryset(selectors.album_pictures(album))
+        page = self.paginate_queryset(selectors.album_pictures(album, user_or_none(request)))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

@@ -28,7 +28,7 @@ from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedI
 from .links import resolve_short_link
 from .rendering import decode_slot
 from .similar import MODEL, embed_picture, embed_pil, embed_token_image, live_index
-from .tokens import checked_token_sha256, split_pasted_url
+from .tokens import checked_token_sha256, is_blocked, split_pasted_url
 from .uploads import validate_upload
 
 SCOPES = ("mine", "public")
@@ -90,10 +90,13 @@ def search_vector(
 
 
 def visible_picture(pk: int, viewer: Any) -> Picture:
-    """A picture whose neighbours ``viewer`` may ask for: their own, or a public one."""
+    """A picture whose neighbours ``viewer`` may ask for: their own, or a public one not taken down."""
     query = Picture.objects.filter(pk=pk).select_related("album").first()
     own = query is not None and _signed_in(viewer) and query.owner_id == viewer.pk
-    public = query is not None and query.album is not None and query.album.visibility == Visibility.PUBLIC
+    public = (
+        query is not None and query.album is not None and query.album.visibility == Visibility.PUBLIC
+        and not is_blocked(query.token_sha256)
+    )
     if not (own or public):
         raise NotFound("No such picture.")
     return query

@@ -47,6 +47,13 @@ def test_other_users_private_and_unlisted_pictures_are_404(world, owner_client, 
     assert owner_client.get(similar_url(2**63)).status_code == 404
 
 
+def test_a_taken_down_public_picture_is_no_query_for_others(world, owner_client, anon_client, other_client):
+    """It left every listing others see, so its neighbours go too (they were a 200)."""
+    assert owner_client.get(similar_url(world.blocked.pk, scope="public")).status_code == 404
+    assert anon_client.get(similar_url(world.blocked.pk)).status_code == 404
+    assert other_client.get(similar_url(world.blocked.pk, scope="mine")).status_code == 200  # its owner
+
+
 def test_public_neighbours_of_someone_elses_public_picture_in_scope_mine_are_mine(world, owner_client):
     ids = result_ids(owner_client.get(similar_url(world.other_public.pk, scope="mine", k=50)))
     assert set(ids) == {world.owner_loose.pk, world.owner_private.pk, world.owner_unlisted.pk, world.owner_public.pk}

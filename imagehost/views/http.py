@@ -1,7 +1,7 @@
 """HTTP helpers shared by the site's and the API's image answers: query parsing and ETags."""
 from __future__ import annotations
 
-from ..services.errors import NotFound
+from ..services.errors import NotFound, ServiceError
 from ..services.rendering import DEFAULT_RENDER_FORMAT, RENDER_FORMATS
 
 #: A token's image never changes: cached for good.
@@ -14,12 +14,13 @@ FORMAT_ALIASES = {"jpeg": "jpg"}
 REQUESTABLE_FORMATS = [*RENDER_FORMATS, *FORMAT_ALIASES]
 
 
-def parse_format(fmt: str | None) -> str:
-    """Map a requested extension to an output format (default WebP); unknown: NotFound (404)."""
+def parse_format(fmt: str | None, *, unknown: type[ServiceError] = NotFound) -> str:
+    """Map a requested format name to an output format (default WebP). Unknown: ``unknown``, a
+    404 for a path's extension (no such resource), InvalidInput (400) for a request's field."""
     fmt = (fmt or DEFAULT_RENDER_FORMAT).lower()
     fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in RENDER_FORMATS:
-        raise NotFound(f"Unknown image format {fmt!r}; use webp, png, jpg or avif.")
+        raise unknown(f"Unknown image format {fmt!r}; use webp, png, jpg or avif.")
     return fmt
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from .. import selectors
 from ..ratelimits import rate_limited
 from ..services import links, rendering, tokens
-from ..services.errors import LinkPending, ServiceError
+from ..services.errors import InvalidInput, LinkPending, ServiceError
 from .forms import ShortenForm, parse, parse_width
 from .navigation import safe_local_path
 from .sharing import share_tools
@@ -56,8 +56,12 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 @rate_limited("decodes")
 def image_query(request: HttpRequest) -> HttpResponse:
-    """/image?q=<token>: same as /i/<token>, for links shaped like the original project's."""
-    return _token_response(request, request.GET.get("q", ""), request.GET.get("f") or None)
+    """/image?q=<token>[&f=<format>]: same as /i/<token>, for links shaped like the original
+    project's; an unknown ``f`` is a 400 (a field), not a 404 (an extension)."""
+    token = request.GET.get("q", "")
+    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
+    fmt = parse_format(request.GET.get("f") or None, unknown=InvalidInput)
+    return _image_response(request, sha, fmt, lambda: token)
 
 
 @require_safe

@@ -91,6 +91,13 @@ def test_unknown_format_is_404(client, real_token):
     assert client.get(f"/i/{real_token}.gifx").status_code == 404
 
 
+def test_unknown_format_in_the_query_is_400(client, real_token):
+    """A path extension names a resource (404 when there is none); a query parameter is input."""
+    r = client.get("/image", {"q": real_token, "f": "gif"})
+    assert r.status_code == 400 and "use webp, png, jpg or avif" in r.content.decode()
+    assert client.get("/image", {"q": real_token, "f": "JPEG"}).status_code == 200
+
+
 def test_token_length_limit_at_n_and_n_plus_1(client, settings, real_token):
     settings.EMMM_MAX_TOKEN_CHARS = len(real_token)
     assert client.get(f"/i/{real_token}").status_code == 200

@@ -56,7 +56,13 @@ class PasswordResetView(RefusedFormIs400, auth_views.PasswordResetView):
 
 
 class PasswordResetConfirmView(RefusedFormIs400, auth_views.PasswordResetConfirmView):
-    pass
+    """A reset link that is malformed, expired or used is refused input too: a 400 page that
+    offers a new one (Django answers 200)."""
+
+    def render_to_response(self, context: dict, **kwargs) -> HttpResponse:
+        if context.get("validlink") is False:
+            kwargs["status"] = 400
+        return super().render_to_response(context, **kwargs)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

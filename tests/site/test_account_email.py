@@ -69,7 +69,11 @@ def test_password_reset_end_to_end(client):
     assert not client.login(username="gina", password=PASSWORD)
     assert client.login(username="gina", password="a-new-password-77")
     client.logout()
-    assert client.get(link).status_code == 200 and "invalid" in client.get(link).content.decode()  # used once
+    used = client.get(link)  # used once: a refused link is a 400 page that offers a new one (was a 200)
+    assert used.status_code == 400 and "invalid or has been used" in used.content.decode()
+    assert 'href="/accounts/password_reset/"' in used.content.decode()
+    assert client.get("/accounts/reset/zz/not-a-token/").status_code == 400
+    assert client.post("/accounts/reset/zz/not-a-token/", {"new_password1": "x-pass-123456"}).status_code == 400
     mail.outbox.clear()
     client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
     assert mail.outbox == []  # no account, no mail (and the page does not say so)

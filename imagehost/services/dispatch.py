@@ -10,6 +10,9 @@ the order of their oldest waiting job), then every owner's second, and so on.
 Dispatching happens after an upload commits, after each job a worker ends
 (``imagehost/tasks.py``) and at each sweep, so a held job is sent as soon as its owner's
 earlier one finishes. The order itself is the plain function ``fair_order``.
+
+Dispatches run one at a time, so each counts the jobs the one before it sent: on PostgreSQL a
+transaction-level advisory lock; SQLite's write transactions (``IMMEDIATE``) never overlap.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from typing import Hashable
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
 from ..models import EncodeJob, JobStatus
@@ -54,6 +57,17 @@ def fair_order(waiting: Sequence[Waiting], in_flight: Mapping[Hashable, int], pe
     return [job_id for _rank, _created, job_id in sorted(picked)]
 
 
+#: The advisory lock key of ``dispatch_waiting`` (any int8 no other code uses).
+DISPATCH_LOCK_KEY = 0x656D6D6D_64697370  # "emmmdisp"
+
+
+def _one_dispatch_at_a_time() -> None:
+    """Inside a transaction: wait for any other dispatch to commit (see the module docstring)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK_KEY])
+
+
 @dataclass
 class DispatchReport:
     sent: int = 0
@@ -66,6 +80,7 @@ def dispatch_waiting() -> DispatchReport:
 
     report = DispatchReport()
     with transaction.atomic():
+        _one_dispatch_at_a_time()
         rows = EncodeJob.objects.select_for_update(skip_locked=True).filter(status=JobStatus.QUEUED, sends=0)
         waiting = [Waiting(pk, owner, created) for pk, owner, created in
                    rows.order_by("created").values_list("pk", "owner_id", "created")[:500]]

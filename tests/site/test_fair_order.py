@@ -55,3 +55,51 @@ def test_uploads_are_dispatched_fairly_and_the_next_goes_when_one_ends(png_bytes
     assert EncodeJob.objects.filter(owner=alice, sends=0).count() == 7
     # The sweeper dispatches too, and sends nothing beyond the limit.
     assert jobs.requeue_stale_jobs().resent == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_keep_the_per_owner_limit(fs_broker, settings, monkeypatch):
+    """A dispatch that starts while another is still sending (an upload commits meanwhile) must
+    count the other's sends: it used to skip the other's locked rows and count alice's in-flight
+    jobs without its uncommitted sends, so she briefly had two on the broker with a limit of 1."""
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("two transactions at once need PostgreSQL (SQLite's IMMEDIATE ones never overlap)")
+    import threading
+
+    settings.EMMM_DISPATCH_PER_OWNER = 1
+    alice = get_user_model().objects.create_user("alice", password="pw-alice-1")
+    first = EncodeJob.objects.create(owner=alice, source=b"x", source_bytes=1)
+    sending, release = threading.Event(), threading.Event()
+    real_send = jobs.send_job
+
+    def slow_send(job_id):  # the first dispatcher is mid-send (row updated, not committed)
+        real_send(job_id)
+        sending.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(jobs, "send_job", slow_send)
+    reports = {}
+
+    def run(name):
+        try:
+            reports[name] = dispatch.dispatch_waiting()
+        finally:
+            connections.close_all()
+
+    one = threading.Thread(target=run, args=("one",))
+    one.start()
+    assert sending.wait(30)
+    monkeypatch.setattr(jobs, "send_job", real_send)
+    second = EncodeJob.objects.create(owner=alice, source=b"y", source_bytes=1)  # an upload commits
+    two = threading.Thread(target=run, args=("two",))
+    two.start()
+    two.join(1)  # without a lock it finishes now, having sent the second job
+    release.set()
+    one.join(30)
+    two.join(30)
+    assert reports["one"].sent == 1 and reports["two"].sent == 0
+    assert EncodeJob.objects.get(pk=first.pk).sends == 1
+    assert EncodeJob.objects.get(pk=second.pk).sends == 0  # waits for alice's first to end
+    assert len(fs_broker.messages()) == 1

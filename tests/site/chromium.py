@@ -26,7 +26,13 @@ def allow_sync_orm_beside_playwright(monkeypatch):
 
 @pytest.fixture
 def browser():
-    """A headless Chromium, closed after the test."""
+    """A headless Chromium, closed after the test.
+
+    Inside ``sync_playwright()`` the test runs in another ``contextvars`` context (Playwright's
+    greenlet), so its ORM calls open database connections of their own that pytest-django
+    never sees: they are closed here, or the test database cannot be dropped at the end.
+    """
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -34,4 +40,5 @@ def browser():
         try:
             yield chromium
         finally:
+            connections.close_all()
             chromium.close()

@@ -23,3 +23,30 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "emmm_<random>",
             "description": "An API token created on the settings page (/api/tokens/).",
         }
+
+
+#: Methods a session client must send with its CSRF token.
+UNSAFE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def document_shared_refusals(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: answers every operation can give, added where the
+    operation does not list them already (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``).
+
+    - 406 to each operation whose answers are JSON (or empty): an ``Accept`` header that allows
+      no JSON (decode, which answers an image whatever ``Accept`` says, has no 406);
+    - 403 to each unsafe operation a session may call: the session's request without its CSRF token.
+    """
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses = operation.get("responses")
+            if not isinstance(responses, dict):
+                continue
+            successes = [r.get("content", {}) for code, r in responses.items() if code.startswith("2")]
+            if all(not content or "application/json" in content for content in successes):
+                responses.setdefault("406", {"content": error, "description": "The Accept header allows no JSON."})
+            if method in UNSAFE_METHODS and any("cookieAuth" in s for s in operation.get("security", [])):
+                responses.setdefault("403", {"content": error, "description": "A session request without its CSRF token."})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

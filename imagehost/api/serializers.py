@@ -255,9 +255,9 @@ class AcceptedJobSerializer(JobSerializer):
     """The upload's answer: the job, its secret ``deletion_url``, and a ``warning`` when it is kept but
     could not be queued yet (the broker is down)."""
 
-    warning = WarningSerializer(
-        required=False, read_only=True, help_text="Present when the upload is kept but not yet queued."
-    )
+    # Not read_only: drf-spectacular marks every read-only field required, and this one is only
+    # present sometimes. This serializer only writes answers, so nothing can set it.
+    warning = WarningSerializer(required=False, help_text="Present when the upload is kept but not yet queued.")
     deletion_url = serializers.URLField(read_only=True, help_text=(
         "Secret link that deletes this upload and its short links without signing in (GET: a confirm page; POST "
         "deletes). Only in this answer."))

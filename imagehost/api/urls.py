@@ -2,11 +2,11 @@
 
 from django.urls import include, path, re_path
 from django.conf import settings
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from .views import settings_pages
 from .views import library, links, similar, tokens, uploads
-from .views.base import NotFoundView
+from .views.base import NotFoundView, SchemaView
 
 app_name = "api"
 
@@ -38,7 +38,7 @@ v1 = [
 
 urlpatterns = [
     path("v1/", include(v1)),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", swagger_docs, name="docs"),
     path("tokens/", settings_pages.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke", settings_pages.revoke_token, name="token-revoke"),

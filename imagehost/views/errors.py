@@ -11,8 +11,15 @@ from ..services.errors import ServiceError, outage_error, refused_request_error
 from .navigation import back_url
 
 
+#: The HTML pages under /api/ (``imagehost/api/urls.py``); every other /api/ path answers JSON.
+API_HTML_PAGES = ("/api/docs/", "/api/tokens/")
+
+
 def wants_json(request: HttpRequest) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
+    """JSON for the REST API's paths (even for errors Django raises before DRF: a bad Host
+    header, a crash) and for script clients (``Accept: application/json``) anywhere."""
+    api = request.path.startswith("/api/") and not request.path.startswith(API_HTML_PAGES)
+    return api or "application/json" in request.headers.get("Accept", "")
 
 
 def error_response(

@@ -18,17 +18,18 @@ from .base import ApiView, errors, user_or_none
 
 
 class LinkListView(ApiView):
-    permission_classes = [permissions.AllowAny]  # anyone may shorten; listing needs sign-in (below)
     serializer_class = s.LinkSerializer
     pagination_class = Pagination
+
+    def get_permissions(self) -> list:
+        """Anyone may shorten; listing needs sign-in (the schema's security follows this)."""
+        return [permissions.AllowAny()] if self.request.method == "POST" else [permissions.IsAuthenticated()]
 
     def get_throttles(self):
         return [LinkThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(operation_id="links_list", summary="List my short links", responses={200: s.LinkSerializer(many=True), **errors(401, 404)})
     def get(self, request: Request) -> Response:
-        if not request.user.is_authenticated:
-            raise exceptions.NotAuthenticated()
         page = self.paginate_queryset(selectors.short_links_for_owner(request.user))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

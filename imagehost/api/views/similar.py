@@ -41,7 +41,15 @@ class ScopeSerializer(serializers.Serializer):
     )
 
 
-class SearchSerializer(ScopeSerializer):
+class SearchByTokenSerializer(ScopeSerializer):
+    """A JSON search body: JSON cannot carry a file."""
+
+    token = s.StrictCharField(help_text="A token, token URL (/i/…) or short link (/s/…).")
+
+
+class SearchSerializer(SearchByTokenSerializer):
+    """A search body of either kind (what the view validates; multipart in the schema)."""
+
     file = serializers.FileField(required=False, help_text="The query image (multipart). Never stored.")
     token = s.StrictCharField(required=False, help_text="A token, token URL (/i/…) or short link (/s/…).")
 
@@ -102,7 +110,11 @@ class SearchView(_SimilarListView):
         summary="Search by example: pictures like an image or a token, best first",
         description="Multipart `file` (an image, bounded like uploads, never stored) or JSON `{\"token\": ...}`; "
         "optional `scope` and `k`. " + SCOPE_HELP,
-        request={"multipart/form-data": SearchSerializer, "application/json": SearchSerializer},
+        request={
+            "multipart/form-data": SearchSerializer,
+            "application/json": SearchByTokenSerializer,
+            "application/x-www-form-urlencoded": SearchByTokenSerializer,
+        },
         responses={200: SimilarPictureSerializer(many=True), **errors(401, 404, 410, 413, 415, 429, 503)},
     )
     def post(self, request: Request) -> Response:

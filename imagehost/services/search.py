@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from .. import similarity as sim
 from ..models import Picture, PictureEmbedding, Visibility
-from ..selectors import not_taken_down
+from ..selectors import not_taken_down, with_takedowns
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
 from .rendering import decode_slot
@@ -85,7 +85,7 @@ def search_vector(
     allowed = scope_pictures(scope, viewer)
     ids = np.fromiter(allowed.values_list("pk", flat=True), dtype=np.int64)
     hits = live_index().get().search(vector, k, allowed_ids=ids, exclude_ids=list(exclude))
-    found = allowed.select_related("album", "owner").in_bulk([pid for pid, _ in hits])
+    found = with_takedowns(allowed).select_related("album", "owner").in_bulk([pid for pid, _ in hits])
     return [SimilarPicture(found[pid], score) for pid, score in hits if pid in found]
 
 

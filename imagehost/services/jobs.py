@@ -69,11 +69,12 @@ from django.utils import timezone
 
 from ..models import EncodeJob, JobStatus, Picture
 from .dispatch import dispatch_waiting
-from .errors import BrokerUnavailable, NotFound, RetryableEncodeError
+from .errors import BadToken, BrokerUnavailable, NotFound, RetryableEncodeError, TokenBlocked, TokenTooLong
 from .library import lock_album, next_position
 from .links import fill_reserved_links, get_or_create_short_link
 from .rendering import warm_default_rendering
 from .similar import index_finished_job
+from .tokens import checked_token_sha256
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,13 @@ def heartbeat(job_id: UUID | str, interval_s: float | None = None) -> Iterator[N
 
 
 def encode(claimed: ClaimedJob) -> codec.EncodeResult:
-    """Run the codec on a claimed job's original (no database access)."""
-    return codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars, kind=claimed.kind)
+    """Run the codec on a claimed job's original (no database access). A token longer than the
+    site accepts (``EMMM_MAX_TOKEN_CHARS``: noise as AVIF, say) is encoded again under that limit."""
+    result = codec.encode(claimed.source, model=claimed.model, max_chars=claimed.max_chars, kind=claimed.kind)
+    limit = settings.EMMM_MAX_TOKEN_CHARS
+    if len(result.token) > limit:
+        result = codec.encode(claimed.source, model=claimed.model, max_chars=limit, kind=claimed.kind)
+    return result
 
 
 def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
@@ -185,8 +191,10 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
 
     The default rendering is put in the decode cache first (no lock held), so the first view
     of the new link, as soon as the job shows ``done``, is a cache hit; the embedding reuses
-    that decode.
+    that decode. A token the site refuses (taken down: the same image uploaded again) raises
+    TokenBlocked (or TokenTooLong, BadToken) before anything is written.
     """
+    checked_token_sha256(result.token)
     decoded = warm_default_rendering(result.token)
     with transaction.atomic():
         album_id = EncodeJob.objects.filter(pk=job_id).values_list("album_id", flat=True).first()
@@ -261,7 +269,10 @@ def run_encode_job(job_id: UUID | str) -> EncodeJob | None:
     except Exception as exc:  # noqa: BLE001 - any other failure is retried, then reported
         log.exception("encode failed for job %s", job_id)
         return requeue(job_id, exc, f"Encoding failed ({type(exc).__name__}).")
-    return complete(job_id, result)
+    try:
+        return complete(job_id, result)
+    except (BadToken, TokenBlocked, TokenTooLong) as exc:  # the site refuses the token: a retry makes the same one
+        return fail_by_id(job_id, exc.message)
 
 
 # --- the sweeper ---------------------------------------------------------------------------

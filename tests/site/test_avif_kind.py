@@ -73,3 +73,40 @@ def test_avif_kind_respects_max_chars(png_bytes):
     job.refresh_from_db()
     assert job.status == JobStatus.DONE, job.error
     assert len(job.picture.token) <= 700
+
+
+def noise_png(w: int, h: int) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_token_longer_than_the_site_accepts_is_encoded_again_under_its_limit(settings):
+    """Noise as AVIF with no budget made a token over EMMM_MAX_TOKEN_CHARS: the short link's check
+    refused it after the encode, the task died and the job stayed "running" for the sweeper."""
+    settings.EMMM_MAX_TOKEN_CHARS = 6000
+    job = uploads.submit_upload(noise_png(128, 128), kind=EncodeKind.AVIF)
+    assert len(codec.encode(noise_png(128, 128), kind="avif").token) > 6000  # what used to be made
+    jobs.run_encode_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE, (job.status, job.error)
+    assert len(job.picture.token) <= 6000 and job.source is None
+    assert codec.decode(job.picture.token).size == (job.picture.width, job.picture.height)
+
+
+def test_an_upload_that_encodes_to_a_taken_down_token_fails_clearly():
+    """The same image again makes the same token; if that token was taken down, completing the job
+    raised TokenBlocked after the encode and left it "running"."""
+    from imagehost.services import tokens
+
+    first = uploads.submit_upload(screenshot_png(), kind=EncodeKind.AVIF)
+    jobs.run_encode_job(first.pk)
+    first.refresh_from_db()
+    tokens.block_token(first.picture.token)
+    again = uploads.submit_upload(screenshot_png(), kind=EncodeKind.AVIF)
+    jobs.run_encode_job(again.pk)
+    again.refresh_from_db()
+    assert again.status == JobStatus.FAILED and "taken down" in again.error
+    assert again.picture is None and again.source is None

@@ -164,12 +164,15 @@ def context_for(spec: registry.ModelSpec) -> klt_ctx.ContextModel:
 
 
 def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float, multiple: int, max_chars: int) -> tuple[int, int]:
-    """The next, smaller coded size rate control tries: ``coded * shrink``, but never more than
-    MAX_UPSCALE_PER_SIDE times smaller than ``size`` nor under ``multiple`` pixels a side;
-    CodecError when no smaller size is left to try."""
-    least = (math.ceil(size[0] / MAX_UPSCALE_PER_SIDE), math.ceil(size[1] / MAX_UPSCALE_PER_SIDE))
-    smaller = (max(least[0], math.floor(coded[0] * shrink)), max(least[1], math.floor(coded[1] * shrink)))
-    if smaller == tuple(coded) or min(smaller) < multiple:
+    """The next, smaller coded size rate control tries: each side ``coded * shrink``, but never
+    more than MAX_UPSCALE_PER_SIDE times smaller than ``size`` nor under ``multiple`` pixels (a
+    side already under it stays as it is; the other side still shrinks); CodecError when no
+    smaller size is left to try."""
+    smaller = tuple(
+        max(math.ceil(full / MAX_UPSCALE_PER_SIDE), min(side, multiple), math.floor(side * shrink))
+        for full, side in zip(size, coded)
+    )
+    if smaller == tuple(coded):
         raise CodecError(
             f"max_chars={max_chars} is too small for this image: a token may be decoded at most "
             f"{MAX_UPSCALE_PER_SIDE}x larger than the image it codes; allow more characters or upload a smaller image"

@@ -4,10 +4,14 @@
 - Decompression bombs are refused from the header, before pixels are allocated: Pillow's
   bomb warning is an error, and ``MAX_INPUT_PIXELS`` is a cap of our own.
 - EXIF orientation is applied; animations give their first frame; palette, grayscale,
-  CMYK, 16-bit and float images become 8-bit RGB; alpha is composited onto
-  ``ALPHA_BACKGROUND`` (white, as most viewers show transparent areas on light pages).
+  CMYK, 16-bit and float images become 8-bit RGB; alpha (and a PNG's transparent colour) is
+  composited onto ``ALPHA_BACKGROUND`` (white, as most viewers show transparent areas on
+  light pages).
 - Images over ``max_pixels``, or with a side over ``MAX_SIDE`` (a token cannot declare
-  more), are downscaled (aspect kept) before encoding.
+  more), are downscaled (aspect kept) before encoding, to exactly ``stored_size``.
+- An embedded RGB colour profile (ICC: Display P3, Adobe RGB...) is converted to sRGB, as a
+  colour-managed viewer shows the picture; the result carries no profile. A profile that
+  cannot be read, or one for another colour space (CMYK, grey), leaves the values as they are.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImage
 from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_INPUT_PIXELS, MAX_SIDE
@@ -29,6 +33,9 @@ ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], I
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 ALPHA_BACKGROUND = (255, 255, 255)
+_SRGB = ImageCms.createProfile("sRGB")
+#: EXIF orientations that turn the stored picture a quarter turn (width and height swap).
+_QUARTER_TURNS = (5, 6, 7, 8)
 
 
 @dataclass(frozen=True)
@@ -91,9 +98,12 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if getattr(image, "is_animated", False):
                 image.seek(0)
-            if image.format == "JPEG":
+            width, height = image.size
+            upright = (height, width) if image.getexif().get(0x0112) in _QUARTER_TURNS else (width, height)
+            if image.format == "JPEG":  # decode at a reduced DCT scale, no smaller than needed
                 image.draft("RGB", _target_size(image.size, max_pixels))
             image.load()
+            profile = image.info.get("icc_profile")
             image = ImageOps.exif_transpose(image)
             rgb = _to_rgb(image)
     except InvalidImage:
@@ -102,10 +112,10 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
         raise InvalidImage("the image has too many pixels") from exc
     except Exception as exc:  # corrupt or truncated pixel data
         raise InvalidImage("the image data is corrupt or truncated") from exc
-    target = _target_size(rgb.size, max_pixels)
+    target = _target_size(upright, max_pixels)  # from the file's size, not the drafted one
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return rgb
+    return _to_srgb(rgb, profile)
 
 
 def stored_size(width: int, height: int, max_pixels: int | None = None) -> tuple[int, int]:
@@ -124,17 +134,36 @@ def _target_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
+def _to_srgb(rgb: Image.Image, profile: bytes | None) -> Image.Image:
+    """``rgb`` converted from its embedded RGB ``profile`` to sRGB (see the module docstring)."""
+    if profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            if source.profile.xcolor_space.strip() == "RGB":
+                rgb = ImageCms.profileToProfile(rgb, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # unreadable: the values as they are
+    rgb.info.pop("icc_profile", None)
+    return rgb
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+    if mode.startswith("I;16"):  # in integers: a float64 copy of 40 MP is 320 MB
+        wide = np.asarray(image).astype(np.uint32)
+        wide *= 255
+        wide += 32767
+        wide //= 65535  # = rint(value / 65535 * 255): value / 257 is never halfway
+        image = Image.fromarray(wide.astype(np.uint8), "L")
+    elif mode == "I":
         array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
+        peak = 65535.0 if array.max(initial=0) > 255 else 255.0
         image = Image.fromarray(np.clip(np.rint(array / peak * 255), 0, 255).astype(np.uint8), "L")
     elif mode == "F":
         array = np.asarray(image, dtype=np.float64)
         peak = 1.0 if array.max(initial=0) <= 1.0 else 255.0
         image = Image.fromarray(np.clip(np.rint(array / peak * 255), 0, 255).astype(np.uint8), "L")
-    elif mode == "P" and "transparency" in image.info:
+    elif mode in ("P", "L", "RGB") and "transparency" in image.info:  # a palette entry or a colour key
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")

@@ -10,6 +10,7 @@ the encoder also enforces for every token it writes from now on.
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -84,6 +85,28 @@ def photo(size: tuple[int, int]) -> bytes:
 def test_encoder_refuses_a_budget_that_needs_a_larger_factor(taef2, kind, budget):
     with pytest.raises(CodecError, match=f"max_chars={budget} is too small for this image"):
         codec.encode(photo((256, 192)), max_chars=budget, kind=kind)
+
+
+def test_next_coded_size_shrinks_the_long_side_of_a_thin_image():
+    """A side already under the model's multiple (8 px) stays; the other still shrinks (all sizes
+    were refused once one side was under 8, so a 1600x6 strip fitted no budget below its default)."""
+    from codec.core import next_coded_size
+
+    assert next_coded_size((1600, 6), (1600, 6), 0.9, 8, 500) == (1440, 6)
+    assert next_coded_size((100, 10), (72, 8), 0.9, 8, 500) == (64, 8)  # 8 is the least it goes to
+    assert next_coded_size((400, 300), (200, 150), 0.5, 8, 500) == (100, 75)  # as before elsewhere
+    with pytest.raises(CodecError, match="max_chars=500 is too small for this image"):
+        next_coded_size((1600, 6), (200, 6), 0.9, 8, 500)  # 8x smaller already
+
+
+def test_a_thin_image_fits_a_budget_by_coding_it_narrower(taef2):
+    strip = np.asarray(Image.open(io.BytesIO(photo((1600, 64)))))[29:35]  # 1600x6
+    plain = codec.encode(Image.fromarray(strip))
+    result = codec.encode(Image.fromarray(strip), max_chars=plain.chars * 6 // 10)
+    info = codec.inspect(result.token)
+    assert result.chars <= plain.chars * 6 // 10
+    assert info.coded_height == 6 and info.coded_width < 1600
+    assert codec.decode(result.token).size == (1600, 6)
 
 
 def test_encoder_never_writes_a_larger_factor(taef2):

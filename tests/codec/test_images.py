@@ -193,3 +193,46 @@ def test_truncated_files_are_invalid_image(fmt):
 def test_missing_file(tmp_path):
     with pytest.raises(InvalidImage, match="no such file"):
         load_rgb(tmp_path / "nope.png", max_pixels=BIG)
+
+
+def test_grey_and_rgb_pngs_with_a_transparent_colour_are_composited_on_white():
+    """A tRNS colour key (not only a palette's) marks transparent pixels; they came out black."""
+    grey = Image.new("L", (8, 4), 0)
+    grey.paste(90, (4, 0, 8, 4))
+    out = rgb(encoded(grey, "PNG", transparency=0))
+    assert (out[:, :4] == 255).all() and (out[:, 4:] == 90).all()
+    colour = Image.new("RGB", (8, 4), (0, 0, 0))
+    colour.paste((10, 200, 30), (4, 0, 8, 4))
+    out = rgb(encoded(colour, "PNG", transparency=(0, 0, 0)))
+    assert (out[:, :4] == 255).all() and (out[:, 4:] == (10, 200, 30)).all()
+
+
+def test_an_embedded_colour_profile_is_converted_to_srgb():
+    """A Display P3 photo's values mean other colours than sRGB's; a colour-managed viewer shows
+    them converted, and so must the token (they were taken as sRGB)."""
+    from PIL import ImageCms
+
+    from .imagegen import DISPLAY_P3, rgb_icc_profile
+
+    icc = rgb_icc_profile(*DISPLAY_P3)
+    picture = Image.new("RGB", (16, 8), (40, 200, 60))
+    data = encoded(picture, "PNG", icc_profile=icc)
+    expected = ImageCms.profileToProfile(picture, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"))
+    out = load_rgb(data, max_pixels=BIG)
+    assert np.abs(np.asarray(out).astype(int) - np.asarray(expected).astype(int)).max() <= 1
+    assert np.abs(np.asarray(out).astype(int)[0, 0] - (40, 200, 60)).max() > 20  # not the raw values
+    assert "icc_profile" not in out.info  # the pixels are sRGB now
+    # A profile that cannot be read leaves the values as they are.
+    assert (rgb(encoded(picture, "PNG", icc_profile=b"not a profile")) == (40, 200, 60)).all()
+
+
+def test_jpegs_are_coded_at_the_stored_size_the_site_announces():
+    """JPEGs are decoded at a reduced DCT scale first (draft); the size was then worked out from
+    the drafted size and could be a pixel off ``codec.stored_size`` (1002x2549: 320x816, not 321)."""
+    for size in [(1002, 2549), (2549, 1002), (1500, 1001), (777, 2999), (3000, 523)]:
+        data = encoded(Image.new("RGB", size, (120, 130, 140)), "JPEG", quality=50)
+        assert load_rgb(data, max_pixels=codec.DEFAULT_MAX_PIXELS).size == codec.stored_size(*size), size
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the announced size is the upright one
+    data = encoded(Image.new("RGB", (2549, 1002), (120, 130, 140)), "JPEG", quality=50, exif=exif.tobytes())
+    assert load_rgb(data, max_pixels=codec.DEFAULT_MAX_PIXELS).size == codec.stored_size(1002, 2549)

@@ -377,3 +377,17 @@ def test_avif_payload_of_another_size_or_format_is_refused():
     other = token.to_text(token.pack(dataclasses.replace(header, payload_length=len(png.getvalue())), png.getvalue()))
     with pytest.raises(InvalidToken, match="corrupt"):
         codec.decode(other)
+
+
+def test_avif_tokens_carry_no_colour_profile():
+    """Pillow's AVIF writer copied the upload's ICC profile (any size) into the token."""
+    from PIL import ImageCms
+
+    from .imagegen import encoded, photo
+
+    picture = photo(64, 48, seed=3)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    plain = codec.encode(encoded(picture, "PNG"), kind="avif")
+    tagged = codec.encode(encoded(picture, "PNG", icc_profile=srgb + b"\0" * 3000), kind="avif")
+    assert tagged.chars == plain.chars
+    assert "icc_profile" not in codec.decode(tagged.token).info

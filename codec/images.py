@@ -84,10 +84,16 @@ def _check_pixels(width: int, height: int) -> None:
         )
 
 
+def _file_format(image: Image.Image) -> str:
+    """The file's format; Pillow's "MPO" (a JPEG with a multi-picture segment, as cameras and
+    phones write them) is a JPEG."""
+    return "JPEG" if image.format == "MPO" else image.format or "unknown"
+
+
 def probe_image(source: ImageSource) -> ImageFacts:
     """Format and size from the header only; InvalidImage for anything unacceptable."""
     image = _open(source)
-    return ImageFacts(format=image.format or "unknown", width=image.width, height=image.height)
+    return ImageFacts(format=_file_format(image), width=image.width, height=image.height)
 
 
 def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
@@ -100,7 +106,7 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
                 image.seek(0)
             width, height = image.size
             upright = (height, width) if image.getexif().get(0x0112) in _QUARTER_TURNS else (width, height)
-            if image.format == "JPEG":  # decode at a reduced DCT scale, no smaller than needed
+            if _file_format(image) == "JPEG":  # decode at a reduced DCT scale, no smaller than needed
                 image.draft("RGB", _target_size(image.size, max_pixels))
             image.load()
             profile = image.info.get("icc_profile")

@@ -39,8 +39,10 @@ def validate_upload(data: bytes) -> codec.ImageFacts:
             raise UploadTooLarge(str(exc)) from exc
         raise UnsupportedImage(str(exc)) from exc
     fmt = (facts.format or "").upper()
-    if fmt not in {f.upper() for f in settings.EMMM_ALLOWED_FORMATS}:
-        raise UnsupportedImage(f"{fmt or 'This'} images are not accepted; send PNG, JPEG, WebP or GIF.")
+    allowed = [f.upper() for f in settings.EMMM_ALLOWED_FORMATS]
+    if fmt not in allowed:
+        names = ", ".join(allowed[:-1]) + f" or {allowed[-1]}" if len(allowed) > 1 else "".join(allowed)
+        raise UnsupportedImage(f"{fmt or 'This'} images are not accepted; send {names}.")
     pixels = facts.width * facts.height
     if pixels > max_upload_pixels():
         raise UploadTooLarge(

@@ -142,6 +142,15 @@ def test_probe_reads_the_header_only():
     assert (facts.format, facts.width, facts.height, facts.pixels) == ("PNG", 300, 200, 60_000)
 
 
+def test_a_multi_picture_jpeg_is_a_jpeg_of_its_first_picture():
+    """Pillow names a JPEG with an MPF segment (cameras, phones) "MPO"; it is a JPEG file."""
+    first = photo(64, 48, seed=2)
+    data = encoded(first, "MPO", save_all=True, append_images=[photo(32, 24, seed=3)], quality=95)
+    assert codec.probe_image(data).format == "JPEG"
+    out = load_rgb(data, max_pixels=BIG)
+    assert out.size == (64, 48) and np.abs(np.asarray(out).astype(int) - np.asarray(first).astype(int)).mean() < 4
+
+
 def test_pillow_decompression_bomb_is_refused_from_the_header():
     data = png_header_only(100_000, 100_000)  # 10 gigapixels in 57 bytes
     (error, grown) = peak_memory_growth(lambda: pytest.raises(InvalidImage, load_rgb, data, max_pixels=BIG))

@@ -117,8 +117,22 @@ def test_not_an_image_is_415(client, settings, png_bytes):
     assert upload(client, b"this is not an image at all").status_code == 415
     assert upload(client, b"").status_code in (400, 415)
     settings.EMMM_ALLOWED_FORMATS = ["JPEG"]
-    assert upload(client, png_bytes(20, 20)).status_code == 415
+    r = upload(client, png_bytes(20, 20))
+    assert r.status_code == 415 and "PNG images are not accepted; send JPEG." in r.content.decode()
     assert upload(client, png_bytes(20, 20, fmt="JPEG")).status_code == 303
+
+
+def test_a_camera_jpeg_with_a_second_picture_is_a_jpeg(client):
+    """Phones and cameras write JPEGs with a multi-picture (MPF) segment: Pillow calls them "MPO",
+    and the site refused them (415 "MPO images are not accepted") though the codec reads them."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", (20, 15))])
+    assert Image.open(io.BytesIO(buf.getvalue())).format == "MPO"
+    assert upload(client, buf.getvalue()).status_code == 303
 
 
 def test_missing_file_is_400(client):

@@ -111,7 +111,7 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
             image.load()
             profile = image.info.get("icc_profile")
             image = ImageOps.exif_transpose(image)
-            rgb = _to_rgb(image)
+            picture = _to_rgb_or_rgba(image)
     except InvalidImage:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -119,9 +119,9 @@ def load_rgb(source: ImageSource, *, max_pixels: int) -> Image.Image:
     except Exception as exc:  # corrupt or truncated pixel data
         raise InvalidImage("the image data is corrupt or truncated") from exc
     target = _target_size(upright, max_pixels)  # from the file's size, not the drafted one
-    if target != rgb.size:
-        rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return _to_srgb(rgb, profile)
+    if target != picture.size:  # RGBA is resized premultiplied, so compositing after it is the same
+        picture = picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return _to_srgb(_on_background(picture), profile)
 
 
 def stored_size(width: int, height: int, max_pixels: int | None = None) -> tuple[int, int]:
@@ -153,14 +153,27 @@ def _to_srgb(rgb: Image.Image, profile: bytes | None) -> Image.Image:
     return rgb
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _on_background(picture: Image.Image) -> Image.Image:
+    """An RGBA or LA picture composited onto ``ALPHA_BACKGROUND``; an RGB one as it is."""
+    if picture.mode == "RGB":
+        return picture
+    background = Image.new("RGBA", picture.size, ALPHA_BACKGROUND + (255,))
+    return Image.alpha_composite(background, picture.convert("RGBA")).convert("RGB")
+
+
+#: Rows of a 16-bit picture converted at a time (memory: a band, not a full-size copy).
+_BAND_ROWS = 256
+
+
+def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
+    """8-bit RGB, or RGBA / LA for a picture with transparency (composited after the downscale)."""
     mode = image.mode
-    if mode.startswith("I;16"):  # in integers: a float64 copy of 40 MP is 320 MB
-        wide = np.asarray(image).astype(np.uint32)
-        wide *= 255
-        wide += 32767
-        wide //= 65535  # = rint(value / 65535 * 255): value / 257 is never halfway
-        image = Image.fromarray(wide.astype(np.uint8), "L")
+    if mode.startswith("I;16"):
+        grey = np.empty((image.height, image.width), dtype=np.uint8)
+        for top in range(0, image.height, _BAND_ROWS):
+            band = np.asarray(image.crop((0, top, image.width, min(top + _BAND_ROWS, image.height)))).astype(np.uint32)
+            grey[top : top + len(band)] = (band * 255 + 32767) // 65535  # = rint(v / 65535 * 255), never halfway
+        image = Image.fromarray(grey, "L")
     elif mode == "I":
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if array.max(initial=0) > 255 else 255.0
@@ -171,8 +184,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         image = Image.fromarray(np.clip(np.rint(array / peak * 255), 0, 255).astype(np.uint8), "L")
     elif mode in ("P", "L", "RGB") and "transparency" in image.info:  # a palette entry or a colour key
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("RGB", "RGBA", "LA"):  # as they are: a conversion would copy them at full size
+        return image
+    if image.mode in ("PA", "RGBa", "La"):
+        return image.convert("RGBA")
     return image.convert("RGB")

@@ -245,3 +245,19 @@ def test_jpegs_are_coded_at_the_stored_size_the_site_announces():
     exif[0x0112] = 6  # rotated: the announced size is the upright one
     data = encoded(Image.new("RGB", (2549, 1002), (120, 130, 140)), "JPEG", quality=50, exif=exif.tobytes())
     assert load_rgb(data, max_pixels=codec.DEFAULT_MAX_PIXELS).size == codec.stored_size(1002, 2549)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "I;16"])
+def test_large_alpha_and_16_bit_images_load_in_bounded_memory(mode):
+    """A 12 MP picture with alpha (or 16 bits a sample) took 4-5 full-size copies (RGBA
+    composites, float64 arrays) before the downscale: compositing now follows it."""
+    size = (4000, 3000)
+    if mode == "I;16":
+        picture = Image.fromarray((np.arange(size[0], dtype=np.uint16)[None, :] * 16).repeat(size[1], 0))
+    else:
+        picture = Image.new(mode, size, (10, 200, 30, 128) if mode == "RGBA" else (90, 128))
+    data = encoded(picture, "PNG", compress_level=1)
+    decoded_rgba = size[0] * size[1] * 4  # Pillow holds the decoded picture in 4 bytes a pixel
+    (image, grown) = peak_memory_growth(lambda: load_rgb(data, max_pixels=codec.DEFAULT_MAX_PIXELS))
+    assert image.size == codec.stored_size(*size)
+    assert grown < 3 * decoded_rgba, f"{grown / 2**20:.0f} MiB for a {decoded_rgba / 2**20:.0f} MiB picture"

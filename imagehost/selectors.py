@@ -135,7 +135,7 @@ def get_short_link(slug: str) -> ShortLink:
 
 
 def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
-    return ShortLink.objects.filter(owner=owner).select_related("job").order_by("-created")
+    return ShortLink.objects.filter(owner=owner).select_related("job").order_by("-created", "-pk")
 
 
 def short_links_for_picture(picture: Picture) -> QuerySet[ShortLink]:

@@ -249,6 +249,8 @@ EMMM_SHORTLINK_RATE = env.str("EMMM_SHORTLINK_RATE", default="60/m")
 EMMM_SIGNUP_RATE = env.str("EMMM_SIGNUP_RATE", default="20/h")
 EMMM_LOGIN_RATE = env.str("EMMM_LOGIN_RATE", default="10/m")
 EMMM_PASSWORD_RESET_RATE = env.str("EMMM_PASSWORD_RESET_RATE", default="5/h")
+#: How long a link that confirms a new e-mail address works (services.accounts).
+EMMM_EMAIL_CONFIRM_MAX_AGE_S = env.int("EMMM_EMAIL_CONFIRM_MAX_AGE_S", default=3 * 24 * 3600)
 EMMM_SLUG_RATE = env.str("EMMM_SLUG_RATE", default="120/m")
 EMMM_SEARCH_RATE = env.str("EMMM_SEARCH_RATE", default="30/m")  # similar pictures / search by example
 EMMM_API_ANON_SEARCH_RATE = env.str("EMMM_API_ANON_SEARCH_RATE", default="10/m")

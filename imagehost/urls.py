@@ -19,6 +19,7 @@ urlpatterns = [
     path("delete/<str:key>/", deletion.delete_upload, name="delete_upload"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/settings/", accounts.account_settings, name="account_settings"),
+    path("accounts/email/confirm/<str:signed>/", accounts.confirm_email, name="confirm_email"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),  # its limit: ratelimits.LoginRateLimitedBackend
     path(
         "accounts/password_reset/",

@@ -10,20 +10,29 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from .. import ratelimits
 from ..ratelimits import rate_limited
 from ..services import accounts
+from .forms import parse
 
-EMAIL_HELP = "Optional. Only used to send you a link if you forget your password."
+EMAIL_HELP = "Optional. Only used to send you a link if you forget your password; we mail it a link to confirm first."
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=False, help_text=EMAIL_HELP)
+    """Username and password; the optional address is mailed a confirmation link, not saved."""
+
+    email = forms.EmailField(
+        required=False, max_length=get_user_model()._meta.get_field("email").max_length, help_text=EMAIL_HELP
+    )
+
+    field_order = ["username", "email", "password1", "password2"]
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
-        fields = ("username", "email")
+        fields = ("username",)
 
 
 class EmailForm(forms.Form):
@@ -71,6 +80,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
+            if form.cleaned_data.get("email"):  # it mails a typed address: the limit of such mails
+                ratelimits.check(request, "resets")
             try:
                 with transaction.atomic():
                     user = form.save()
@@ -78,9 +89,33 @@ def signup(request: HttpRequest) -> HttpResponse:
                 form.add_error("username", form.instance.unique_error_message(get_user_model(), ("username",)))
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                if form.cleaned_data.get("email"):
+                    _send_confirmation(request, user, form.cleaned_data["email"])
                 return redirect("library")
         return render(request, "registration/signup.html", {"form": form}, status=400)
     return render(request, "registration/signup.html", {"form": form})
+
+
+def _send_confirmation(request: HttpRequest, user, email: str) -> None:
+    accounts.request_email(user, email, link_for=lambda signed: request.build_absolute_uri(reverse("confirm_email", args=[signed])))
+    messages.info(request, f"We sent a link to {email}: open it to use that address for password resets.")
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.ChoiceField(choices=[("yes", "yes")])
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_email(request: HttpRequest, signed: str) -> HttpResponse:
+    """The link mailed to a new address: GET shows what it confirms (link scanners change
+    nothing), POST confirms. No sign-in needed: the link is signed for its account."""
+    confirmation = accounts.read_confirmation(signed)  # 400 page when altered or expired
+    if request.method == "POST":
+        parse(ConfirmForm, request.POST)
+        accounts.confirm_email(signed)
+        messages.success(request, f"{confirmation.email} is now the e-mail address of “{confirmation.user.get_username()}”.")
+        return redirect("account_settings" if request.user == confirmation.user else "upload")
+    return render(request, "registration/confirm_email.html", {"confirmation": confirmation})
 
 
 @login_required
@@ -90,8 +125,15 @@ def account_settings(request: HttpRequest) -> HttpResponse:
     form = EmailForm(request.POST or None, initial={"email": request.user.email})
     if request.method == "POST":
         if form.is_valid():
-            accounts.set_email(request.user, form.cleaned_data["email"])
-            messages.success(request, "E-mail address saved." if form.cleaned_data["email"] else "E-mail address removed.")
+            email = form.cleaned_data["email"]
+            if not email:
+                accounts.set_email(request.user, "")
+                messages.success(request, "E-mail address removed.")
+            elif email == request.user.email:
+                messages.info(request, "That is your address already.")
+            else:
+                ratelimits.check(request, "resets")
+                _send_confirmation(request, request.user, email)
             return redirect("account_settings")
         return render(request, "registration/account_settings.html", {"form": form}, status=400)
     return render(request, "registration/account_settings.html", {"form": form})

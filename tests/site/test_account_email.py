@@ -1,5 +1,9 @@
 """Issue 11: sign-up collects an optional e-mail address, account settings change it, and
-"Forgot your password?" works end to end (Django's locmem e-mail backend: mail.outbox)."""
+"Forgot your password?" works end to end (Django's locmem e-mail backend: mail.outbox).
+
+An address becomes the account's only once a link mailed to it is opened and confirmed:
+otherwise anyone could name someone else's address, and reset mails for their account would
+go there."""
 from __future__ import annotations
 
 import re
@@ -17,12 +21,31 @@ def locmem_mail(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
+def confirm_link(message) -> str:
+    return re.search(r"http://testserver(/accounts/email/confirm/[^/\s]+/)", message.body).group(1)
+
+
+def confirm(client, message) -> None:
+    link = confirm_link(message)
+    page = client.get(link)  # a page with a button: mail scanners that open links change nothing
+    assert page.status_code == 200 and 'name="confirm"' in page.content.decode()
+    assert client.post(link, {"confirm": "yes"}).status_code == 302
+
+
 def test_signup_with_and_without_an_email(client):
     page = client.get("/accounts/signup/").content.decode()
     assert 'name="email"' in page and "Optional" in page
     r = client.post("/accounts/signup/", {"username": "carol", "email": "carol@example.com", "password1": PASSWORD, "password2": PASSWORD})
     assert r.status_code == 302
-    assert get_user_model().objects.get(username="carol").email == "carol@example.com"
+    carol = get_user_model().objects.get(username="carol")
+    assert carol.email == ""  # not before it is confirmed
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["carol@example.com"]
+    assert "carol" in mail.outbox[0].body
+    assert "sent a link to carol@example.com" in client.get("/library/", follow=True).content.decode()
+    client.logout()
+    confirm(client, mail.outbox[0])  # no sign-in needed: the link is signed for carol
+    carol.refresh_from_db()
+    assert carol.email == "carol@example.com"
     client.logout()
     r = client.post("/accounts/signup/", {"username": "dave", "password1": PASSWORD, "password2": PASSWORD})
     assert r.status_code == 302 and get_user_model().objects.get(username="dave").email == ""
@@ -38,6 +61,10 @@ def test_account_settings_change_the_email(client, django_user_model):
     client.force_login(user)
     assert "No e-mail address yet" in client.get("/accounts/settings/").content.decode()
     assert client.post("/accounts/settings/", {"email": "frank@example.com"}).status_code == 302
+    user.refresh_from_db()
+    assert user.email == ""
+    assert "sent a link to frank@example.com" in client.get("/accounts/settings/").content.decode()
+    confirm(client, mail.outbox[-1])
     user.refresh_from_db()
     assert user.email == "frank@example.com"
     assert client.post("/accounts/settings/", {"email": "nope"}).status_code == 400
@@ -56,6 +83,9 @@ def test_account_settings_change_the_email(client, django_user_model):
 def test_password_reset_end_to_end(client):
     client.post("/accounts/signup/", {"username": "gina", "email": "gina@example.com", "password1": PASSWORD, "password2": PASSWORD})
     client.logout()
+    client.post("/accounts/password_reset/", {"email": "gina@example.com"})
+    assert len(mail.outbox) == 1  # only the confirmation: no reset to an address not confirmed
+    confirm(client, mail.outbox.pop())
     r = client.post("/accounts/password_reset/", {"email": "gina@example.com"})
     assert r.status_code == 302 and r["Location"] == "/accounts/password_reset/done/"
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["gina@example.com"]
@@ -96,3 +126,50 @@ def test_refused_account_forms_answer_400_with_the_form(client, django_user_mode
     r = client.post(form_url, {"new_password1": "a-new-password-77", "new_password2": "another-password-88"})
     assert r.status_code == 400 and b"didn" in r.content
     assert client.login(username="hana", password=PASSWORD)  # nothing changed
+
+
+def test_someone_elses_address_gets_no_reset_mail_for_an_account_it_did_not_confirm(client, django_user_model):
+    """Mallory names Victor's address: Victor gets one confirmation mail (he ignores it), and
+    a password reset for that address then mails him nothing for Mallory's account."""
+    mallory = django_user_model.objects.create_user("mallory", password=PASSWORD)
+    client.force_login(mallory)
+    client.post("/accounts/settings/", {"email": "victor@example.com"})
+    client.logout()
+    mail.outbox.clear()
+    client.post("/accounts/password_reset/", {"email": "victor@example.com"})
+    assert mail.outbox == []
+
+
+def test_a_confirmation_link_that_is_altered_expired_or_for_another_account(client, settings, django_user_model):
+    henry = django_user_model.objects.create_user("henry", password=PASSWORD)
+    client.force_login(henry)
+    client.post("/accounts/settings/", {"email": "henry@example.com"})
+    link = confirm_link(mail.outbox[-1])
+    tampered = link.replace(link.split("/")[-2], link.split("/")[-2][:-3] + "AAA")
+    for bad in (tampered, "/accounts/email/confirm/not-a-link/"):
+        r = client.post(bad, {"confirm": "yes"})
+        assert r.status_code == 400 and "invalid or has expired" in r.content.decode()
+        assert client.get(bad).status_code == 400
+    settings.EMMM_EMAIL_CONFIRM_MAX_AGE_S = -1  # every link is too old
+    assert client.post(link, {"confirm": "yes"}).status_code == 400
+    henry.refresh_from_db()
+    assert henry.email == ""
+    settings.EMMM_EMAIL_CONFIRM_MAX_AGE_S = 3600
+    django_user_model.objects.filter(pk=henry.pk).delete()  # the account is gone meanwhile
+    assert client.post(link, {"confirm": "yes"}).status_code == 400
+
+
+def test_confirmation_mails_are_rate_limited(client, settings, django_user_model):
+    settings.EMMM_PASSWORD_RESET_RATE = "2/h"
+    client.force_login(django_user_model.objects.create_user("ivy", password=PASSWORD))
+    codes = [client.post("/accounts/settings/", {"email": f"ivy{i}@example.com"}).status_code for i in range(3)]
+    assert codes == [302, 302, 429] and len(mail.outbox) == 2
+
+
+def test_removing_the_address_needs_no_confirmation(client, django_user_model):
+    jo = django_user_model.objects.create_user("jo", "jo@example.com", PASSWORD)
+    client.force_login(jo)
+    assert "Password reset links go to <strong>jo@example.com</strong>" in client.get("/accounts/settings/").content.decode()
+    client.post("/accounts/settings/", {"email": ""})
+    jo.refresh_from_db()
+    assert jo.email == "" and mail.outbox == []

@@ -1,9 +1,12 @@
 """Account details a user manages themselves: the e-mail address that password resets use.
 
-An address becomes the account's only when a link mailed to it is opened and confirmed
-(``request_email`` → ``confirm_email``), so nobody can send another person reset mails by
-naming their address. The link is signed (user and address, ``django.core.signing``) and
-expires after ``EMMM_EMAIL_CONFIRM_MAX_AGE_S``; nothing is stored until it is confirmed.
+An address becomes the account's only when a link mailed to it is opened and confirmed by
+the signed-in account holder (``request_email`` → ``confirm_email``), so nobody can send
+another person reset mails by naming their address, and whoever owns a mistyped address
+cannot take the account with its link. The link is signed (``django.core.signing``: user,
+address and a digest of the account's current address and password, so it stops working
+once either changes, after its own use too) and expires after ``EMMM_EMAIL_CONFIRM_MAX_AGE_S``;
+nothing is stored until it is confirmed.
 """
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from .errors import InvalidInput
 
@@ -35,10 +38,15 @@ def set_email(user: Any, email: str) -> Any:
     return user
 
 
+def _account_state(user: Any) -> str:
+    """A digest of what a confirmation link must find unchanged: the address and the password."""
+    return salted_hmac(_SALT, f"{user.pk}:{user.email}:{user.password}", algorithm="sha256").hexdigest()[:20]
+
+
 def request_email(user: Any, email: str, *, link_for: Callable[[str], str]) -> None:
     """Mail ``email`` a link that makes it ``user``'s address; ``link_for(signed)`` is its URL."""
     email = email.strip()
-    signed = signing.dumps({"user": user.pk, "email": email}, salt=_SALT, compress=True)
+    signed = signing.dumps({"user": user.pk, "email": email, "state": _account_state(user)}, salt=_SALT, compress=True)
     send_mail(
         "Confirm your e-mail address on emmmbedding",
         f"Someone (we hope you) asked to use this address for the emmmbedding account "
@@ -50,23 +58,27 @@ def request_email(user: Any, email: str, *, link_for: Callable[[str], str]) -> N
     )
 
 
-def read_confirmation(signed: str) -> EmailConfirmation:
-    """The account and address a confirmation link names; InvalidInput if the link was altered,
-    has expired or names an account that no longer exists."""
+def read_confirmation(signed: str, user: Any) -> EmailConfirmation:
+    """The address a confirmation link offers ``user`` (the signed-in account holder).
+
+    InvalidInput if the link was altered, has expired, was used or overtaken (the account's
+    address or password changed since it was mailed), or is another account's.
+    """
     refused = InvalidInput("This confirmation link is invalid or has expired. Enter the address again to get a new one.")
     try:
         data = signing.loads(signed, salt=_SALT, max_age=settings.EMMM_EMAIL_CONFIRM_MAX_AGE_S)
-        user = get_user_model().objects.filter(pk=data["user"], is_active=True).first()
-        email = str(data["email"])
+        linked_user, email, state = data["user"], str(data["email"]), str(data["state"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise refused from None
-    if user is None:
+    if linked_user != user.pk:
+        raise InvalidInput("This confirmation link is for another account: sign in as the account that asked for it.")
+    if not constant_time_compare(state, _account_state(user)):
         raise refused
     return EmailConfirmation(user, email)
 
 
-def confirm_email(signed: str) -> EmailConfirmation:
-    """Make the address a confirmation link names its account's (see ``read_confirmation``)."""
-    confirmation = read_confirmation(signed)
-    set_email(confirmation.user, confirmation.email)
+def confirm_email(signed: str, user: Any) -> EmailConfirmation:
+    """Make the address a confirmation link offers ``user`` theirs (see ``read_confirmation``)."""
+    confirmation = read_confirmation(signed, user)
+    set_email(user, confirmation.email)
     return confirmation

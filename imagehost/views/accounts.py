@@ -105,16 +105,17 @@ class ConfirmForm(forms.Form):
     confirm = forms.ChoiceField(choices=[("yes", "yes")])
 
 
+@login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm_email(request: HttpRequest, signed: str) -> HttpResponse:
-    """The link mailed to a new address: GET shows what it confirms (link scanners change
-    nothing), POST confirms. No sign-in needed: the link is signed for its account."""
-    confirmation = accounts.read_confirmation(signed)  # 400 page when altered or expired
+    """The link mailed to a new address, for the signed-in account holder: GET shows what it
+    confirms (link scanners change nothing), POST confirms."""
+    confirmation = accounts.read_confirmation(signed, request.user)  # 400 page: altered, used, expired, not theirs
     if request.method == "POST":
         parse(ConfirmForm, request.POST)
-        accounts.confirm_email(signed)
-        messages.success(request, f"{confirmation.email} is now the e-mail address of “{confirmation.user.get_username()}”.")
-        return redirect("account_settings" if request.user == confirmation.user else "upload")
+        accounts.confirm_email(signed, request.user)
+        messages.success(request, f"{confirmation.email} is now your e-mail address.")
+        return redirect("account_settings")
     return render(request, "registration/confirm_email.html", {"confirmation": confirmation})
 
 

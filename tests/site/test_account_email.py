@@ -25,8 +25,10 @@ def confirm_link(message) -> str:
     return re.search(r"http://testserver(/accounts/email/confirm/[^/\s]+/)", message.body).group(1)
 
 
-def confirm(client, message) -> None:
+def confirm(client, message, user=None) -> None:
     link = confirm_link(message)
+    if user is not None:
+        client.force_login(user)
     page = client.get(link)  # a page with a button: mail scanners that open links change nothing
     assert page.status_code == 200 and 'name="confirm"' in page.content.decode()
     assert client.post(link, {"confirm": "yes"}).status_code == 302
@@ -43,7 +45,8 @@ def test_signup_with_and_without_an_email(client):
     assert "carol" in mail.outbox[0].body
     assert "sent a link to carol@example.com" in client.get("/library/", follow=True).content.decode()
     client.logout()
-    confirm(client, mail.outbox[0])  # no sign-in needed: the link is signed for carol
+    assert client.get(confirm_link(mail.outbox[0]))["Location"].startswith("/accounts/login/?next=")  # sign in first
+    confirm(client, mail.outbox[0], carol)
     carol.refresh_from_db()
     assert carol.email == "carol@example.com"
     client.logout()
@@ -85,7 +88,8 @@ def test_password_reset_end_to_end(client):
     client.logout()
     client.post("/accounts/password_reset/", {"email": "gina@example.com"})
     assert len(mail.outbox) == 1  # only the confirmation: no reset to an address not confirmed
-    confirm(client, mail.outbox.pop())
+    confirm(client, mail.outbox.pop(), get_user_model().objects.get(username="gina"))
+    client.logout()
     r = client.post("/accounts/password_reset/", {"email": "gina@example.com"})
     assert r.status_code == 302 and r["Location"] == "/accounts/password_reset/done/"
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["gina@example.com"]
@@ -155,8 +159,37 @@ def test_a_confirmation_link_that_is_altered_expired_or_for_another_account(clie
     henry.refresh_from_db()
     assert henry.email == ""
     settings.EMMM_EMAIL_CONFIRM_MAX_AGE_S = 3600
-    django_user_model.objects.filter(pk=henry.pk).delete()  # the account is gone meanwhile
-    assert client.post(link, {"confirm": "yes"}).status_code == 400
+    other = django_user_model.objects.create_user("ines", password=PASSWORD)
+    client.force_login(other)  # someone else's link: not theirs to confirm
+    r = client.post(link, {"confirm": "yes"})
+    assert r.status_code == 400 and "another account" in r.content.decode()
+    assert django_user_model.objects.get(pk=henry.pk).email == ""
+
+
+def test_a_confirmation_link_works_once_and_not_after_a_newer_one(client, django_user_model):
+    """A mistyped address's link, opened later by whoever owns that mailbox, must not take the
+    account: links are for the signed-in account holder only, and stop working once the
+    address (or the password) changes."""
+    kim = django_user_model.objects.create_user("kim", password=PASSWORD)
+    client.force_login(kim)
+    client.post("/accounts/settings/", {"email": "typo@exmaple.com"})
+    client.post("/accounts/settings/", {"email": "kim@example.com"})
+    typo, good = confirm_link(mail.outbox[0]), confirm_link(mail.outbox[1])
+    assert client.post(good, {"confirm": "yes"}).status_code == 302
+    stranger = django_user_model.objects.create_user("stranger", password=PASSWORD)
+    for who in (None, stranger, kim):  # not signed in, signed in as someone else, even kim
+        client.logout()
+        if who:
+            client.force_login(who)
+        assert client.post(typo, {"confirm": "yes"}).status_code in (302, 400)
+    assert client.post(good, {"confirm": "yes"}).status_code == 400  # used: the address changed
+    kim.refresh_from_db()
+    assert kim.email == "kim@example.com"
+    client.post("/accounts/settings/", {"email": ""})
+    client.force_login(stranger)  # the mailbox's owner, signed in as themselves: still not theirs
+    assert client.post(typo, {"confirm": "yes"}).status_code == 400
+    kim.refresh_from_db()
+    assert kim.email == ""
 
 
 def test_confirmation_mails_are_rate_limited(client, settings, django_user_model):

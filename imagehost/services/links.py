@@ -5,6 +5,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -30,14 +31,18 @@ def get_or_create_short_link(
 ) -> ShortLink:
     """Return a short link for a token, creating it if needed.
 
-    Without ``slug``, the same owner (or anonymous) shortening the same token again gets the
-    same link (the newest of theirs). ``slug`` and ``expires_at`` are for signed-in users only
-    (400 otherwise): the anonymous link of a token is shared by everyone, so no later request
-    may change it. ``slug`` adds a custom link beside the owner's others (the same slug again
-    returns it; SlugTaken, 409, when someone else's link or another token has it);
-    ``expires_at`` sets or refreshes the expiry of the link returned. ``made_for``: the upload
-    whose completion asks for the link, recorded on it when this call creates it (an anonymous
-    upload's deletion link may delete a shared link an upload made, never one a person made).
+    Without ``slug``, the same owner shortening the same token again with the same
+    ``expires_at`` gets the same link: with none, their newest permanent link; with one, their
+    link of exactly that expiry, else a new one beside the others (no other link is changed,
+    and an expired one is never revived). Anonymous requests share one permanent link per
+    token. ``slug`` and ``expires_at`` are for signed-in users only (400 otherwise): the
+    anonymous link of a token is shared by everyone, so no later request may change it.
+    ``slug`` names a custom link beside the owner's others (the same slug again returns it and
+    sets its expiry to ``expires_at``; SlugTaken, 409, when someone else's link or another
+    token has it). An expiry must be in the future and storable (400). ``made_for``: the
+    upload whose completion asks for the link, recorded on it when this call creates it (an
+    anonymous upload's deletion link may delete a shared link an upload made, never one a
+    person made).
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -49,13 +54,15 @@ def get_or_create_short_link(
             raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
     if expires_at is not None and owner is None:
         raise InvalidInput("Sign in to set an expiry: an anonymous short link is shared and never changes.")
-    if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput("The expiry must be in the future.")
+    if expires_at is not None:
+        check_expiry(expires_at)
     owner_q = Q(owner=owner) if owner is not None else Q(owner__isnull=True)
     mine = ShortLink.objects.filter(owner_q, token_sha256=sha)
+    if slug is None:  # the same expiry (None: permanent), so no other link is touched
+        mine = mine.filter(expires_at=expires_at) if expires_at is not None else mine.filter(expires_at__isnull=True)
     existing = mine.filter(slug=slug).first() if slug is not None else mine.first()
     if existing is not None:
-        if owner is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
+        if slug is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
             with transaction.atomic():
                 lock_or_not_found(ShortLink, existing.pk, NO_LINK)
                 existing.expires_at = expires_at
@@ -81,6 +88,17 @@ def get_or_create_short_link(
                 if existing is not None:
                     return existing
     raise ServiceError("Could not create a short link; please try again.", status=503)
+
+
+def check_expiry(expires_at: datetime) -> None:
+    """InvalidInput (400) unless ``expires_at`` is in the future and the database can store it
+    (year 9999 at UTC-5 is year 10000 in UTC)."""
+    try:
+        expires_at.astimezone(dt_timezone.utc)
+    except (OverflowError, ValueError):
+        raise InvalidInput("The expiry is too far in the future.") from None
+    if expires_at <= timezone.now():
+        raise InvalidInput("The expiry must be in the future.")
 
 
 # --- links reserved for an upload before its token exists -----------------------------------

@@ -111,10 +111,12 @@ def test_only_the_owner_changes_their_link(owner_client, other_client, owner):
     theirs = other_client.post("/api/v1/links", {"token": TOKEN}, format="json").json()
     assert theirs["slug"] != mine["slug"]
     assert ShortLink.objects.get(slug=mine["slug"]).expires_at == expires
-    later = expires + timedelta(days=1)
-    owner_client.post("/api/v1/links", {"token": TOKEN, "expires_at": later.isoformat()}, format="json")
+    later = expires + timedelta(days=1)  # a link's expiry changes when the request names it
+    owner_client.post("/api/v1/links", {"token": TOKEN, "slug": mine["slug"], "expires_at": later.isoformat()}, format="json")
     assert ShortLink.objects.get(slug=mine["slug"]).expires_at == later
     assert ShortLink.objects.get(slug=theirs["slug"]).expires_at is None
+    r = other_client.post("/api/v1/links", {"token": TOKEN, "slug": mine["slug"], "expires_at": expires.isoformat()}, format="json")
+    assert r.status_code == 409 and ShortLink.objects.get(slug=mine["slug"]).expires_at == later
 
 
 def test_custom_slug_beside_the_automatic_link(owner_client, owner, make_picture):

@@ -96,3 +96,49 @@ def test_signed_in_plain_shorten_form(client, real_token, user):
     link = ShortLink.objects.get(owner=user)
     assert first["Location"] == f"/s/{link.slug}/"
     assert client.post("/shorten", {"token": real_token})["Location"] == first["Location"]
+
+
+def test_shortening_again_never_revives_an_expired_link(user, token_pool, monkeypatch):
+    """The owner's permanent link P, then a custom link "party" that expired: shortening the
+    token again returned "party", made permanent again, instead of P."""
+    token = token_pool(1).token
+    permanent = links.get_or_create_short_link(token, user)
+    party = links.get_or_create_short_link(token, user, slug="party", expires_at=timezone.now() + timedelta(hours=1))
+    later = timezone.now() + timedelta(hours=2)
+    with monkeypatch.context() as m:
+        m.setattr(timezone, "now", lambda: later)
+        again = links.get_or_create_short_link(token, user)
+    assert again.pk == permanent.pk
+    party.refresh_from_db()
+    assert party.expires_at is not None  # still expired
+
+
+def test_an_expiry_without_a_slug_adds_a_link_and_leaves_the_others_alone(user, token_pool):
+    """"Add this short link" with only an expiry gave the newest existing link (a custom one)
+    that expiry instead of adding a link."""
+    token = token_pool(1).token
+    permanent = links.get_or_create_short_link(token, user)
+    custom = links.get_or_create_short_link(token, user, slug="my-cat")
+    soon = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    expiring = links.get_or_create_short_link(token, user, expires_at=soon)
+    assert expiring.pk not in (permanent.pk, custom.pk) and expiring.expires_at == soon
+    assert links.get_or_create_short_link(token, user, expires_at=soon).pk == expiring.pk  # a retry: the same one
+    for link in (permanent, custom):
+        link.refresh_from_db()
+        assert link.expires_at is None
+    assert links.get_or_create_short_link(token, user).pk in (permanent.pk, custom.pk)  # a permanent one
+
+
+def test_an_expiry_that_cannot_be_stored_is_a_400(client, user, token_pool):
+    """Year 9999 at UTC-5 is year 10000 in UTC: the form's /shorten answered 500 (OverflowError)."""
+    token = token_pool(1).token
+    from datetime import datetime as dt, timezone as tz
+
+    with pytest.raises(errors.InvalidInput, match="too far"):
+        links.get_or_create_short_link(token, user, expires_at=dt(9999, 12, 31, 23, 59, tzinfo=tz(timedelta(hours=-5))))
+    client.force_login(user)
+    r = client.post("/shorten", {"token": token, "expires_at": "9999-12-31T23:59:59-05:00"})
+    assert r.status_code == 400
+    links.get_or_create_short_link(token, user, slug="far-away")
+    r = client.post("/shorten", {"token": token, "slug": "far-away", "expires_at": "9999-12-31T23:30:00-01:00"})
+    assert r.status_code == 400

@@ -36,7 +36,11 @@ class LinkListView(ApiView):
     @extend_schema(
         operation_id="links_create",
         summary="Create (or get) a short link",
-        description="From a `token` or one of your `picture`s. The same owner shortening the same token gets the same link.",
+        description=(
+            "From a `token` or one of your `picture`s. The same owner shortening the same token with the same "
+            "`expires_at` gets the same link (none: their newest permanent link); another expiry adds a link and "
+            "changes none. To change a link's expiry, name it with `slug`. An expired link is never revived."
+        ),
         request=s.LinkCreateSerializer,
         responses={201: s.LinkSerializer, **errors(400, 401, 404, 409, 410, 413, 415, 429, 503)},
     )

@@ -1,4 +1,6 @@
-// Shows <time class="local-time" datetime="ISO-8601"> in the viewer's own time zone.
+// Shows <time class="local-time" datetime="ISO-8601"> in the viewer's own time zone, and sends
+// a form's <input type="datetime-local"> (the viewer's wall time) as an instant: without this
+// script the server reads it as UTC, which the field's .zone-hint says.
 // (A file, not an inline script: the site's Content-Security-Policy allows only 'self' scripts.)
 "use strict";
 (function () {
@@ -13,9 +15,29 @@
       el.dataset.localised = "1";
     }
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", () => localise(document));
-  } else {
+  function sendInstants(root) {
+    for (const input of root.querySelectorAll("form input[type=datetime-local][name]")) {
+      const hint = input.parentElement.querySelector(".zone-hint");
+      if (hint) hint.textContent = zone ? "your time (" + zone + ")" : "your time";
+      input.form.addEventListener("submit", () => {
+        const when = new Date(input.value);  // a datetime-local value is read as local time
+        if (!input.value || Number.isNaN(when.getTime())) return;
+        const instant = document.createElement("input");
+        instant.type = "hidden";
+        instant.name = input.name;
+        instant.value = when.toISOString();
+        input.removeAttribute("name");
+        input.form.append(instant);
+      });
+    }
+  }
+  function start() {
     localise(document);
+    sendInstants(document);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

@@ -34,14 +34,15 @@ def test_custom_slug_on_a_picture_with_a_local_expiry(browser, live_server, pict
     page = signed_in_page(browser, live_server, locale="en-US", timezone_id="America/New_York")
     page.goto(f"{live_server.url}/p/{picture.pk}/")
     page.fill(".add-short-link input[name=slug]", "pemaquid")
-    page.fill(".add-short-link input[name=expires_at]", "2031-01-15T15:30")  # read as UTC by the server
+    assert "New_York" in page.inner_text(".add-short-link .zone-hint")
+    page.fill(".add-short-link input[name=expires_at]", "2031-01-15T15:30")  # the viewer's wall time
     page.click(".add-short-link button")
     page.wait_for_selector('tr.short-link[data-slug="pemaquid"]')
     assert page.locator(f'tr.short-link[data-slug="{picture.automatic_link.slug}"]').count() == 1  # both listed
     expiry = page.locator('tr.short-link[data-slug="pemaquid"] time.local-time')
     page.wait_for_function("() => document.querySelector('tr[data-slug=pemaquid] time').dataset.localised === '1'")
-    assert expiry.get_attribute("datetime") == "2031-01-15T15:30:00+00:00"
-    assert expiry.inner_text() == "Jan 15, 2031, 10:30 AM"  # 15:30 UTC in New York
+    assert expiry.get_attribute("datetime") == "2031-01-15T20:30:00+00:00"  # 15:30 in New York (it was taken as UTC)
+    assert expiry.inner_text() == "Jan 15, 2031, 3:30 PM"
 
     fresh = browser.new_context()
     response = fresh.new_page().goto(live_server.url + "/s/pemaquid")

@@ -221,3 +221,16 @@ def test_pages_and_the_api_share_a_live_link_never_an_expired_one(client, user, 
 
     ShortLink.objects.filter(pk=automatic.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert client.get(f"/api/v1/pictures/{pic.pk}").json()["short_url"] is None  # no live link: none shown
+
+
+def test_an_expiry_is_read_in_the_zone_it_names(client, user, make_picture):
+    """The field is the viewer's wall time: localtime.js sends it as an instant (ISO with its
+    offset); without the script the server reads it as UTC, and the page says so."""
+    pic = make_picture(owner=user)
+    client.force_login(user)
+    assert '<span class="small zone-hint">UTC</span>' in client.get(f"/p/{pic.pk}/").content.decode()
+    client.post("/shorten", {"token": pic.token, "slug": "zoned", "expires_at": "2031-01-15T20:30:00.000Z"})
+    client.post("/shorten", {"token": pic.token, "slug": "plain", "expires_at": "2031-01-15T15:30"})
+    stored = dict(ShortLink.objects.filter(slug__in=["zoned", "plain"]).values_list("slug", "expires_at"))
+    assert stored["zoned"].isoformat() == "2031-01-15T20:30:00+00:00"
+    assert stored["plain"].isoformat() == "2031-01-15T15:30:00+00:00"

@@ -1,39 +1,67 @@
-"""Admin for all models, with a takedown action (block the token by its hash)."""
+"""Admin for all models, with a takedown action (block the token by its hash).
+
+Pictures and short links come from uploads and the site: the admin neither adds them nor
+edits their tokens (a token is the picture itself), and a slug it edits is one the site can route."""
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 
 from .services import tokens
-from .models import Album, BlockedToken, EncodeJob, Picture, ShortLink
+from .models import SLUG_RE, Album, BlockedToken, EncodeJob, Picture, ShortLink
 from .services.errors import ServiceError
 
 
 @admin.action(description="Block (take down) the selected items' tokens")
 def block_tokens(modeladmin, request, queryset) -> None:
+    blocked = already = encoding = 0
     for obj in queryset:
+        if not obj.token_sha256:  # a short link reserved for an upload still being encoded
+            encoding += 1
+            continue
+        if BlockedToken.objects.filter(token_sha256=obj.token_sha256).exists():
+            already += 1
+            continue
         tokens.block_token(obj.token_sha256, by=request.user, reason=f"admin action on {obj._meta.verbose_name} {obj.pk}")
-    messages.success(request, f"Blocked {queryset.count()} token(s).")
+        blocked += 1
+    skipped = [f"{already} already blocked" if already else "", f"{encoding} still encoding (no token yet)" if encoding else ""]
+    messages.success(request, f"Blocked {blocked} token(s)." + "".join(f" Skipped: {s}." for s in skipped if s))
+
+
+class NotAddedByHand:
+    """Rows the site makes (from uploads and links), never the admin."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Picture)
-class PictureAdmin(admin.ModelAdmin):
+class PictureAdmin(NotAddedByHand, admin.ModelAdmin):
     list_display = ("id", "title", "owner", "album", "model_name", "width", "height", "created")
     search_fields = ("title", "token_sha256", "owner__username")
     list_filter = ("model_name",)
-    readonly_fields = ("token_sha256", "created")
+    readonly_fields = ("token", "token_sha256", "created")
     actions = [block_tokens]
+
+
+class ShortLinkForm(forms.ModelForm):
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if not SLUG_RE.match(slug):
+            raise forms.ValidationError("A slug has 1-64 letters, digits, '-' and '_' (it is a URL path segment).")
+        return slug
 
 
 @admin.register(ShortLink)
-class ShortLinkAdmin(admin.ModelAdmin):
+class ShortLinkAdmin(NotAddedByHand, admin.ModelAdmin):
+    form = ShortLinkForm
     list_display = ("slug", "owner", "hits", "expires_at", "created")
     search_fields = ("slug", "token_sha256", "owner__username")
-    readonly_fields = ("token_sha256", "hits", "created")
+    readonly_fields = ("token", "token_sha256", "hits", "created")
     actions = [block_tokens]
 
 
-class PictureInline(admin.TabularInline):
+class PictureInline(NotAddedByHand, admin.TabularInline):
     model = Picture
     fields = ("title", "position", "width", "height")
     readonly_fields = ("width", "height")

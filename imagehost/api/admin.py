@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from .models import ApiToken
 
@@ -18,5 +18,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset) -> None:
-        for token in queryset.filter(revoked_at__isnull=True):
+        live = list(queryset.filter(revoked_at__isnull=True))
+        for token in live:
             token.revoke()
+        messages.success(request, f"Revoked {len(live)} token(s)." + (f" {len(queryset) - len(live)} were revoked already." if len(queryset) > len(live) else ""))

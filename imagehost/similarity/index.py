@@ -7,7 +7,9 @@ of them searched). Vectors are unit length, so the inner product is the cosine s
 Visibility: ``search(..., allowed_ids=...)`` passes an ``IDSelectorBatch`` into FAISS, so an
 id outside the allowed set is never scored, let alone returned (and the result is checked
 again on the way out). With IVF, a restrictive filter widens ``nprobe`` in proportion, up
-to every cell (exact), so a user with few pictures still gets their nearest ones.
+to every cell (exact), so a user with few pictures still gets their nearest ones; and when
+the cells probed hold fewer allowed vectors than the answer needs (allowed ids gathered far
+from the query), ``nprobe`` doubles until they do or every cell is searched.
 
 Where it lives (see docs/benchmarks-similarity.md): one index in every web process, built
 lazily from the database and brought up to date before each search. Every method takes one
@@ -156,11 +158,26 @@ class SimilarityIndex:
             if not self._ids or (allowed is not None and len(allowed) == 0):
                 return []
             params, selectors = self._params_locked(allowed, excluded)
-            scores, labels = self._index.search(query, min(k, len(self._ids)), params=params)
+            k = min(k, len(self._ids))
+            scores, labels = self._index.search(query, k, params=params)
+            if self.kind == "ivf" and (labels[0] < 0).any():  # fewer than k found in the cells probed
+                reachable, widened = self._reachable_locked(allowed, excluded), False
+                while params.nprobe < self._index.nlist:
+                    if np.count_nonzero(labels[0] >= 0) >= min(k, reachable):
+                        if widened:
+                            break
+                        widened = True  # once more: the cells beside the first that filled it
+                    params.nprobe = min(self._index.nlist, 2 * params.nprobe)
+                    scores, labels = self._index.search(query, k, params=params)
             # FAISS applied the selector; check each result against it again anyway, so an
             # index type that ignored it could never leak an id outside the allowed set.
             member = selectors[-1].is_member if selectors else (lambda _: True)
             return [(int(i), float(s)) for i, s in zip(labels[0], scores[0]) if i >= 0 and member(int(i))]
+
+    def _reachable_locked(self, allowed: np.ndarray | None, excluded: np.ndarray) -> int:
+        """How many indexed ids a search may return (allowed, in the index, not excluded)."""
+        candidates = self._ids if allowed is None else self._ids.intersection(allowed.tolist())
+        return len(candidates.difference(excluded.tolist()))
 
     def _params_locked(self, allowed: np.ndarray | None, excluded: np.ndarray):
         """FAISS search parameters, and the selector objects they point to (keep them alive)."""

@@ -79,6 +79,28 @@ def test_a_filtered_search_still_finds_the_nearest_allowed(built):
     assert got == exact(vectors, ids, query, 5, allowed)
 
 
+def test_a_large_allowed_set_far_from_the_query_still_fills_k_from_ivf():
+    """nprobe was widened by the allowed fraction alone, as if allowed ids were spread evenly:
+    40% of the vectors allowed, all in cells far from a query among the other 60%, gave no
+    result at all (the public pictures, seen from a private one's page)."""
+    rng = np.random.default_rng(11)
+    centre = units(2, seed=12)
+    near = centre[0] + 0.25 * rng.standard_normal((1800, DIM)).astype(np.float32)
+    far = centre[1] + 0.25 * rng.standard_normal((1200, DIM)).astype(np.float32)
+    vectors = np.concatenate([near, far])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = list(range(3000))
+    index = SimilarityIndex.build(zip(ids, vectors), DIM, flat_max=500, nprobe=2)
+    assert index.kind == "ivf"
+    allowed = set(ids[1800:])
+    query = vectors[0]
+    got = [i for i, _ in index.search(query, 8, allowed_ids=allowed)]
+    assert len(got) == 8 and set(got) <= allowed
+    assert len(set(got) & set(exact(vectors, ids, query, 8, allowed))) >= 6  # IVF: approximate (1.0 here)
+    excluded_all_but_3 = index.search(query, 8, allowed_ids=allowed, exclude_ids=ids[1803:])
+    assert {i for i, _ in excluded_all_but_3} == {1800, 1801, 1802}  # fewer than k exist: all of them
+
+
 def test_allowed_ids_not_in_the_index_and_empty_sets_return_nothing(built):
     index, _, vectors = built
     assert index.search(vectors[0], 5, allowed_ids=[]) == []

@@ -60,13 +60,18 @@ def error_500(request):
 
 class ServiceErrorMiddleware:
     """Turn a ServiceError (or RateLimited, or a dependency outage: ``outage_error``) raised by a
-    site view into its clear 4xx/5xx page."""
+    site view into its clear 4xx/5xx page; and a bare 405 (``require_POST`` and kin) into one."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:  # Django's bare HttpResponseNotAllowed
+            allow = response.get("Allow", "")
+            message = f"This address does not take {request.method} requests" + (f" (only {allow})." if allow else ".")
+            response = error_response(request, 405, message, code="method_not_allowed", headers={"Allow": allow})
+        return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, RateLimited):

@@ -52,3 +52,14 @@ def test_oversized_or_overfull_form_bodies_say_what_is_wrong(client, user):
     assert r.status_code == 400 and b"too many fields" in r.content
     r = client.generic("POST", "/albums/", big, content_type="application/x-www-form-urlencoded", HTTP_ACCEPT="application/json")
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize("path", ["/accounts/logout/", "/shorten", "/links/some-slug/", "/api/tokens/sharex.sxcu", "/api/tokens/1/revoke"])
+def test_a_method_a_page_does_not_take_is_a_405_page(client, user, path):
+    """They were blank 405s (Django's HttpResponseNotAllowed), unlike every other error page."""
+    client.force_login(user)
+    r = client.get(path)
+    assert r.status_code == 405 and r["Allow"].startswith("POST")  # logout: "POST, OPTIONS"
+    body = r.content.decode()
+    assert "<h1>" in body and "does not take GET" in body
+    assert client.get(path, HTTP_ACCEPT="application/json").json()["error"]["code"] == "method_not_allowed"

@@ -1,0 +1,38 @@
+"""Every page has one <h1> (screen readers navigate by it) and a title of its own (tabs,
+history, bookmarks): some had none ("done" pages, a share page of an untitled picture)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from imagehost.models import Visibility
+from imagehost.services import library, links
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_page_has_one_h1_and_its_own_title(client, user, make_picture, real_token):
+    pic = make_picture(user, title="", token=real_token)
+    album = library.create_album(user, "Coast", Visibility.PUBLIC)
+    untitled_link = links.get_or_create_short_link(make_picture(None, title="").token)
+    anonymous = ["/", "/albums/public/", f"/albums/{album.slug}/", f"/s/{untitled_link.slug}/", "/search/",
+                 "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/accounts/password_reset/done/",
+                 "/accounts/reset/done/"]
+    signed_in = ["/library/", f"/p/{pic.pk}/", "/albums/", "/links/", "/accounts/settings/", "/accounts/password_change/",
+                 "/accounts/password_change/done/", "/api/tokens/"]
+    problems = {}
+    for path in anonymous + ["(sign in)"] + signed_in:
+        if path == "(sign in)":
+            client.force_login(user)
+            continue
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        body = r.content.decode()
+        h1s = re.findall(r"<h1[ >]", body)
+        title = re.search(r"<title>(.*?)</title>", body, re.S).group(1).strip()
+        if len(h1s) != 1 or title == "emmmbedding":
+            problems[path] = (len(h1s), title)
+    assert problems == {}
+    logged_out = client.post("/accounts/logout/", follow=True).content.decode()
+    assert len(re.findall(r"<h1[ >]", logged_out)) == 1

@@ -105,9 +105,12 @@ class LinkActionForm(ConfirmForm):
     next = forms.CharField(required=False, max_length=2000)
 
 
-class LibrarySearchForm(forms.Form):
+class PageForm(forms.Form):
+    page = forms.CharField(required=False)  # Paginator.get_page reads it (anything else: page 1)
+
+
+class LibrarySearchForm(PageForm):
     q = forms.CharField(required=False, strip=True, max_length=200)
-    page = forms.CharField(required=False)
 
 
 class ApiTokenForm(forms.Form):

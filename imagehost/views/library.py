@@ -14,7 +14,7 @@ from .. import selectors
 from ..models import Visibility
 from ..services import library as lib
 from ..services.errors import NotFound
-from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PictureActionForm, parse
+from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, parse
 from .links import with_urls
 from .presentation import token_fits
 from .sharing import preview_png_url, share_tools
@@ -138,4 +138,7 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_safe
 def public_albums(request: HttpRequest) -> HttpResponse:
-    return render(request, "imagehost/public_albums.html", {"albums": selectors.public_albums()[:100]})
+    """The gallery: public albums, newest first, a page at a time."""
+    query = parse(PageForm, request.GET)
+    page = Paginator(selectors.public_albums(), settings.EMMM_PAGE_SIZE).get_page(query["page"])
+    return render(request, "imagehost/public_albums.html", {"page": page})

@@ -151,3 +151,15 @@ def test_no_js_result_page_says_place_in_line_stored_size_and_quality(client, ma
     assert f"Stored at {pic.width}×{pic.height}" in body and "2026-32-01" in body
     avif = EncodeJob.objects.create(status=JobStatus.DONE, kind=EncodeKind.AVIF, picture=make_picture(None, title="b"))
     assert "2026-32-01" not in client.get(f"/jobs/{avif.pk}/").content.decode()
+
+
+def test_the_gallery_pages_through_every_public_album(client, user, settings):
+    """It showed the newest 100 and no pager: older public albums could not be reached."""
+    settings.EMMM_PAGE_SIZE = 4
+    for i in range(6):
+        library.create_album(user, f"Album {i}", Visibility.PUBLIC)
+    first = client.get("/albums/public/").content.decode()
+    assert first.count('class="caption">Album') == 4 and 'href="?page=2"' in first and "Page 1 of 2" in first
+    second = client.get("/albums/public/?page=2").content.decode()
+    assert second.count('class="caption">Album') == 2 and "Album 0" in second and 'href="?page=1"' in second
+    assert client.get("/albums/public/?page=zz").status_code == 200  # any other page: the first

@@ -36,3 +36,14 @@ def test_every_page_has_one_h1_and_its_own_title(client, user, make_picture, rea
     assert problems == {}
     logged_out = client.post("/accounts/logout/", follow=True).content.decode()
     assert len(re.findall(r"<h1[ >]", logged_out)) == 1
+
+
+def test_times_say_their_zone_and_are_shown_in_the_viewers(client, user):
+    """The API token page printed bare UTC times (no zone, no local time) unlike the links pages."""
+    from imagehost.api.models import ApiToken
+
+    token, _ = ApiToken.issue(user, "script")
+    client.force_login(user)
+    body = client.get("/api/tokens/").content.decode()
+    assert f'<time class="local-time" datetime="{token.created_at.isoformat()}">' in body and " UTC</time>" in body
+    assert body.count('src="/static/localtime.js"') == 1

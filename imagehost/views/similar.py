@@ -16,6 +16,7 @@ from ..models import EncodeJob
 from ..ratelimits import rate_limited
 from ..services import search
 from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
+from .errors import wants_json
 from .forms import parse
 
 PAGE_K = 8
@@ -69,16 +70,24 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if int(request.META.get("CONTENT_LENGTH") or 0) > settings.EMMM_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:
             raise UploadTooLarge(f"The image may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
-        form = parse(SearchForm, request.POST)
-        scope = form["scope"] or context["scope"]
-        if scope == "mine" and viewer is None:
-            raise search.SignInRequired("Sign in to search your own pictures, or choose public pictures.")
-        upload = request.FILES.get("image")
-        if (upload is None) == (not form["q"]):
-            raise InvalidInput("Choose an image or paste a token URL or short link (one of them).")
-        started = time.perf_counter()
-        vector = search.embed_query_file(upload.read()) if upload else search.embed_query_text(form["q"])
-        hits = search.search_vector(vector, scope=scope, viewer=viewer, k=24)
+        typed = request.POST.get("q", "")[:SearchForm.base_fields["q"].max_length or None]
+        context.update(query=typed)
+        try:
+            form = parse(SearchForm, request.POST)
+            scope = form["scope"] or context["scope"]
+            if scope == "mine" and viewer is None:
+                raise search.SignInRequired("Sign in to search your own pictures, or choose public pictures.")
+            upload = request.FILES.get("image")
+            if (upload is None) == (not form["q"]):
+                raise InvalidInput("Choose an image or paste a token URL or short link (one of them).")
+            started = time.perf_counter()
+            vector = search.embed_query_file(upload.read()) if upload else search.embed_query_text(form["q"])
+            hits = search.search_vector(vector, scope=scope, viewer=viewer, k=24)
+        except ServiceError as refused:
+            if refused.status >= 500 or wants_json(request):
+                raise  # the error page (or JSON) of ServiceErrorMiddleware: a busy server, a script client
+            context.update(error=refused.message)  # the page again, what was typed kept
+            return render(request, "imagehost/search.html", context, status=refused.status)
         context.update(scope=scope, cards=[_card(h, viewer) for h in hits], query=form["q"],
                        elapsed_ms=round((time.perf_counter() - started) * 1000))
     return render(request, "imagehost/search.html", context)

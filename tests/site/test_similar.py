@@ -251,7 +251,12 @@ def test_search_page_upload_is_embedded_not_stored(client, png_bytes, user, make
      ({"q": "x", "scope": "nope"}, 400), ({"q": "http://testserver/s/nope"}, 404)],
 )
 def test_search_page_bad_input(client, data, status):
-    assert client.post("/search/", data).status_code == status
+    r = client.post("/search/", data)
+    assert r.status_code == status
+    body = r.content.decode()  # the search page again, what was typed kept, the error beside it
+    assert 'id="search-form"' in body and 'class="form-error"' in body
+    if data.get("q"):
+        assert f'name="q" value="{data["q"]}"' in body
 
 
 def test_search_page_bounds_the_query_image(client, settings, png_bytes):

@@ -82,7 +82,7 @@ class ConfirmForm(forms.Form):
 
 class PictureActionForm(ConfirmForm):
     action = forms.ChoiceField(
-        choices=[("title", "title"), ("album", "album"), ("delete", "delete")],
+        choices=[("title", "title"), ("album", "album"), ("link", "link"), ("delete", "delete")],
         error_messages={"invalid_choice": "Unknown action.", "required": "Unknown action."},
     )
     title = forms.CharField(required=False, strip=False)

@@ -13,8 +13,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 from .. import selectors
 from ..models import Visibility
 from ..services import library as lib
-from ..services.errors import NotFound
-from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, parse
+from ..services import links
+from ..services.errors import NotFound, ServiceError
+from .errors import wants_json
+from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, ShortenForm, parse
 from .links import with_urls
 from .presentation import token_fits
 from .sharing import preview_png_url, share_tools
@@ -45,6 +47,18 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             album = selectors.get_album_for_owner(form["album"], request.user) if form["album"] else None
             lib.move_picture_to_album(pic, album)
             messages.success(request, f"Moved to {album.title}." if album else "Removed from its album.")
+        elif form["action"] == "link":  # refused: the page again, with the error and what was typed
+            try:
+                typed = parse(ShortenForm, request.POST)
+                link = links.get_or_create_short_link(pic.token, request.user, slug=typed["slug"] or None,
+                                                      expires_at=typed["expires_at"])
+            except ServiceError as refused:
+                if refused.status >= 500 or wants_json(request):
+                    raise
+                typed_back = {"slug": request.POST.get("slug", "")[:40], "expires_at": request.POST.get("expires_at", "")[:40]}
+                return _picture_page(request, pic, status=refused.status, link_error=refused.message, link_typed=typed_back)
+            messages.success(request, f"Short link: /s/{link.slug}")
+            return redirect(reverse("picture", args=[pic.pk]) + "#short-links")
         else:  # delete: a confirm page first (works without JavaScript), then POST confirm=yes
             if not form["confirm"]:
                 picture_links = with_urls(request, selectors.short_links_for_picture(pic))
@@ -53,12 +67,17 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Picture deleted{f' with its {gone} short link(s)' if gone else ''}.")
             return redirect("library")
         return redirect("picture", pk=pic.pk)
+    return _picture_page(request, pic)
+
+
+def _picture_page(request: HttpRequest, pic, *, status: int = 200, **extra) -> HttpResponse:
     token_url = request.build_absolute_uri(reverse("image", args=[pic.token]))
     link = selectors.short_link_for(pic.token, request.user)
     return render(
         request,
         "imagehost/picture.html",
         {
+            **extra,
             "pic": pic,
             "token_url": token_url,
             "fits": token_fits(len(token_url)),
@@ -69,6 +88,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             "similar": similar_sections(pic, request.user),
             "share": share_tools(request, link.slug, pic.title) if link and not pic.taken_down else None,
         },
+        status=status,
     )
 
 

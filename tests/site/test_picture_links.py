@@ -234,3 +234,25 @@ def test_an_expiry_is_read_in_the_zone_it_names(client, user, make_picture):
     stored = dict(ShortLink.objects.filter(slug__in=["zoned", "plain"]).values_list("slug", "expires_at"))
     assert stored["zoned"].isoformat() == "2031-01-15T20:30:00+00:00"
     assert stored["plain"].isoformat() == "2031-01-15T15:30:00+00:00"
+
+
+def test_the_picture_pages_link_form_keeps_what_was_typed_when_refused(client, user, other_user, make_picture):
+    """A slug someone has, or an expiry in the past, replaced the picture page with an error page
+    and lost the slug and expiry typed: the page comes back with the error beside the form."""
+    pic = make_picture(owner=user)
+    links.get_or_create_short_link(make_picture(other_user).token, other_user, slug="taken-slug")
+    client.force_login(user)
+    r = client.post(f"/p/{pic.pk}/", {"action": "link", "slug": "taken-slug", "expires_at": "2031-05-01T10:00"})
+    body = r.content.decode()
+    assert r.status_code == 409 and "/s/taken-slug is taken" in body and 'class="form-error"' in body
+    assert 'name="slug" value="taken-slug"' in body and 'value="2031-05-01T10:00"' in body
+    assert "<h1>" in body and 'id="short-links"' in body  # the picture page itself
+    r = client.post(f"/p/{pic.pk}/", {"action": "link", "slug": "fine-slug", "expires_at": "2001-01-01T10:00"})
+    assert r.status_code == 400 and "in the future" in r.content.decode() and 'value="fine-slug"' in r.content.decode()
+    assert not ShortLink.objects.filter(owner=user).exists()
+    r = client.post(f"/p/{pic.pk}/", {"action": "link", "slug": "fine-slug", "expires_at": ""})
+    assert r.status_code == 302 and r["Location"] == f"/p/{pic.pk}/#short-links"
+    assert ShortLink.objects.get(owner=user).slug == "fine-slug"
+    assert "Short link: /s/fine-slug" in client.get(r["Location"]).content.decode()
+    page = client.get(f"/p/{pic.pk}/").content.decode()
+    assert f'action="/p/{pic.pk}/"' in page and 'name="action" value="link"' in page

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from imagehost import selectors
 from imagehost.budgets import LinkBudget
 from imagehost.views.http import REQUESTABLE_FORMATS
-from imagehost.models import Album, EncodeJob, EncodeKind, JobStatus, Picture, ShortLink, Visibility
+from imagehost.models import SLUG_RE, Album, EncodeJob, EncodeKind, JobStatus, Picture, ShortLink, Visibility
 
 from imagehost.services import tokens, workers
 from imagehost.services.workers import WORKER_DOWN_MESSAGE
@@ -19,7 +19,9 @@ from imagehost.services.workers import WORKER_DOWN_MESSAGE
 from . import absolute_urls
 
 TOKEN_HELP = "An image token: URL-safe base64 text (A-Z a-z 0-9 - _)."
-SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$"
+#: A new custom slug: 3-40 characters, first a letter or digit (services.links.CUSTOM_SLUG_RE);
+#: an owner's existing link is named by any slug the site made (models.SLUG_RE), checked there.
+SLUG_PATTERN = SLUG_RE.pattern
 
 
 class StrictCharField(serializers.CharField):
@@ -306,7 +308,10 @@ class LinkCreateSerializer(serializers.Serializer):
     token = StrictCharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
     picture = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Id of one of your pictures.")
     slug = serializers.RegexField(
-        SLUG_PATTERN, required=False, help_text="Custom slug (signed-in users): 3-40 letters, digits, - and _."
+        SLUG_PATTERN, required=False, help_text=(
+            "Custom slug (signed-in users): 3-40 letters, digits, - and _, starting with a letter or digit; "
+            "or the slug of one of your links of this token, to change its expiry."
+        )
     )
     expires_at = serializers.DateTimeField(required=False, help_text="When the link stops working.")
 

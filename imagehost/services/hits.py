@@ -77,15 +77,18 @@ def count_hit(link_pk: int) -> None:
 
 
 def _apply(counts: Counter) -> int:
-    """Add counted hits to ShortLink.hits: one UPDATE per batch of links (deleted links are skipped)."""
+    """Add counted hits to ShortLink.hits: one UPDATE per batch of links; returns the hits added
+    (those of deleted links are dropped, and not counted)."""
     items = [(int(pk), n) for pk, n in counts.items() if n]
+    added = 0
     with transaction.atomic():
         for i in range(0, len(items), FLUSH_BATCH):
             batch = items[i : i + FLUSH_BATCH]
-            ShortLink.objects.filter(pk__in=[pk for pk, _ in batch]).update(
-                hits=F("hits") + Case(*[When(pk=pk, then=Value(n)) for pk, n in batch], default=Value(0))
-            )
-    return sum(n for _, n in items)
+            rows = ShortLink.objects.select_for_update().filter(pk__in=[pk for pk, _ in batch])
+            present = set(rows.values_list("pk", flat=True))
+            rows.update(hits=F("hits") + Case(*[When(pk=pk, then=Value(n)) for pk, n in batch], default=Value(0)))
+            added += sum(n for pk, n in batch if pk in present)
+    return added
 
 
 @contextmanager

@@ -50,7 +50,7 @@ def get_or_create_short_link(
     if slug is not None:
         if owner is None:
             raise InvalidInput("Sign in to choose a custom short link.")
-        if not CUSTOM_SLUG_RE.match(slug):
+        if not SLUG_RE.match(slug):  # a new custom one is checked more strictly below
             raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
     if expires_at is not None and owner is None:
         raise InvalidInput("Sign in to set an expiry: an anonymous short link is shared and never changes.")
@@ -68,6 +68,8 @@ def get_or_create_short_link(
                 existing.expires_at = expires_at
                 existing.save(update_fields=["expires_at"])
         return existing
+    if slug is not None and not CUSTOM_SLUG_RE.match(slug):  # the owner's own slugs name their links; a new one:
+        raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
     for _ in range(5):
         candidate = slug or secrets.token_urlsafe(9)
         try:

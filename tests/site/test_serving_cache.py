@@ -61,7 +61,7 @@ def test_an_expired_link_answers_410_at_once(client, real_token, user, monkeypat
     link = links.get_or_create_short_link(real_token, user)  # no expiry yet
     _cached_link(client, link)
     # Setting an expiry through the service replaces the cached look-up...
-    links.get_or_create_short_link(real_token, user, expires_at=timezone.now() + timedelta(minutes=5))
+    links.get_or_create_short_link(real_token, user, slug=link.slug, expires_at=timezone.now() + timedelta(minutes=5))
     assert client.get(f"/s/{link.slug}").status_code == 200
     # ...and the cached expiry is compared with the clock on every request.
     later = timezone.now() + timedelta(minutes=5, seconds=1)
@@ -125,6 +125,15 @@ def _hammer_and_flush(link_pks: list[int], per_thread: int, threads: int) -> int
         w.join()
     stop.set()
     return flushed + hits.flush_hits()
+
+
+def test_hits_of_a_deleted_link_are_not_counted_as_flushed(token_pool):
+    """They were skipped by the UPDATE but counted in what flush_hits (and its command) reports."""
+    kept, gone = (links.get_or_create_short_link(token_pool(i).token, None) for i in range(2))
+    for pk in (kept.pk, gone.pk, gone.pk):
+        hits.count_hit(pk)
+    gone.delete()
+    assert hits.flush_hits() == 1 and ShortLink.objects.get(pk=kept.pk).hits == 1
 
 
 def test_hits_are_not_lost_across_flushes_file_cache(token_pool):

@@ -142,3 +142,14 @@ def test_an_expiry_that_cannot_be_stored_is_a_400(client, user, token_pool):
     links.get_or_create_short_link(token, user, slug="far-away")
     r = client.post("/shorten", {"token": token, "slug": "far-away", "expires_at": "9999-12-31T23:30:00-01:00"})
     assert r.status_code == 400
+
+
+def test_any_of_the_owners_slugs_names_its_link_to_change_its_expiry(user, token_pool):
+    """Generated slugs may start with '-' or '_', which a new custom slug may not."""
+    token = token_pool(1).token
+    link = links.get_or_create_short_link(token, user)
+    ShortLink.objects.filter(pk=link.pk).update(slug="-made-by-site")
+    soon = timezone.now() + timedelta(days=1)
+    assert links.get_or_create_short_link(token, user, slug="-made-by-site", expires_at=soon).pk == link.pk
+    with pytest.raises(errors.InvalidInput, match="3-40 characters"):
+        links.get_or_create_short_link(token, user, slug="-new-one")

@@ -99,6 +99,7 @@ def albums(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = parse(AlbumCreateForm, request.POST)
         album = lib.create_album(request.user, form["title"], form["visibility"] or Visibility.PRIVATE)
+        messages.success(request, f"Album “{album.title}” created.")
         return redirect("album", slug=album.slug)
     return render(
         request,

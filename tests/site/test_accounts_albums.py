@@ -92,6 +92,7 @@ def test_album_crud_visibility_and_order(client, user, other_user, make_picture)
     r = client.post("/albums/", {"title": "Trip", "visibility": "private"})
     album = Album.objects.get(owner=user)
     assert r["Location"] == f"/albums/{album.slug}/"
+    assert "Album “Trip” created." in client.get(r["Location"]).content.decode()
     pics = [make_picture(owner=user) for _ in range(3)]
     for p in pics:
         library.move_picture_to_album(p, album)

@@ -112,6 +112,11 @@ def test_backfill_embeds_missing_pictures_and_skips_bad_tokens(make_picture, use
     out = io.StringIO()
     call_command("backfill_embeddings", stdout=out)
     assert "Done: 0 pictures embedded." in out.getvalue()
+    from django.core.management import CommandError
+
+    for size in ("0", "99999999999999999999"):  # the second overflowed the query: a traceback
+        with pytest.raises(CommandError, match="--batch-size must be 1 to 10,000"):
+            call_command("backfill_embeddings", "--batch-size", size)
 
 
 def test_index_follows_additions_and_deletions(make_picture, user):

@@ -23,7 +23,7 @@ class LinkListView(ApiView):
 
     def get_permissions(self) -> list:
         """Anyone may shorten; listing needs sign-in (the schema's security follows this)."""
-        return [permissions.AllowAny()] if self.request.method == "POST" else [permissions.IsAuthenticated()]
+        return [permissions.AllowAny()] if self.request.method in ("POST", "OPTIONS") else [permissions.IsAuthenticated()]
 
     def get_throttles(self):
         return [LinkThrottle()] if self.request.method == "POST" else []

@@ -10,6 +10,7 @@ nothing is stored until it is confirmed.
 """
 from __future__ import annotations
 
+import smtplib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,7 +19,7 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from .errors import InvalidInput
+from .errors import InvalidInput, MailUnavailable
 
 _SALT = "imagehost.accounts.email-confirmation"
 
@@ -44,14 +45,22 @@ def _account_state(user: Any) -> str:
 
 
 def request_email(user: Any, email: str, *, link_for: Callable[[str], str]) -> None:
-    """Mail ``email`` a link that makes it ``user``'s address; ``link_for(signed)`` is its URL."""
+    """Mail ``email`` a link that makes it ``user``'s address; ``link_for(signed)`` is its URL.
+    MailUnavailable (503) when the mail server refuses or does not answer."""
     email = email.strip()
     signed = signing.dumps({"user": user.pk, "email": email, "state": _account_state(user)}, salt=_SALT, compress=True)
+    try:
+        _send_confirmation_mail(user, email, link_for(signed))
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailUnavailable() from exc
+
+
+def _send_confirmation_mail(user: Any, email: str, link: str) -> None:
     send_mail(
         "Confirm your e-mail address on emmmbedding",
         f"Someone (we hope you) asked to use this address for the emmmbedding account "
         f"“{user.get_username()}”: password reset links would be sent here.\n\n"
-        f"To confirm, open this link and press the button:\n{link_for(signed)}\n\n"
+        f"To confirm, open this link and press the button:\n{link}\n\n"
         f"If it was not you, ignore this mail: nothing changes.\n",
         None,
         [email],

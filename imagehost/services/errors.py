@@ -113,6 +113,13 @@ class DatabaseUnavailable(DependencyUnavailable):
     default_message = "This server's database is unavailable for a moment; try again in a few seconds."
 
 
+class MailUnavailable(DependencyUnavailable):
+    """The mail server (``EMAIL_BACKEND``) refused or did not answer."""
+
+    code = "mail_unavailable"
+    default_message = "The mail could not be sent: this server's mail service is unavailable. Try again later."
+
+
 class RequestTooLarge(ServiceError):
     status, code = 413, "too_large"
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from .. import ratelimits
 from ..ratelimits import rate_limited
 from ..services import accounts
+from ..services.errors import MailUnavailable
 from .forms import parse
 
 EMAIL_HELP = "Optional. Only used to send you a link if you forget your password; we mail it a link to confirm first."
@@ -90,7 +91,11 @@ def signup(request: HttpRequest) -> HttpResponse:
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 if form.cleaned_data.get("email"):
-                    _send_confirmation(request, user, form.cleaned_data["email"])
+                    try:
+                        _send_confirmation(request, user, form.cleaned_data["email"])
+                    except MailUnavailable:  # the account is made: say so, and how to try again
+                        messages.error(request, "Your account is ready, but we could not send the confirmation mail "
+                                                "now: add your address again in Account settings later.")
                 return redirect("library")
         return render(request, "registration/signup.html", {"form": form}, status=400)
     return render(request, "registration/signup.html", {"form": form})

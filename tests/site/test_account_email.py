@@ -206,3 +206,28 @@ def test_removing_the_address_needs_no_confirmation(client, django_user_model):
     client.post("/accounts/settings/", {"email": ""})
     jo.refresh_from_db()
     assert jo.email == "" and mail.outbox == []
+
+
+@pytest.fixture
+def mail_server_down(settings):
+    """A real SMTP backend pointed at a port nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
+
+
+def test_a_mail_server_outage_is_a_clear_503_not_a_500(client, django_user_model, mail_server_down):
+    lee = django_user_model.objects.create_user("lee", "lee@example.com", PASSWORD)
+    r = client.post("/accounts/password_reset/", {"email": "lee@example.com"})
+    assert r.status_code == 302  # Django logs the failure and says nothing: the page never tells who has an account
+    client.force_login(lee)
+    r = client.post("/accounts/settings/", {"email": "lee2@example.com"})
+    assert r.status_code == 503 and "could not be sent" in r.content.decode()
+    client.logout()
+    r = client.post("/accounts/signup/", {"username": "max", "email": "max@example.com", "password1": PASSWORD, "password2": PASSWORD}, follow=True)
+    assert r.status_code == 200 and "could not send the confirmation mail" in r.content.decode()
+    assert django_user_model.objects.filter(username="max").exists()  # the account is made all the same

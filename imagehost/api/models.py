@@ -53,6 +53,12 @@ class ApiToken(models.Model):
         return token, raw
 
     @classmethod
+    def revoke_all(cls, user) -> int:
+        """Revoke every active token of ``user`` (their password changed: a token made by whoever
+        held the account must stop too); returns how many."""
+        return cls.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    @classmethod
     def lookup(cls, raw: str) -> "ApiToken | None":
         """The active token whose hash matches ``raw``, or None."""
         if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:

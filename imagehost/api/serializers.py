@@ -160,13 +160,26 @@ class CodedSizeSerializer(serializers.Serializer):
     height = serializers.IntegerField()
 
 
+class JobPictureSerializer(PictureSerializer):
+    """A job's picture: its album only for its owner (the job id lets its holder see one upload,
+    and an unlisted album's slug would open the whole album)."""
+
+    def to_representation(self, instance: Picture) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        user = self.context["request"].user
+        if not (user.is_authenticated and instance.owner_id == user.pk):
+            data["album"] = None
+        return data
+
+
 class JobSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=JobStatus.choices, read_only=True)
     error = serializers.CharField(read_only=True, help_text="Why the job failed (empty otherwise).")
     status_url = serializers.SerializerMethodField(help_text="Poll this URL for the job's status.")
-    picture = PictureSerializer(
+    picture = JobPictureSerializer(
         read_only=True, allow_null=True,
-        help_text="The result, once status is `done`; null again once the picture has been deleted.",
+        help_text="The result, once status is `done`; null again once the picture has been deleted "
+        "(`album` is null for anyone but its owner).",
     )
     worker = serializers.SerializerMethodField(
         help_text="While the job waits and no encode worker is running: a notice (the upload is kept); else null."

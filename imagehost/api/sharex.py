@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest
+from django.http.request import split_domain_port
 from django.urls import reverse
 
 SXCU_VERSION = "16.1.0"
@@ -24,7 +25,7 @@ def sharex_config(request: HttpRequest, raw_token: str | None, *, album: str | N
     args: dict[str, str] = {}
     if album:
         args["album"] = album
-    host = request.get_host().split(":")[0]
+    host = split_domain_port(request.get_host())[0]  # "[::1]:8000" -> "[::1]"
     return {
         "Version": SXCU_VERSION,
         "Name": f"emmmbedding ({host})",

@@ -26,5 +26,11 @@ class LinkThrottle(ScopedThrottle):
     scope_name = "links"
 
 
+class SlugThrottle(ScopedThrottle):
+    """Look-ups by an unguessable slug (albums): guessing is as slow as the rate."""
+
+    scope_name = "slugs"
+
+
 class SearchThrottle(ScopedThrottle):
     scope_name = "searches"

@@ -81,8 +81,9 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
 
 # --- albums -----------------------------------------------------------------------------
 def _unique_album_slug(title: str) -> str:
+    """The title's slug and 72 random bits: an unlisted album's only protection is its slug."""
     base = slugify(title)[:40] or "album"
-    return f"{base}-{secrets.token_hex(4)}"
+    return f"{base}-{secrets.token_urlsafe(9)}"
 
 
 def _check_visibility(visibility: str) -> str:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .. import ratelimits
+from ..api.models import ApiToken
 from ..ratelimits import rate_limited
 from ..services import accounts
 from ..services.errors import MailUnavailable
@@ -57,7 +58,20 @@ class LoginView(RefusedFormIs400, auth_views.LoginView):
     pass
 
 
-class PasswordChangeView(RefusedFormIs400, auth_views.PasswordChangeView):
+class RevokesApiTokens:
+    """A new password ends every API token too, as it ends the account's other sessions: a
+    token minted by whoever held the account must not outlive it. The user is told how many."""
+
+    def form_valid(self, form: forms.Form) -> HttpResponse:
+        response = super().form_valid(form)
+        revoked = ApiToken.revoke_all(form.user)
+        if revoked:
+            messages.info(self.request, f"{revoked} API token{'s were' if revoked > 1 else ' was'} revoked with your old "
+                                        "password: create new ones for your programs on the API tokens page.")
+        return response
+
+
+class PasswordChangeView(RevokesApiTokens, RefusedFormIs400, auth_views.PasswordChangeView):
     pass
 
 
@@ -65,7 +79,7 @@ class PasswordResetView(RefusedFormIs400, auth_views.PasswordResetView):
     pass
 
 
-class PasswordResetConfirmView(RefusedFormIs400, auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(RevokesApiTokens, RefusedFormIs400, auth_views.PasswordResetConfirmView):
     """A reset link that is malformed, expired or used is refused input too: a 400 page that
     offers a new one (Django answers 200)."""
 

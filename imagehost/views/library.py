@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import selectors
+from ..ratelimits import rate_limited
 from ..models import Visibility
 from ..services import library as lib
 from ..services import links
@@ -135,6 +136,7 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@rate_limited("slugs")  # an unlisted album's slug is its only protection: guessing it is as slow as the rate
 def album(request: HttpRequest, slug: str) -> HttpResponse:
     """An album page: the owner manages it; others see unlisted/public ones; private is 404."""
     user = request.user if request.user.is_authenticated else None

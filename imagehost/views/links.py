@@ -45,12 +45,12 @@ def link_action(request: HttpRequest, slug: str) -> HttpResponse:
     if link.owner_id != request.user.pk:
         raise NotFound("No such short link.")
     form = parse(LinkActionForm, request.POST)
-    back = safe_local_path(request, form["next"]) or "library"
+    back = safe_local_path(request, form["next"]) or reverse("library")
     if form["action"] == "clear_expiry":
         links.clear_expiry(link, owner=request.user)
         messages.success(request, f"/s/{link.slug} no longer expires.")
     elif not form["confirm"]:
-        return render(request, "imagehost/confirm_delete_link.html", {"link": link, "next": form["next"]})
+        return render(request, "imagehost/confirm_delete_link.html", {"link": link, "next": back})
     else:
         links.delete_short_link(link, owner=request.user)
         messages.success(request, f"Short link /s/{link.slug} deleted; it answers 404 from now on.")

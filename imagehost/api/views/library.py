@@ -14,6 +14,7 @@ from imagehost.services import library
 
 from .. import serializers as s
 from ..pagination import Pagination
+from ..throttling import SlugThrottle
 from .base import MAX_DB_ID, ApiView, errors, user_or_none
 
 
@@ -46,6 +47,7 @@ class AlbumAccessMixin:
 
 
 class AlbumDetailView(AlbumAccessMixin, ApiView):
+    throttle_classes = [SlugThrottle]
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     serializer_class = s.AlbumSerializer
 
@@ -68,6 +70,7 @@ class AlbumDetailView(AlbumAccessMixin, ApiView):
 
 
 class AlbumPicturesView(AlbumAccessMixin, ApiView):
+    throttle_classes = [SlugThrottle]
     permission_classes = [permissions.AllowAny]
     serializer_class = s.AlbumPictureSerializer
     pagination_class = Pagination

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -78,7 +81,7 @@ def sharex_download(request: HttpRequest) -> HttpResponse:
         _, raw = ApiToken.issue(request.user, f"ShareX {timezone.now():%Y-%m-%d %H:%M}")
     config = sharex_config(request, raw, album=album)
     response = HttpResponse(sxcu_bytes(config), content_type="application/json")
-    host = request.get_host().split(":")[0].replace('"', "")
+    host = re.sub(r"[^A-Za-z0-9.\-\[\]]", "_", split_domain_port(request.get_host())[0])  # "[::1]" -> "[__1]"
     response["Content-Disposition"] = f'attachment; filename="emmmbedding-{host}.sxcu"'
     response["Cache-Control"] = "no-store"
     return response

@@ -16,8 +16,16 @@
     try { localStorage.setItem(KEY + ".probe", "1"); localStorage.removeItem(KEY + ".probe"); return true; } catch (e) { return false; }
   }
 
+  // Entries as stored, less any this page cannot use (damaged, or from an older page).
+  function usable(e) {
+    if (!e || typeof e !== "object" || typeof e.job !== "string") return false;
+    if (!e.picture) return typeof e.status_url === "string";  // still encoding: it must be asked about
+    var p = e.picture;
+    return typeof p === "object" && (typeof p.short_url === "string" || typeof p.token_url === "string");
+  }
+
   function load() {
-    try { var v = JSON.parse(localStorage.getItem(KEY) || "[]"); return Array.isArray(v) ? v : []; } catch (e) { return []; }
+    try { var v = JSON.parse(localStorage.getItem(KEY) || "[]"); return Array.isArray(v) ? v.filter(usable) : []; } catch (e) { return []; }
   }
 
   function save(entries) {
@@ -49,7 +57,7 @@
     img.src = p.short_url ? p.short_url + "?w=192" : (p.token_url || "");
     var caption = document.createElement("span");
     caption.className = "caption";
-    caption.textContent = (p.title || "untitled") + " · " + p.width + "×" + p.height;
+    caption.textContent = (p.title || "untitled") + (p.width && p.height ? " · " + p.width + "×" + p.height : "");
     a.append(img, caption);
     li.append(a);
     if (p.short_url) {
@@ -95,20 +103,27 @@
     render();
   }
 
-  function resume(entry, delay) {
+  // once: ask one time only (a finished entry); else until the job ends.
+  function resume(entry, delay, once) {
     setTimeout(function () {
       fetch(entry.status_url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { if (r.status === 404) return { id: entry.job, status: "failed" }; return r.json(); })
-        .then(function (job) {
-          if (job.status === "done" || job.status === "failed") finished(job); else resume(entry, 3000);
+        .then(function (r) {
+          if (r.status === 404) return { id: entry.job, status: "failed" };
+          if (!r.ok) throw new Error("HTTP " + r.status);  // busy, throttled: ask again later
+          return r.json();
         })
-        .catch(function () { resume(entry, 5000); });
+        .then(function (job) {
+          if (job.status === "done" || job.status === "failed") finished(job); else if (!once) resume(entry, 3000);
+        })
+        .catch(function () { if (!once) resume(entry, 5000); });
     }, delay);
   }
 
   if (enabled) {
+    save(load());  // drops damaged entries for good
     render();
-    load().forEach(function (e) { if (!e.picture && e.status_url) resume(e, 500); });
+    // Unfinished uploads are followed; finished ones asked about once (deleted since: dropped).
+    load().forEach(function (e, i) { if (e.status_url) resume(e, 500 + 250 * i, !!e.picture); });
     document.getElementById("history-clear").addEventListener("click", function () {
       try { localStorage.removeItem(KEY); } catch (e) { /* nothing to clear */ }
       render();

@@ -15,10 +15,20 @@
       el.dataset.localised = "1";
     }
   }
+  const two = (n) => String(n).padStart(2, "0");
+  function wallTime(when) {  // a datetime-local value: the viewer's own date and time
+    return when.getFullYear() + "-" + two(when.getMonth() + 1) + "-" + two(when.getDate()) + "T" +
+      two(when.getHours()) + ":" + two(when.getMinutes());
+  }
   function sendInstants(root) {
     for (const input of root.querySelectorAll("form input[type=datetime-local][name]")) {
       const hint = input.parentElement.querySelector(".zone-hint");
       if (hint) hint.textContent = zone ? "your time (" + zone + ")" : "your time";
+      const sent = input.getAttribute("value") || "";
+      if (/(Z|[+-]\d\d:\d\d)$/.test(sent)) {  // a refused form gives back the instant this script sent
+        const when = new Date(sent);
+        if (!Number.isNaN(when.getTime())) input.value = wallTime(when);
+      }
       input.form.addEventListener("submit", () => {
         const when = new Date(input.value);  // a datetime-local value is read as local time
         if (!input.value || Number.isNaN(when.getTime())) return;

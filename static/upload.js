@@ -34,11 +34,14 @@
     }).catch(function () { return null; });
   }
 
+  var plannedRun = 0;  // a measurement that ends after the choice changed adds nothing
+
   function showPlanned(files) {
+    var run = ++plannedRun;
     planned.textContent = "";
     Array.prototype.forEach.call(files, function (file) {
       measure(file).then(function (size) {
-        if (!size) return;
+        if (!size || run !== plannedRun) return;
         var s = storedSize(size.width, size.height);
         var li = document.createElement("li");
         li.textContent = (file.name || "image") + ": " + size.width + "×" + size.height +
@@ -118,11 +121,30 @@
     return false;
   }
 
+  // Retry-After (seconds) of an answer, in ms, else the fallback.
+  function retryAfter(r, fallback) {
+    var seconds = parseInt(r.headers.get("Retry-After"), 10);
+    return seconds > 0 ? Math.min(seconds, 300) * 1000 : fallback;
+  }
+
   function poll(li, url, delay, ctx) {
     setTimeout(function () {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.json(); })
-        .then(function (job) { if (!show(li, job, ctx)) poll(li, url, Math.min(delay * 1.5, 3000), ctx); })
+        .then(function (r) {
+          if (r.ok) {
+            return r.json().then(function (job) { if (!show(li, job, ctx)) poll(li, url, Math.min(delay * 1.5, 3000), ctx); });
+          }
+          if (r.status === 404) {  // the job is gone: nothing will change any more
+            setStatus(li, "this upload no longer exists", true);
+            li.querySelector(".eta").textContent = "";
+            history.finished({ id: ctx.jobId, status: "failed" });
+            return;
+          }
+          var wait = retryAfter(r, 5000);  // 429, 503...: the last status stays, said to be stale
+          li.querySelector(".eta").textContent = (r.status === 429 ? "asked too often" : "the server is busy") +
+            ": checking again in " + Math.round(wait / 1000) + " s";
+          poll(li, url, wait, ctx);
+        })
         .catch(function () { poll(li, url, 3000, ctx); });
     }, delay);
   }
@@ -136,6 +158,8 @@
     var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false };
     measure(file).then(function (size) { ctx.original = size; });
     li.querySelector(".retry-avif").addEventListener("click", function () {
+      this.disabled = true;  // one AVIF upload per card
+      this.textContent = "Sent as AVIF (below)";
       send(file, Object.assign({}, options, { kind: "avif" }));
     });
     var data = new FormData();
@@ -145,10 +169,13 @@
       method: "POST", body: data, credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": csrf },
     })
-      .then(function (r) { return r.json().then(function (body) { return { status: r.status, body: body }; }); })
+      .then(function (r) {  // a proxy's refusal may not be JSON: its status still says what happened
+        return r.json().catch(function () { return null; }).then(function (body) { return { status: r.status, body: body }; });
+      })
       .then(function (res) {
         if (res.status !== 202 && res.status !== 201) { setStatus(li, errorText(res), true); return; }
         var job = res.body;
+        ctx.jobId = job.id;
         history.remember(job, options.title);
         if (job.warning) {
           var w = li.querySelector(".warning");
@@ -181,6 +208,7 @@
     sendAll(input.files);
     input.value = "";
     form.elements.title.value = "";
+    plannedRun++;
     planned.textContent = "";
   });
   ["dragenter", "dragover"].forEach(function (t) {

@@ -100,8 +100,9 @@ def encode(
     ``kind``: "vae" (the default VAE format, see VAE_FORMAT), "vae-v1", "vae-v2", or "avif"
     (the image itself as AVIF: sharp text, no model needed to decode). With ``max_chars`` the
     token never exceeds that many characters: the finest quantisation (or best AVIF quality)
-    that fits is chosen, and only if none fits is the image encoded smaller (decode() still
-    returns the full size). Raises InvalidImage or CodecError.
+    that fits, at the full coded size or a smaller one (v2 codes a smaller size when even a
+    coarser step would not fit, and keeps a 0.9x smaller one when it decodes closer; decode()
+    still returns the full size). Raises InvalidImage or CodecError.
     """
     if kind not in KINDS:
         raise CodecError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")

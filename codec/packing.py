@@ -1,6 +1,6 @@
 """Payload kinds: how a latent tensor becomes bytes and back.
 
-Kind 1, ``gauss-rc`` (the default): per-channel uniform quantisation, then range coding
+Kind 1, ``gauss-rc`` (token v1's default; v2's is ``klt-ctx``, codec/klt_ctx.py): per-channel uniform quantisation, then range coding
 with a per-channel discrete Gaussian whose parameters travel in the payload.
 Kind 2, ``webp8``: the original project's packing (global 0.1/99.9 percentile clip, uint8,
 channels stacked into one grayscale WebP), kept for comparison and for old links.

@@ -15,10 +15,12 @@ searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``u
 =========  ==============================  ================================  ==============
 
 Anonymous clients are counted per IPv4 address or per IPv6 /64 (``client_network``).
-``logins`` counts every password check made for a request (``LoginRateLimitedBackend``: the
-site's login, the admin's, any other form), ``resets`` every mail a visitor makes the site send to
-an address they type (POSTs to the reset page, e-mail confirmations); ``slugs``
-counts every ``/s/<slug>`` and ``/s/<slug>/`` look-up, so guessing slugs is as slow as the rate.
+``logins`` counts every sign-in password check made for a request (``LoginRateLimitedBackend``:
+the site's login, the admin's, any other form) and the site's password-change form's old
+password (``urls.py``; the admin's own password-change page is not counted), ``resets`` every mail a visitor makes the site send to
+an address they type (POSTs to the reset page, e-mail confirmations); ``slugs`` counts the
+pages named by an unguessable slug or key (``/s/<slug>`` and its page and QR code,
+``/delete/<key>/``, albums on the site and the API), so guessing them is as slow as the rate.
 
 A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is a
 sliding-window log in a cache (``counter_store``) behind DRF's ``SimpleRateThrottle`` interface, so

@@ -113,7 +113,7 @@ def public_albums() -> QuerySet[Album]:
     count = shown.order_by().values("album_id").annotate(n=Count("pk")).values("n")
     first = shown.order_by("position", "created", "pk").values("token")[:1]
     return (
-        Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created")
+        Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created", "-pk")
         .annotate(picture_count=Coalesce(Subquery(count), 0), cover_token=Subquery(first))
     )
 

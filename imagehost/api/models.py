@@ -54,8 +54,7 @@ class ApiToken(models.Model):
 
     @classmethod
     def revoke_all(cls, user) -> int:
-        """Revoke every active token of ``user`` (their password changed: a token made by whoever
-        held the account must stop too); returns how many."""
+        """Revoke every active token of ``user``; returns how many."""
         return cls.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
     @classmethod
@@ -70,3 +69,16 @@ class ApiToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+def revoke_tokens_on_new_password(sender, instance, update_fields=None, **kwargs) -> None:
+    """``pre_save`` of the user model: a new password ends the account's API tokens, as it ends
+    its other sessions, wherever it is set (the site's forms, the admin, ``manage.py
+    changepassword``): a token minted by whoever held the account must not outlive it. The
+    number revoked is left on the instance (``revoked_api_tokens``) for the page to say.
+
+    A new password is what ``set_password`` records in ``_password`` until the save (Django's own
+    test for ``password_validation.password_changed``): a hash upgraded at login clears it, so
+    an upgrade changes the stored hash without ending anything."""
+    if instance.pk is not None and getattr(instance, "_password", None) is not None:
+        instance.revoked_api_tokens = ApiToken.revoke_all(instance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -360,7 +361,7 @@ class TokenSerializer(serializers.Serializer):
 class DecodeSerializer(TokenSerializer):
     format = serializers.ChoiceField(choices=REQUESTABLE_FORMATS, default="webp", help_text="Output image format.")
     width = serializers.IntegerField(
-        required=False, min_value=1, max_value=65535, help_text="Shrink to this width (never enlarges)."
+        required=False, min_value=1, max_value=settings.EMMM_MAX_RENDER_WIDTH, help_text="Shrink to this width (never enlarges)."
     )
 
 

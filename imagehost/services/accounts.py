@@ -4,8 +4,8 @@ An address becomes the account's only when a link mailed to it is opened and con
 the signed-in account holder (``request_email`` → ``confirm_email``), so nobody can send
 another person reset mails by naming their address, and whoever owns a mistyped address
 cannot take the account with its link. The link is signed (``django.core.signing``: user,
-address and a digest of the account's current address and password, so it stops working
-once either changes, after its own use too) and expires after ``EMMM_EMAIL_CONFIRM_MAX_AGE_S``;
+address and a digest of the account's address and password when it was mailed, so it stops
+working once either changes, after its own use too, unless both change back) and expires after ``EMMM_EMAIL_CONFIRM_MAX_AGE_S``;
 nothing is stored until it is confirmed.
 """
 from __future__ import annotations

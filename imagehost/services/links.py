@@ -37,9 +37,10 @@ def get_or_create_short_link(
     and an expired one is never revived). Anonymous requests share one permanent link per
     token. ``slug`` and ``expires_at`` are for signed-in users only (400 otherwise): the
     anonymous link of a token is shared by everyone, so no later request may change it.
-    ``slug`` names a custom link beside the owner's others (the same slug again returns it and
-    sets its expiry to ``expires_at``; SlugTaken, 409, when someone else's link or another
-    token has it). An expiry must be in the future and storable (400). ``made_for``: the
+    ``slug`` names a custom link beside the owner's others (the same slug again returns it:
+    with ``expires_at`` its expiry becomes that, without one it keeps its expiry unless it has
+    expired, then it becomes permanent again; SlugTaken, 409, when someone else's link or
+    another token has it). An expiry must be in the future and storable (400). ``made_for``: the
     upload whose completion asks for the link, recorded on it when this call creates it (an
     anonymous upload's deletion link may delete a shared link an upload made, never one a
     person made).

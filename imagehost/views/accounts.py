@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from .. import ratelimits
-from ..api.models import ApiToken
 from ..ratelimits import rate_limited
 from ..services import accounts
 from ..services.errors import MailUnavailable
@@ -59,12 +58,12 @@ class LoginView(RefusedFormIs400, auth_views.LoginView):
 
 
 class RevokesApiTokens:
-    """A new password ends every API token too, as it ends the account's other sessions: a
-    token minted by whoever held the account must not outlive it. The user is told how many."""
+    """Says how many API tokens the new password ended (``api.models.revoke_tokens_on_new_password``
+    revokes them, wherever a password is set)."""
 
     def form_valid(self, form: forms.Form) -> HttpResponse:
         response = super().form_valid(form)
-        revoked = ApiToken.revoke_all(form.user)
+        revoked = getattr(form.user, "revoked_api_tokens", 0)
         if revoked:
             messages.info(self.request, f"{revoked} API token{'s were' if revoked > 1 else ' was'} revoked with your old "
                                         "password: create new ones for your programs on the API tokens page.")
@@ -95,8 +94,6 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            if form.cleaned_data.get("email"):  # it mails a typed address: the limit of such mails
-                ratelimits.check(request, "resets")
             try:
                 with transaction.atomic():
                     user = form.save()
@@ -104,10 +101,11 @@ def signup(request: HttpRequest) -> HttpResponse:
                 form.add_error("username", form.instance.unique_error_message(get_user_model(), ("username",)))
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                if form.cleaned_data.get("email"):
+                if form.cleaned_data.get("email"):  # the account is made either way: say how to try again
                     try:
+                        ratelimits.check(request, "resets")  # it mails a typed address: the limit of such mails
                         _send_confirmation(request, user, form.cleaned_data["email"])
-                    except MailUnavailable:  # the account is made: say so, and how to try again
+                    except (MailUnavailable, ratelimits.RateLimited):
                         messages.error(request, "Your account is ready, but we could not send the confirmation mail "
                                                 "now: add your address again in Account settings later.")
                 return redirect("library")

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import selectors
+from .. import ratelimits
 from ..ratelimits import rate_limited
 from ..models import Visibility
 from ..services import library as lib
@@ -49,6 +50,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             lib.move_picture_to_album(pic, album)
             messages.success(request, f"Moved to {album.title}." if album else "Removed from its album.")
         elif form["action"] == "link":  # refused: the page again, with the error and what was typed
+            ratelimits.check(request, "links")  # as /shorten and the API count link creation
             try:
                 typed = parse(ShortenForm, request.POST)
                 link = links.get_or_create_short_link(pic.token, request.user, slug=typed["slug"] or None,

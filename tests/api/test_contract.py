@@ -139,3 +139,24 @@ def test_the_schema_endpoints_errors_are_json(anon_client, method, query):
     assert ok.status_code == 200 and ok["Content-Type"].startswith("application/vnd.oai.openapi")
     as_json = anon_client.get("/api/schema/?format=json")  # drf-spectacular's usual spelling still works
     assert as_json["Content-Type"].startswith("application/vnd.oai.openapi+json") and "paths" in as_json.json()
+
+
+def test_throttled_operations_document_429(schema):
+    """The album look-ups count against the slugs limit: their 429 is in the schema."""
+    for path, method in [("/api/v1/albums/{slug}", "get"), ("/api/v1/albums/{slug}", "patch"),
+                         ("/api/v1/albums/{slug}", "delete"), ("/api/v1/albums/{slug}/pictures", "get")]:
+        assert "429" in schema["paths"][path][method]["responses"], (path, method)
+    width = component(schema, schema["paths"]["/api/v1/decode"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"])
+    assert width["properties"]["width"]["maximum"] == 4096  # EMMM_MAX_RENDER_WIDTH, which the answer enforces
+
+
+@pytest.mark.parametrize("name", ["page", "page_size"])
+def test_a_page_number_padded_with_zeros_is_read_not_a_500(owner_client, owner, make_picture, name):
+    """5,000 zeros passed the length check (made on the digits without them) and int() refused
+    the whole string (over 4,300 digits): a 500."""
+    for i in range(2):
+        make_picture(owner, title=f"p{i}")
+    r = owner_client.get(f"/api/v1/pictures?{name}=" + "0" * 5000 + "1")
+    assert r.status_code == 200
+    assert len(r.json()["results"]) == (2 if name == "page" else 1)  # page 1; pages of 1
+    assert owner_client.get(f"/api/v1/pictures?{name}=0001").status_code == 200

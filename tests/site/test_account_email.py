@@ -231,3 +231,12 @@ def test_a_mail_server_outage_is_a_clear_503_not_a_500(client, django_user_model
     r = client.post("/accounts/signup/", {"username": "max", "email": "max@example.com", "password1": PASSWORD, "password2": PASSWORD}, follow=True)
     assert r.status_code == 200 and "could not send the confirmation mail" in r.content.decode()
     assert django_user_model.objects.filter(username="max").exists()  # the account is made all the same
+
+
+def test_signing_up_past_the_mail_limit_makes_the_account_without_the_mail(client, settings, django_user_model):
+    """It was a 429 and no account (the limit was checked first); a mail outage already made the account."""
+    settings.EMMM_PASSWORD_RESET_RATE = "1/h"
+    client.post("/accounts/password_reset/", {"email": "someone@example.com"})  # the one mail this hour
+    r = client.post("/accounts/signup/", {"username": "ned", "email": "ned@example.com", "password1": PASSWORD, "password2": PASSWORD}, follow=True)
+    assert r.status_code == 200 and "could not send the confirmation mail" in r.content.decode()
+    assert django_user_model.objects.filter(username="ned").exists() and mail.outbox == []

@@ -256,3 +256,12 @@ def test_the_picture_pages_link_form_keeps_what_was_typed_when_refused(client, u
     assert "Short link: /s/fine-slug" in client.get(r["Location"]).content.decode()
     page = client.get(f"/p/{pic.pk}/").content.decode()
     assert f'action="/p/{pic.pk}/"' in page and 'name="action" value="link"' in page
+
+
+def test_the_picture_pages_link_form_counts_against_the_links_limit(client, user, make_picture, settings):
+    """It skipped the limit /shorten and the API have; each new expiry adds a link."""
+    settings.EMMM_SHORTLINK_RATE = "2/h"
+    pic = make_picture(owner=user)
+    client.force_login(user)
+    codes = [client.post(f"/p/{pic.pk}/", {"action": "link", "expires_at": f"2031-05-0{i + 1}T10:00"}).status_code for i in range(3)]
+    assert codes == [302, 302, 429] and ShortLink.objects.filter(owner=user).count() == 2

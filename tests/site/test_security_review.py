@@ -86,3 +86,29 @@ def test_the_delete_link_pages_cancel_goes_back_on_this_site_only(client, user, 
     assert "evil.example" not in r.content.decode() and '<a href="/library/">Cancel</a>' in r.content.decode()
     r = client.post(f"/links/{link.slug}/", {"action": "delete", "next": "/links/?page=2"})
     assert '<a href="/links/?page=2">Cancel</a>' in r.content.decode()
+
+
+def test_a_password_set_anywhere_revokes_the_tokens(django_user_model):
+    """The admin's password form and ``manage.py changepassword`` save the user like the site does."""
+    cy = django_user_model.objects.create_user("cy", password=OLD)
+    _, raw = ApiToken.issue(cy, "script")
+    cy.last_login = None
+    cy.save(update_fields=["last_login"])  # a login's save touches no password: tokens stay
+    cy.save()
+    assert bearer(raw).get("/api/v1/pictures").status_code == 200
+    cy.set_password(NEW)
+    cy.save()  # what the admin and changepassword do
+    assert bearer(raw).get("/api/v1/pictures").status_code == 401
+
+
+def test_a_password_hash_upgraded_at_login_revokes_nothing(django_user_model, settings):
+    """Django re-hashes a password with a stronger hasher when its user logs in: not a new password."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    dee = django_user_model.objects.create_user("dee", password=OLD)
+    _, raw = ApiToken.issue(dee, "script")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher", "django.contrib.auth.hashers.MD5PasswordHasher"]
+    old_hash = dee.password
+    assert Client().login(username="dee", password=OLD)
+    dee.refresh_from_db()
+    assert dee.password != old_hash and dee.password.startswith("pbkdf2_")  # upgraded
+    assert bearer(raw).get("/api/v1/pictures").status_code == 200

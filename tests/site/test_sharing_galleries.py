@@ -117,7 +117,7 @@ def test_upload_page_explains_budgets_and_sizes(client):
     body = html.unescape(client.get("/").content.decode())
     for value in ("chat", "proxy", "best"):
         assert f'name="budget" value="{value}"' in body
-    assert 'value="best" checked' in body  # the short link fits anywhere; budgets cost detail and time
+    assert 'value="best" checked' in body  # the short link fits anywhere; budgets cost detail
     assert "Fits chat apps (~4,000 characters)" in body and "Fits proxies (~8,000 characters)" in body
     assert "a 768×512 photo at 627×418, a 4000×3000 photo at 591×443" in body
     assert "Your recent uploads" in body

@@ -51,11 +51,11 @@ class AlbumDetailView(AlbumAccessMixin, ApiView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
     serializer_class = s.AlbumSerializer
 
-    @extend_schema(operation_id="albums_retrieve", summary="Get an album", responses={200: s.AlbumSerializer, **errors(401, 404)})
+    @extend_schema(operation_id="albums_retrieve", summary="Get an album", responses={200: s.AlbumSerializer, **errors(401, 404, 429)})
     def get(self, request: Request, slug: str) -> Response:
         return Response(self.get_serializer(self.get_album(request, slug)).data)
 
-    @extend_schema(operation_id="albums_partial_update", summary="Rename an album or change its visibility", request=s.AlbumUpdateSerializer, responses={200: s.AlbumSerializer, **errors(400, 401, 403, 404, 415)})
+    @extend_schema(operation_id="albums_partial_update", summary="Rename an album or change its visibility", request=s.AlbumUpdateSerializer, responses={200: s.AlbumSerializer, **errors(400, 401, 403, 404, 415, 429)})
     def patch(self, request: Request, slug: str) -> Response:
         album = self.get_album(request, slug, write=True)
         body = s.AlbumUpdateSerializer(data=request.data)
@@ -63,7 +63,7 @@ class AlbumDetailView(AlbumAccessMixin, ApiView):
         album = library.update_album(album, **body.validated_data)
         return Response(self.get_serializer(album).data)
 
-    @extend_schema(operation_id="albums_destroy", summary="Delete an album (its pictures stay in the library)", responses={204: None, **errors(401, 403, 404)})
+    @extend_schema(operation_id="albums_destroy", summary="Delete an album (its pictures stay in the library)", responses={204: None, **errors(401, 403, 404, 429)})
     def delete(self, request: Request, slug: str) -> Response:
         library.delete_album(self.get_album(request, slug, write=True))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -75,7 +75,7 @@ class AlbumPicturesView(AlbumAccessMixin, ApiView):
     serializer_class = s.AlbumPictureSerializer
     pagination_class = Pagination
 
-    @extend_schema(operation_id="albums_pictures_list", summary="An album's pictures, in order", responses={200: s.AlbumPictureSerializer(many=True), **errors(401, 404)})
+    @extend_schema(operation_id="albums_pictures_list", summary="An album's pictures, in order", responses={200: s.AlbumPictureSerializer(many=True), **errors(401, 404, 429)})
     def get(self, request: Request, slug: str) -> Response:
         album = self.get_album(request, slug)
         page = self.paginate_queryset(selectors.album_pictures(album, user_or_none(request)))

@@ -39,7 +39,9 @@ class LinkListView(ApiView):
         description=(
             "From a `token` or one of your `picture`s. The same owner shortening the same token with the same "
             "`expires_at` gets the same link (none: their newest permanent link); another expiry adds a link and "
-            "changes none. To change a link's expiry, name it with `slug`. An expired link is never revived."
+            "changes none. A link's expiry changes only when `slug` names it: with `expires_at` it becomes that; "
+            "without, an expired link becomes permanent again and a live one keeps its expiry. Without `slug` an "
+            "expired link is never returned or revived."
         ),
         request=s.LinkCreateSerializer,
         responses={201: s.LinkSerializer, **errors(400, 401, 404, 409, 410, 413, 415, 429, 503)},

@@ -22,6 +22,12 @@ def wants_json(request: HttpRequest) -> bool:
     return api or "application/json" in request.headers.get("Accept", "")
 
 
+def shown_beside_the_form(refused: ServiceError, request: HttpRequest) -> bool:
+    """Whether a form's refusal goes back on its own page, beside the form with what was typed
+    (a 4xx for a person), rather than to the error page or JSON (a busy server, a script)."""
+    return refused.status < 500 and not wants_json(request)
+
+
 def error_response(
     request: HttpRequest, status: int, message: str, *, code: str = "error", headers: dict | None = None
 ) -> HttpResponse:

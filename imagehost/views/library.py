@@ -17,7 +17,7 @@ from ..models import Visibility
 from ..services import library as lib
 from ..services import links
 from ..services.errors import NotFound, ServiceError
-from .errors import wants_json
+from .errors import shown_beside_the_form
 from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, ShortenForm, parse
 from .links import with_urls
 from .presentation import token_fits
@@ -56,7 +56,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
                 link = links.get_or_create_short_link(pic.token, request.user, slug=typed["slug"] or None,
                                                       expires_at=typed["expires_at"])
             except ServiceError as refused:
-                if refused.status >= 500 or wants_json(request):
+                if not shown_beside_the_form(refused, request):
                     raise
                 typed_back = {"slug": request.POST.get("slug", "")[:40], "expires_at": request.POST.get("expires_at", "")[:40]}
                 return _picture_page(request, pic, status=refused.status, link_error=refused.message, link_typed=typed_back)

@@ -16,7 +16,7 @@ from ..models import EncodeJob
 from ..ratelimits import rate_limited
 from ..services import search
 from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
-from .errors import wants_json
+from .errors import shown_beside_the_form
 from .forms import parse
 
 PAGE_K = 8
@@ -84,8 +84,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
             vector = search.embed_query_file(upload.read()) if upload else search.embed_query_text(form["q"])
             hits = search.search_vector(vector, scope=scope, viewer=viewer, k=24)
         except ServiceError as refused:
-            if refused.status >= 500 or wants_json(request):
-                raise  # the error page (or JSON) of ServiceErrorMiddleware: a busy server, a script client
+            if not shown_beside_the_form(refused, request):
+                raise  # the error page (or JSON) of ServiceErrorMiddleware
             context.update(error=refused.message)  # the page again, what was typed kept
             return render(request, "imagehost/search.html", context, status=refused.status)
         context.update(scope=scope, cards=[_card(h, viewer) for h in hits], query=form["q"],

@@ -159,7 +159,7 @@
     measure(file).then(function (size) { ctx.original = size; });
     li.querySelector(".retry-avif").addEventListener("click", function () {
       this.disabled = true;  // one AVIF upload per card
-      this.textContent = "Sent as AVIF (below)";
+      this.textContent = "Sent as AVIF";
       send(file, Object.assign({}, options, { kind: "avif" }));
     });
     var data = new FormData();

@@ -1,7 +1,9 @@
 """Token version 2 encoders: ``klt-ctx`` (VAE, the default), ``klt-rc`` (VAE, kept for the
 tests and old links) and ``avif`` (no model).
 
-VAE encoding (both kinds), per coded size tried:
+VAE encoding (both kinds), per coded size tried (the first: the image's size, a side under
+``MIN_CODED_SIDE`` stretched to it, since at one latent pixel the model gets colours wrong;
+``decode()`` resizes back):
 
 1. the encoder's latent z, as coefficients u of the whitened KLT, then ``PLAIN_STEPS``
    gradient steps on u through the decoder (``GradientDescent``; the first one also measures
@@ -39,6 +41,7 @@ from . import avif, klt_ctx, klt_rc, token
 from .errors import CodecError
 from .klt_ctx import ContextModel
 from .klt_rc import Transform
+from .limits import MIN_CODED_SIDE
 
 AVIF = 4
 KLT_RC = 3
@@ -288,7 +291,7 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
     total = plain + qa if steps is None else max(0, steps)
     qa = min(qa, total)
     deadzone = 0.0 if context is None else DEADZONE if max_chars is None else BUDGET_DEADZONE
-    coded = rgb.size
+    full = coded = tuple(max(side, MIN_CODED_SIDE) for side in rgb.size)
     fitting: list[str] = []
     length_before_qa = 0
     while True:
@@ -320,13 +323,13 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
         found = fitting_step(coeffs, units, text, max_chars) if units is not None else None
         if found is not None:
             fitting.append(found[1])
-            if coded == rgb.size or render is None or len(fitting) == 2:
+            if coded == full or render is None or len(fitting) == 2:
                 break
             shrink = SECOND_SIZE  # the second candidate: smaller, at a finer step
         else:
             shrink = min(0.8, 0.97 * math.sqrt(max_chars / (length_before_qa * BUDGET_QA_GAIN)))
         try:
-            coded = next_size(rgb.size, coded, shrink, net.downscale, max_chars)
+            coded = next_size(rgb.size, coded, shrink, MIN_CODED_SIDE, max_chars)
         except CodecError:
             if not fitting:
                 raise

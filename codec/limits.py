@@ -18,6 +18,10 @@ MAX_OUTPUT_PIXELS = MAX_CODED_PIXELS
 #: Output may be at most this many times the coded size per side (tokens of version >= 2, and
 #: every token the encoder writes from now on).
 MAX_UPSCALE_PER_SIDE = 8
+#: Version >= 2 VAE encoders code a side shorter than this at this length (two latent pixels:
+#: at one the model gets colours wrong), and decoders allow that one case of a coded side
+#: longer than the side shown (docs/token-format.md, "Limits").
+MIN_CODED_SIDE = 16
 #: Version 1's bound on output area / coded area: its rate control could shrink a 1 MP image
 #: down to 8 x 8 coded pixels (it stops below one latent pixel), so 1024**2 / 8**2.
 V1_MAX_UPSCALE_AREA = MAX_OUTPUT_PIXELS // 64

@@ -6,7 +6,8 @@
     2       2     width      -- size decode() returns
     4       2     height
     6       2     coded width  -- size of the image that was encoded, before padding to
-    8       2     coded height    a multiple of the model's downscale factor
+    8       2     coded height    a multiple of the model's downscale factor (at most the
+                                  size above; version 2: a side under 16 may be coded at 16)
     10      1     latent channels
     11      2     latent height
     13      2     latent width
@@ -30,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 
 from .errors import InvalidToken
-from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, max_upscale_area
+from .limits import MAX_CODED_PIXELS, MAX_OUTPUT_PIXELS, MAX_SIDE, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, MIN_CODED_SIDE, max_upscale_area
 
 #: The version the v1 encoder writes (codec/encode_v1.py); the v2 encoder writes 2.
 VERSION = 1
@@ -139,7 +140,9 @@ def check_sizes(header: Header) -> None:
     w, h, cw, ch = header.width, header.height, header.coded_width, header.coded_height
     if min(w, h, cw, ch) < 1:
         raise InvalidToken("the token declares an empty image")
-    if cw * ch > MAX_CODED_PIXELS or cw > w or ch > h:
+    # version >= 2: a side under MIN_CODED_SIDE may be coded at up to MIN_CODED_SIDE
+    longest = (w, h) if header.version == 1 else (max(w, MIN_CODED_SIDE), max(h, MIN_CODED_SIDE))
+    if cw * ch > MAX_CODED_PIXELS or cw > longest[0] or ch > longest[1]:
         raise InvalidToken(f"the token declares a coded size of {cw}x{ch}, over the limits")
     if max(w, h) > MAX_SIDE or w * h > MAX_OUTPUT_PIXELS:
         raise InvalidToken(f"the token declares an image of {w}x{h}, over this server's limits")

@@ -253,7 +253,8 @@ def picture_for_short_link(link_pk: int) -> Picture | None:
 
 def coded_size(token: str) -> tuple[int, int] | None:
     """The size a token's picture was coded at (smaller than its shown size when a length
-    budget made the encoder shrink it), from the header only; None for an unreadable token."""
+    budget made the encoder shrink it; 16 for a side under 16 pixels), from the header only;
+    None for an unreadable token."""
     import codec  # lazy: the codec imports torch
 
     try:

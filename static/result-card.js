@@ -47,7 +47,7 @@
     var stored = picture.width + "×" + picture.height;
     var from = original ? original.width + "×" + original.height : null;
     var text = !from ? "Stored at " + stored : (from === stored ? "Stored at its own size, " + stored : "Stored at " + stored + " from your " + from);
-    if (coded && (coded.width !== picture.width || coded.height !== picture.height)) {
+    if (coded && (coded.width < picture.width || coded.height < picture.height)) {  // a side under 16 px is coded larger
       text += "; coded at " + coded.width + "×" + coded.height + " to fit the link budget (less detail)";
     }
     return text + ".";

@@ -194,7 +194,7 @@ class JobSerializer(serializers.ModelSerializer):
     queue = serializers.SerializerMethodField(help_text="While queued or encoding: where the job stands; else null.")
     coded = serializers.SerializerMethodField(
         help_text="When done: the size the picture was coded at (`width`, `height`); smaller than the picture's "
-        "size when `max_chars` or `budget` made the encoder shrink it. Else null."
+        "size when `max_chars` or `budget` made the encoder shrink it, 16 for a side under 16 pixels. Else null."
     )
     short_url = serializers.SerializerMethodField(help_text=(
         "The upload's short link: at once for signed-in uploads (503 + Retry-After, or an \"encoding…\" page, until "

@@ -53,6 +53,8 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
     picture = data.get("picture")
     if picture:
         data["url_length"] = len(picture["token_url"])
+        coded = data.get("coded")  # larger than shown for a side under 16 pixels: no budget's doing
+        data["coded_smaller"] = bool(coded) and (coded["width"] < picture["width"] or coded["height"] < picture["height"])
         data["fits"] = fits_as_dicts(data["url_length"])
         link = selectors.short_link_for(job.picture.token, job.owner)
         data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[link.slug])) if link else None

@@ -19,7 +19,7 @@ from PIL import Image
 import codec
 from codec import token
 from codec.errors import CodecError, InvalidToken
-from codec.limits import MAX_OUTPUT_PIXELS, MAX_UPSCALE_PER_SIDE, max_upscale_area
+from codec.limits import MAX_OUTPUT_PIXELS, MAX_UPSCALE_PER_SIDE, MIN_CODED_SIDE, max_upscale_area
 
 
 def header(**changes) -> token.Header:
@@ -53,6 +53,19 @@ def test_version_2_allows_a_small_factor_only():
         token.check_sizes(header(version=2, width=801, height=600, coded_width=100, coded_height=75))
     with pytest.raises(InvalidToken, match="more than 8x its coded"):
         token.check_sizes(header(version=2, width=800, height=601, coded_width=100, coded_height=75))
+
+
+def test_version_2_may_code_a_side_under_16_pixels_at_16():
+    """A side under MIN_CODED_SIDE (two latent pixels) may be coded larger, up to it; nothing else
+    may be coded larger than it is shown, and version 1 never."""
+    assert MIN_CODED_SIDE == 16
+    token.check_sizes(header(version=2, width=8, height=1, coded_width=16, coded_height=16))
+    token.check_sizes(header(version=2, width=300, height=3, coded_width=300, coded_height=16))
+    for sizes in (dict(width=8, coded_width=17), dict(width=16, coded_width=17), dict(width=20, coded_width=24)):
+        with pytest.raises(InvalidToken, match="over the limits"):
+            token.check_sizes(header(version=2, **sizes))
+    with pytest.raises(InvalidToken, match="over the limits"):
+        token.check_sizes(header(version=1, width=8, height=8, coded_width=16, coded_height=16))
 
 
 def test_decode_refuses_before_allocating():
@@ -105,7 +118,7 @@ def test_a_thin_image_fits_a_budget_by_coding_it_narrower(taef2):
     result = codec.encode(Image.fromarray(strip), max_chars=plain.chars * 6 // 10)
     info = codec.inspect(result.token)
     assert result.chars <= plain.chars * 6 // 10
-    assert info.coded_height == 6 and info.coded_width < 1600
+    assert info.coded_height == MIN_CODED_SIDE and info.coded_width < 1600  # 6 rows coded as 16
     assert codec.decode(result.token).size == (1600, 6)
 
 

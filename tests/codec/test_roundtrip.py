@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import codec
 from codec.errors import CodecError
+from codec.limits import MIN_CODED_SIDE
 
 from .imagegen import encoded, photo, psnr
 
@@ -38,11 +40,38 @@ def test_grey_guess_is_below_the_floor():
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (9, 17), (61, 45)])
-def test_any_size_round_trips_to_the_exact_size(size, taef2):
-    result = codec.encode(photo(*size, seed=1), refine_steps=0)
+@pytest.mark.parametrize("kind", ["vae-v1", "vae-v2"])
+def test_any_size_round_trips_to_the_exact_size(size, kind, taef2):
+    result = codec.encode(photo(*size, seed=1), refine_steps=0, kind=kind)
     assert codec.decode(result.token).size == size
     info = codec.inspect(result.token)
-    assert info.latent_shape == (32, -(-size[1] // 8), -(-size[0] // 8))
+    # v2 codes a side under 16 pixels at 16 (two latent pixels); v1 codes every side as it is
+    coded = size if kind == "vae-v1" else tuple(max(side, MIN_CODED_SIDE) for side in size)
+    assert (info.coded_width, info.coded_height) == coded
+    assert info.latent_shape == (32, -(-coded[1] // 8), -(-coded[0] // 8))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (8, 8), (40, 3)])
+def test_a_tiny_flat_image_keeps_its_colour(size, taef2):
+    """At one latent pixel a side the model gets colours wrong (an 8x8 (20, 200, 60) came back
+    about (75, 150, 90)); coded at 16 pixels a side it keeps them."""
+    from PIL import Image
+
+    colour = (20, 200, 60)
+    decoded = codec.decode(codec.encode(Image.new("RGB", size, colour)).token)
+    assert decoded.size == size
+    mean = np.asarray(decoded, dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    assert np.abs(mean - colour).max() < 15, mean
+
+
+def test_v2_rate_control_never_codes_a_side_under_16_pixels(taef2):
+    image = photo(400, 20, seed=3)
+    plain = codec.encode(image, refine_steps=0)
+    result = codec.encode(image, max_chars=plain.chars // 3, refine_steps=0)
+    info = codec.inspect(result.token)
+    assert result.chars <= plain.chars // 3
+    assert info.coded_width < 400 and info.coded_height == MIN_CODED_SIDE
+    assert codec.decode(result.token).size == (400, 20)
 
 
 def test_max_pixels_downscales_the_token(taef2):

@@ -143,3 +143,31 @@ def test_a_refused_short_link_form_gives_back_the_expiry_typed(browser, live_ser
     page.click(".add-short-link button")
     page.wait_for_selector('tr.short-link[data-slug="pemaquid"]')
     assert ShortLink.objects.get(slug="pemaquid").expires_at.isoformat() == "2031-01-15T20:30:00+00:00"
+
+
+@pytest.mark.parametrize("size, budget, coded_note", [((10, 6), "best", None), ((16, 4000), "chat", "coded at 16×")])
+def test_the_card_says_coded_smaller_only_when_it_was(browser, live_server, png_bytes, tmp_path, size, budget, coded_note):
+    """A side under 16 pixels is coded at 16 (larger: said "to fit the link budget"); a budget that
+    shrinks only a strip's height was not said at all on the server-rendered page."""
+    from imagehost.models import EncodeJob
+    from imagehost.services import jobs
+
+    page = browser.new_context().new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server.url + "/")
+    page.check(f"input[name=budget][value={budget}]")
+    image = tmp_path / "p.png"
+    image.write_bytes(png_bytes(*size))
+    page.set_input_files("#images", str(image))
+    page.click("button[type=submit]")
+    page.wait_for_selector(".result .status:not(:text('uploading'))")
+    jobs.run_encode_job(EncodeJob.objects.get().pk)
+    page.wait_for_selector(".result .done:not([hidden])", timeout=30_000)
+    facts = page.inner_text(".result .facts")
+    assert f"Stored at its own size, {size[0]}×{size[1]}" in facts
+    if coded_note:
+        assert coded_note in facts and "to fit the link budget" in facts
+    else:
+        assert "coded at" not in facts
+    assert errors == []

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
+import codec
 from imagehost.services import errors, jobs, uploads
 from imagehost.models import EncodeJob, JobStatus, Picture, ShortLink
 
@@ -285,3 +286,22 @@ def test_missing_model_requeues_the_job_then_gives_up(png_bytes, settings, monke
         assert job.error.startswith("Gave up after 2 attempts. The encoder is unavailable")
     finally:
         registry.unload_all()
+
+
+@pytest.mark.parametrize("size, budget, shrunk", [((10, 6), "best", False), ((16, 4000), "chat", True)])
+def test_result_page_says_coded_smaller_only_when_it_was(client, png_bytes, size, budget, shrunk):
+    """A side under 16 pixels is coded larger (two latent pixels), which is no budget's doing;
+    a budget may shrink only the height of a 16-pixel-wide strip, which is."""
+    r = client.post("/", {"images": SimpleUploadedFile("x.png", png_bytes(*size), content_type="image/png"), "budget": budget})
+    assert r.status_code == 303
+    job = EncodeJob.objects.get()
+    jobs.run_encode_job(job.pk)
+    job.refresh_from_db()
+    info = codec.inspect(job.picture.token)
+    body = client.get(r["Location"]).content.decode()
+    if shrunk:
+        assert info.coded_width == 16 and info.coded_height < 4000
+        assert f"coded at 16×{info.coded_height} to fit the link budget" in body
+    else:
+        assert (info.coded_width, info.coded_height) == (16, 16)
+        assert "coded at" not in body and "Stored at 10×6" in body

@@ -1,4 +1,5 @@
-"""CSRF that works with ``Referrer-Policy: no-referrer``; the Content-Security-Policy header.
+"""CSRF that works with ``Referrer-Policy: no-referrer``; the Content-Security-Policy header;
+headers of answers every client may share (``SharedAnswerMiddleware``).
 
 Every page sends ``no-referrer`` so token URLs never leak. Browsers then send form posts
 with ``Origin: null`` and no ``Referer``, which Django's Origin/Referer checks refuse.
@@ -8,6 +9,7 @@ CSRF cookie), which a cross-site page cannot read. Any other Origin is checked a
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.cache import cc_delim_re
 from django.middleware.csrf import CsrfViewMiddleware
 
 
@@ -41,4 +43,29 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if settings.EMMM_CSP:
             response.headers.setdefault("Content-Security-Policy", settings.EMMM_CSP)
+        return response
+
+
+class SharedAnswerMiddleware:
+    """Listed before SessionMiddleware and CommonMiddleware, so it sees their headers:
+
+    - an answer marked ``Cache-Control: public`` (an image) is the same for every client, so it
+      does not vary on Cookie (SessionMiddleware adds that when a rate limit's key read the
+      session; a shared cache would then keep one copy per visitor's cookies);
+    - a 304 sends no Content-Length (CommonMiddleware's 0 is not the 200's length: RFC 9110
+      §8.6)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 304:
+            del response["Content-Length"]
+        if "public" in {d.strip().lower() for d in cc_delim_re.split(response.get("Cache-Control", ""))}:
+            vary = [v for v in cc_delim_re.split(response.get("Vary", "")) if v and v.strip().lower() != "cookie"]
+            if vary:
+                response["Vary"] = ", ".join(vary)
+            else:
+                del response["Vary"]
         return response

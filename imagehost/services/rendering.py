@@ -64,7 +64,7 @@ def rendering_width(token: str, requested: int | None) -> int | None:
     """
     if not requested:
         return None
-    native = _header(token).width
+    native = token_header(token).width
     snapped = next((w for w in RENDER_WIDTHS if w >= requested), native)
     return snapped if snapped < native else None
 
@@ -82,7 +82,7 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     hit = cached_rendering(sha, fmt, width)
     if hit is not None:
         return hit
-    info = _header(token)  # heavy or light?
+    info = token_header(token)  # heavy or light?
     native = _native_avif(token, info) if fmt == "avif" and not width else None
     if native is not None:
         rendering_cache.put_rendering(rendering_key(sha, fmt, width), (native, info.width, info.height))
@@ -110,7 +110,7 @@ def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) 
 def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
     """``decode_token`` in a decode slot (``decode_slot``, sized by the token's coded pixels).
     ``info``: the token's header, read here when not given."""
-    info = info or _header(token)
+    info = info or token_header(token)
     with decode_slot(info.coded_width * info.coded_height):
         return decode_token(token)
 
@@ -144,7 +144,7 @@ def _native_avif(token: str, info: codec.TokenInfo) -> bytes | None:
         raise BadToken(str(exc)) from exc
 
 
-def _header(token: str) -> codec.TokenInfo:
+def token_header(token: str) -> codec.TokenInfo:
     """The token's header fields (no model); BadToken if unreadable."""
     try:
         return codec.inspect(token)

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
 from .. import selectors
@@ -17,7 +17,7 @@ from ..services.errors import InvalidInput, LinkPending, ServiceError
 from .forms import ShortenForm, parse, parse_width
 from .navigation import safe_local_path
 from .sharing import share_tools
-from .http import IMAGE_CACHE_CONTROL, SHORT_LINK_CACHE_CONTROL, image_etag, parse_format, split_extension
+from .http import IMAGE_CACHE_CONTROL, SHORT_LINK_CACHE_CONTROL, image_etag, image_preconditions, parse_format, split_extension
 
 
 def _image_response(
@@ -29,8 +29,9 @@ def _image_response(
     raw_width = request.GET.get("w")
     width = rendering.rendering_width(token(), parse_width(raw_width)) if raw_width is not None else None
     etag = image_etag(sha, fmt, width)
-    # RFC 9110 preconditions: If-None-Match compares weakly (W/) and "*" matches -> 304.
-    response: HttpResponse | None = get_conditional_response(request, etag=etag)
+    response = image_preconditions(request, etag)
+    if response is not None and response.status_code == 412:
+        return response
     if response is None:
         rendered = rendering.cached_rendering(sha, fmt, width) or rendering.render_token_image(token(), fmt, width)
         response = HttpResponse(rendered.content, content_type=rendered.content_type)
@@ -41,9 +42,17 @@ def _image_response(
     return response
 
 
+def _checked_token_sha256(token: str) -> str:
+    """A token from the URL: 414 / 400 / 410 before anything else, and a 400 for one whose
+    header is unreadable (it has no image, so no precondition such as ``If-None-Match: *``
+    may match it). A short link's token was checked when the link was made."""
+    sha = tokens.checked_token_sha256(token)
+    rendering.token_header(token)
+    return sha
+
+
 def _token_response(request: HttpRequest, token: str, fmt: str | None) -> HttpResponse:
-    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
-    return _image_response(request, sha, fmt, lambda: token)
+    return _image_response(request, _checked_token_sha256(token), fmt, lambda: token)
 
 
 @require_safe
@@ -59,7 +68,7 @@ def image_query(request: HttpRequest) -> HttpResponse:
     """/image?q=<token>[&f=<format>]: same as /i/<token>, for links shaped like the original
     project's; an unknown ``f`` is a 400 (a field), not a 404 (an extension)."""
     token = request.GET.get("q", "")
-    sha = tokens.checked_token_sha256(token)  # 414 / 400 / 410 before anything else
+    sha = _checked_token_sha256(token)
     fmt = parse_format(request.GET.get("f") or None, unknown=InvalidInput)
     return _image_response(request, sha, fmt, lambda: token)
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from PIL import Image
 
-from imagehost.services import rendering, tokens
+from imagehost.services import links, rendering, tokens
 from imagehost.models import token_sha256
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_token_url_decodes_to_webp_with_cache_headers(client, token_pool):
     r = client.get(f"/i/{res.token}")
     assert r.status_code == 200
     assert r["Content-Type"] == "image/webp"
-    assert r["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert r["Cache-Control"] == "public, max-age=31536000, s-maxage=86400, immutable"
     assert r["X-Content-Type-Options"] == "nosniff"
     assert r["ETag"].startswith('"')
     img = Image.open(io.BytesIO(r.content))
@@ -76,6 +76,70 @@ def test_if_none_match_with_other_tags_sends_the_image(client, real_token):
     etag = client.get(f"/i/{real_token}")["ETag"]
     for header in ('"other"', f"W/{etag[:-2]}x\"", f"{etag[:-1]}", ""):
         assert client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=header).status_code == 200
+
+
+FUTURE = "Sat, 01 Jan 2100 00:00:00 GMT"
+
+
+def test_date_preconditions_are_ignored_for_images_without_a_date(client, real_token):
+    """RFC 9110 §13.1.3-4: with no Last-Modified, If-Unmodified-Since and If-Modified-Since are
+    ignored (any valid If-Unmodified-Since date made every image a 412)."""
+    slug = links.get_or_create_short_link(real_token).slug
+    for url in (f"/i/{real_token}", f"/image?q={real_token}", f"/s/{slug}"):
+        assert client.get(url, HTTP_IF_UNMODIFIED_SINCE=FUTURE).status_code == 200, url
+        assert client.get(url, HTTP_IF_MODIFIED_SINCE=FUTURE).status_code == 200, url
+    etag = client.get(f"/i/{real_token}")["ETag"]
+    r = client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=etag, HTTP_IF_UNMODIFIED_SINCE=FUTURE)
+    assert r.status_code == 304
+
+
+def test_if_match_compares_strongly_and_a_412_is_never_cached(client, real_token):
+    """A 412 carried the image's "public, max-age=31536000, immutable": a shared cache that
+    forwards If-Match on a miss would have kept it for a year for everyone."""
+    etag = client.get(f"/i/{real_token}")["ETag"]
+    for header in (etag, "*", f'"other", {etag}'):
+        assert client.get(f"/i/{real_token}", HTTP_IF_MATCH=header).status_code == 200, header
+    for header in ('"nope"', f"W/{etag}"):
+        r = client.get(f"/i/{real_token}", HTTP_IF_MATCH=header)
+        assert r.status_code == 412 and r["Cache-Control"] == "no-store", header
+        assert "If-Match" in r.content.decode()
+
+
+def test_star_matches_only_a_token_that_has_an_image(client):
+    """If-None-Match: * answered 304 for a well-formed token with an unreadable header (a 400)."""
+    from tests.conftest import FAKE_TOKEN
+
+    assert client.get(f"/i/{FAKE_TOKEN}").status_code == 400
+    assert client.get(f"/i/{FAKE_TOKEN}", HTTP_IF_NONE_MATCH="*").status_code == 400
+    assert client.get("/image", {"q": FAKE_TOKEN}, HTTP_IF_NONE_MATCH="*").status_code == 400
+
+
+def test_public_images_do_not_vary_on_cookie(client, user, real_token):
+    """The rate limit's key reads the session, so every image answer said Vary: Cookie and a
+    shared cache kept one copy per visitor's cookies; the image is the same for everyone."""
+    slug = links.get_or_create_short_link(real_token).slug
+    for signed_in in (False, True):
+        if signed_in:
+            client.force_login(user)
+        for url in (f"/i/{real_token}", f"/image?q={real_token}", f"/s/{slug}", f"/s/{slug}/qr.svg"):
+            r = client.get(url)
+            assert r.status_code == 200 and "public" in r["Cache-Control"], url
+            assert "cookie" not in r.get("Vary", "").lower(), (url, r["Vary"])
+    assert "Cookie" in client.get(f"/s/{slug}/")["Vary"]  # a page that shows who is signed in still does
+
+
+def test_not_modified_carries_no_content_length(client, real_token):
+    """RFC 9110 §8.6: a 304 must not send a Content-Length other than the 200's (it sent 0)."""
+    first = client.get(f"/i/{real_token}")
+    r = client.get(f"/i/{real_token}", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert r.status_code == 304 and not r.has_header("Content-Length")
+
+
+def test_shared_caches_ask_again_within_a_day(client, real_token):
+    """A takedown answers 410 at once here; a shared cache (a CDN) keeps a 200 only a day before
+    it revalidates (a cheap 304 while the image is up), a browser's own cache a year."""
+    r = client.get(f"/i/{real_token}")
+    assert r["Cache-Control"] == "public, max-age=31536000, s-maxage=86400, immutable"
 
 
 def test_bad_tokens_are_400(client):

@@ -14,7 +14,7 @@ from .models import (
     ALBUM_SLUG_RE, SLUG_RE, Album, BlockedToken, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
     deletion_digest, token_sha256,
 )
-from .services.errors import NotFound
+from .services.errors import InvalidInput, NotFound
 
 
 def get_job(job_id: UUID | str) -> EncodeJob:
@@ -75,6 +75,16 @@ def get_album_for_owner(slug: str, owner: Any) -> Album:
     return album
 
 
+def album_to_upload_into(slug: str, uploader: Any) -> Album | None:
+    """The album an upload names (``slug``, any client-sent text; empty: none): one of the
+    uploader's own. InvalidInput when nobody is signed in, NotFound for any other slug."""
+    if not slug:
+        return None
+    if uploader is None or not getattr(uploader, "is_authenticated", False):
+        raise InvalidInput("Sign in to upload into an album.")
+    return get_album_for_owner(slug, uploader)
+
+
 def get_album_for_viewer(slug: str, viewer: Any) -> Album:
     """An album that ``viewer`` may see: their own, or any unlisted/public one. Private: NotFound."""
     album = Album.objects.filter(slug=slug).select_related("owner").first() if ALBUM_SLUG_RE.match(slug) else None
@@ -99,10 +109,18 @@ def _shareable(links: QuerySet[ShortLink]) -> QuerySet[ShortLink]:
     return live.order_by(F("expires_at").desc(nulls_first=True), "-created")
 
 
+def _not_reserved_for_another_picture(picture_pk: Any) -> Q:
+    """Links that stay while this picture does: none reserved for another picture's upload (the
+    same file uploaded twice), which goes when that picture is deleted (``links_deleted_with``)."""
+    return Q(job__isnull=True) | Q(job__picture__isnull=True) | Q(job__picture=picture_pk)
+
+
 def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
     """``album_pictures``, each also with ``link_slug``: the owner's short link of that token to
-    share (``_shareable``: live, permanent first, then the newest), or None."""
+    share (``_shareable``: live, permanent first, then the newest; none reserved for another
+    copy of the picture), or None."""
     links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
+    links = links.filter(_not_reserved_for_another_picture(OuterRef("pk")))
     return album_pictures(album, viewer).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
 
 
@@ -118,11 +136,15 @@ def public_albums() -> QuerySet[Album]:
     )
 
 
-def short_link_for(token: str, owner: Any = None) -> ShortLink | None:
-    """The owner's (or the anonymous) short link to share for a token (``_shareable``), if a live one exists."""
+def short_link_for(token: str, owner: Any = None, *, picture: Picture | None = None) -> ShortLink | None:
+    """The owner's (or the anonymous) short link to share for a token (``_shareable``), if a live
+    one exists; for one of the owner's ``picture``, none reserved for another copy of it."""
     qs = ShortLink.objects.filter(token_sha256=token_sha256(token))
     if owner is not None and getattr(owner, "is_authenticated", False):
-        return _shareable(qs.filter(owner=owner)).first()
+        qs = qs.filter(owner=owner)
+        if picture is not None and picture.owner_id == owner.pk:
+            qs = qs.filter(_not_reserved_for_another_picture(picture.pk))
+        return _shareable(qs).first()
     return _shareable(qs.filter(owner__isnull=True)).first()
 
 
@@ -145,6 +167,18 @@ def short_links_for_picture(picture: Picture) -> QuerySet[ShortLink]:
     owner_q = Q(owner_id=picture.owner_id) if picture.owner_id else Q(owner__isnull=True, job__isnull=False)
     reserved = Q(job__picture=picture) if picture.pk else Q(pk__in=[])
     return ShortLink.objects.filter((owner_q & Q(token_sha256=picture.token_sha256)) | reserved).order_by("-created", "-pk")
+
+
+def links_deleted_with(picture: Picture) -> QuerySet[ShortLink]:
+    """The links ``library.delete_picture`` deletes with a picture: all of
+    ``short_links_for_picture``, but while another of the owner's pictures (for an anonymous
+    picture, another anonymous upload) has the same token, only those reserved for this
+    picture's own upload (the others are that picture's links too)."""
+    doomed = short_links_for_picture(picture)
+    twins = Picture.objects.filter(owner_id=picture.owner_id, token_sha256=picture.token_sha256).exclude(pk=picture.pk)
+    if twins.exists():
+        doomed = doomed.filter(job__picture=picture, owner__isnull=False)
+    return doomed
 
 
 def reserved_link_for_job(job: EncodeJob) -> ShortLink | None:

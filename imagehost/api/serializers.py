@@ -82,7 +82,7 @@ class PictureSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: Picture) -> str | None:
-        link = selectors.short_link_for(obj.token, obj.owner)
+        link = selectors.short_link_for(obj.token, obj.owner, picture=obj)
         return absolute_urls.short_url(self.context["request"], link.slug) if link else None
 
 
@@ -252,7 +252,7 @@ class JobSerializer(serializers.ModelSerializer):
     def get_short_url(self, obj: EncodeJob) -> str | None:
         link = selectors.reserved_link_for_job(obj)
         if link is None and obj.status == JobStatus.DONE and obj.picture is not None:
-            link = selectors.short_link_for(obj.picture.token, obj.picture.owner)
+            link = selectors.short_link_for(obj.picture.token, obj.picture.owner, picture=obj.picture)
         return absolute_urls.short_url(self.context["request"], link.slug) if link else None
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:

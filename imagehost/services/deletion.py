@@ -34,9 +34,9 @@ def delete_upload(job: EncodeJob) -> None:
         if job is None or not job.deletion_digest:
             raise NotFound("No such upload, or it has been deleted already.")
         picture = job.picture
-        job.deletion_digest = ""
+        job.deletion_digest = job.title = ""
         if job.is_finished:
-            job.save(update_fields=["deletion_digest"])
+            job.save(update_fields=["deletion_digest", "title"])
         else:
             fail(job, "Deleted by its uploader before it was encoded.")
         # Links reserved for this upload (its owner's, one by one: signals drop cached look-ups);

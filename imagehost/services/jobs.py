@@ -185,9 +185,10 @@ def encode(claimed: ClaimedJob) -> codec.EncodeResult:
     return result
 
 
-def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
+def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob | None:
     """running → done: the picture, its short link (the reserved one gets the token) and the
-    dropped original, in one transaction.
+    dropped original, in one transaction; None when the job was deleted meanwhile (its owner's
+    account, say): nothing is written.
 
     The default rendering is put in the decode cache first (no lock held), so the first view
     of the new link, as soon as the job shows ``done``, is a cache hit; the embedding reuses
@@ -204,7 +205,7 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
             except NotFound:  # deleted meanwhile: the job's album is now None
                 pass
         job = _locked(job_id)
-        if job.is_finished:
+        if job is None or job.is_finished:
             return job
         job.picture = Picture.objects.create(
             owner=job.owner,
@@ -221,26 +222,30 @@ def complete(job_id: UUID | str, result: codec.EncodeResult) -> EncodeJob:
         job.source = None
         job.finished = timezone.now()
         job.save()
-        if not fill_reserved_links(job, result.token):  # anonymous uploads: the shared link, made now
-            get_or_create_short_link(result.token, job.owner, made_for=job)
+        # A signed-in upload's link was reserved when it was sent (if its owner deleted it
+        # meanwhile, it stays deleted); an anonymous upload gets the shared link now.
+        if not fill_reserved_links(job, result.token) and job.owner_id is None:
+            get_or_create_short_link(result.token, None, made_for=job)
     index_finished_job(job, decoded)  # after commit: the job is done already; logs its own failures
     return job
 
 
-def fail_by_id(job_id: UUID | str, message: str) -> EncodeJob:
-    """running → failed for a codec refusal (the upload itself is at fault)."""
+def fail_by_id(job_id: UUID | str, message: str) -> EncodeJob | None:
+    """running → failed for a codec refusal (the upload itself is at fault); None when the job
+    was deleted meanwhile."""
     with transaction.atomic():
         job = _locked(job_id)
-        if not job.is_finished:
+        if job is not None and not job.is_finished:
             fail(job, message)
     return job
 
 
-def requeue(job_id: UUID | str, exc: Exception, message: str) -> EncodeJob:
-    """running → queued (raises RetryableEncodeError for the task to retry), or failed at the cap."""
+def requeue(job_id: UUID | str, exc: Exception, message: str) -> EncodeJob | None:
+    """running → queued (raises RetryableEncodeError for the task to retry), or failed at the
+    cap; None when the job was deleted meanwhile."""
     with transaction.atomic():
         job = _locked(job_id)
-        if job.is_finished:
+        if job is None or job.is_finished:
             return job
         if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
             fail(job, f"Gave up after {job.attempts} attempts. {message}")

@@ -9,7 +9,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from ..models import Album, EncodeJob, Picture, Visibility
-from ..selectors import short_links_for_picture
+from ..selectors import links_deleted_with
 from .errors import InvalidInput, NotFound
 from .rows import lock_or_not_found
 
@@ -69,12 +69,10 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
     with transaction.atomic():
         deleted_links = 0
         if delete_links:
-            doomed = short_links_for_picture(picture)
-            twins = Picture.objects.filter(owner_id=picture.owner_id, token_sha256=picture.token_sha256).exclude(pk=picture.pk)
-            if twins.exists():
-                doomed = doomed.filter(job__picture=picture, owner__isnull=False)
+            doomed = links_deleted_with(picture)
             deleted_links = len([link.delete() for link in doomed])  # one by one: signals drop cached look-ups
-        EncodeJob.objects.filter(picture=picture).update(deletion_digest="")  # its deletion link: "deleted already"
+        # its deletion link: "deleted already"; the title typed for it goes with it
+        EncodeJob.objects.filter(picture=picture).update(deletion_digest="", title="")
         picture.delete()
     return deleted_links
 
@@ -113,7 +111,7 @@ def update_album(album: Album, *, title: str | None = None, visibility: str | No
         album.visibility = _check_visibility(visibility)
     with transaction.atomic():
         lock_album(album)  # NotFound if deleted meanwhile (a plain save() would write it back)
-        album.save(update_fields=["title", "visibility"])
+        album.save(update_fields=["title", "visibility", "updated"])
     return album
 
 

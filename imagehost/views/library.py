@@ -64,8 +64,9 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("picture", args=[pic.pk]) + "#short-links")
         else:  # delete: a confirm page first (works without JavaScript), then POST confirm=yes
             if not form["confirm"]:
-                picture_links = with_urls(request, selectors.short_links_for_picture(pic))
-                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": picture_links})
+                doomed = with_urls(request, selectors.links_deleted_with(pic))
+                kept = selectors.short_links_for_picture(pic).count() - len(doomed)
+                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": doomed, "kept": kept})
             gone = lib.delete_picture(pic, delete_links=form["links"])
             messages.success(request, f"Picture deleted{f' with its {gone} short link(s)' if gone else ''}.")
             return redirect("library")
@@ -75,7 +76,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _picture_page(request: HttpRequest, pic, *, status: int = 200, **extra) -> HttpResponse:
     token_url = request.build_absolute_uri(reverse("image", args=[pic.token]))
-    link = selectors.short_link_for(pic.token, request.user)
+    link = selectors.short_link_for(pic.token, request.user, picture=pic)
     return render(
         request,
         "imagehost/picture.html",

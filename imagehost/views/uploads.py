@@ -56,7 +56,7 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
         coded = data.get("coded")  # larger than shown for a side under 16 pixels: no budget's doing
         data["coded_smaller"] = bool(coded) and (coded["width"] < picture["width"] or coded["height"] < picture["height"])
         data["fits"] = fits_as_dicts(data["url_length"])
-        link = selectors.short_link_for(job.picture.token, job.owner)
+        link = selectors.short_link_for(job.picture.token, job.owner, picture=job.picture)
         data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[link.slug])) if link else None
         data["picture_url"] = reverse("picture", args=[job.picture.pk]) if job.picture.owner_id else None
         data["duplicate"] = near_duplicate_notice(job, request.user)
@@ -89,7 +89,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         raise InvalidInput(f"Send at most {settings.EMMM_MAX_FILES_PER_UPLOAD} files at once.")
     ratelimits.check(request, "uploads", cost=len(files))  # a 10-file upload costs 10
     options = parse(UploadForm, request.POST)
-    album = selectors.get_album_for_owner(options["album"], user) if user and options["album"] else None
+    album = selectors.album_to_upload_into(options["album"], user)
     # Refuse oversize files before reading them (the name the client sent is ignored).
     for f in files:
         if f.size > settings.EMMM_MAX_UPLOAD_BYTES:

@@ -125,3 +125,15 @@ def test_album_pictures_are_paginated_in_order(owner_client, make_album, make_pi
     last = owner_client.get(f"/api/v1/albums/{album.slug}/pictures?page_size=2&page=3").json()
     assert [p["title"] for p in last["results"]] == ["p0"]
     assert owner_client.get(f"/api/v1/albums/{album.slug}/pictures?page=9").status_code == 404
+
+
+def test_renaming_or_changing_visibility_moves_updated(owner_client, make_album):
+    """``updated`` stayed at the creation time: update_fields left it out, so auto_now never wrote."""
+    from datetime import timedelta
+
+    album = make_album()
+    for change in ({"title": "Renamed"}, {"visibility": "public"}):
+        Album.objects.filter(pk=album.pk).update(updated=album.created - timedelta(days=1))
+        before = owner_client.get(f"/api/v1/albums/{album.slug}").json()["updated"]
+        assert owner_client.patch(f"/api/v1/albums/{album.slug}", change, format="json").status_code == 200
+        assert owner_client.get(f"/api/v1/albums/{album.slug}").json()["updated"] > before, change

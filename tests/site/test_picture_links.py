@@ -265,3 +265,54 @@ def test_the_picture_pages_link_form_counts_against_the_links_limit(client, user
     client.force_login(user)
     codes = [client.post(f"/p/{pic.pk}/", {"action": "link", "expires_at": f"2031-05-0{i + 1}T10:00"}).status_code for i in range(3)]
     assert codes == [302, 302, 429] and ShortLink.objects.filter(owner=user).count() == 2
+
+
+def _uploaded_twice(user, png_bytes, real_encoded):
+    """The same file uploaded twice by one user (an accident): two pictures, one token, each
+    upload with its own reserved link."""
+    from imagehost.services import jobs, uploads
+
+    done = []
+    for _ in range(2):
+        job = uploads.submit_upload(png_bytes(32, 24), owner=user)
+        jobs.claim(job.pk)
+        done.append(jobs.complete(job.pk, real_encoded))
+    return done
+
+
+def test_a_picture_shows_a_link_that_outlives_its_duplicate(client, user, png_bytes, real_encoded):
+    """The first picture's page, album grid, API answer and job answer all showed the second
+    upload's link, which went with that duplicate when it was deleted."""
+    from imagehost.services import library
+
+    first, second = _uploaded_twice(user, png_bytes, real_encoded)
+    own = ShortLink.objects.get(job=first)
+    album = library.create_album(user, "Twins")
+    library.move_picture_to_album(first.picture, album)
+    client.force_login(user)
+    assert client.get(f"/api/v1/pictures/{first.picture.pk}").json()["short_url"].endswith(f"/s/{own.slug}")
+    job_answer = client.get(f"/api/v1/jobs/{first.pk}").json()
+    assert job_answer["short_url"] == job_answer["picture"]["short_url"]
+    page = client.get(f"/p/{first.picture.pk}/").content.decode()
+    assert f"/s/{own.slug}/qr.svg" in page  # the share tools (QR code, snippets) use its link
+    assert f"/s/{own.slug}" in client.get(f"/albums/{album.slug}/").content.decode()
+
+    assert client.delete(f"/api/v1/pictures/{second.picture.pk}").status_code == 204
+    assert ShortLink.objects.filter(pk=own.pk).exists()
+    assert client.get(f"/s/{own.slug}").status_code == 200
+
+
+def test_the_confirm_page_lists_only_the_links_that_go(client, user, png_bytes, real_encoded):
+    """With a duplicate left, the confirm page said every link would answer "not found", then
+    the delete kept all but the upload's own one."""
+    first, second = _uploaded_twice(user, png_bytes, real_encoded)
+    own, twins = ShortLink.objects.get(job=first), ShortLink.objects.get(job=second)
+    custom = links.get_or_create_short_link(first.picture.token, user, slug="both-copies")
+    client.force_login(user)
+    page = client.post(f"/p/{first.picture.pk}/", {"action": "delete"}).content.decode()
+    assert f"/s/{own.slug}" in page
+    assert f"/s/{twins.slug}" not in page and "/s/both-copies" not in page
+    assert "stay: another copy of this picture" in page
+    client.post(f"/p/{first.picture.pk}/", {"action": "delete", "confirm": "yes", "links": "delete"})
+    assert not ShortLink.objects.filter(pk=own.pk).exists()
+    assert ShortLink.objects.filter(pk__in=[twins.pk, custom.pk]).count() == 2

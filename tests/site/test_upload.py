@@ -305,3 +305,16 @@ def test_result_page_says_coded_smaller_only_when_it_was(client, png_bytes, size
     else:
         assert (info.coded_width, info.coded_height) == (16, 16)
         assert "coded at" not in body and "Stored at 10×6" in body
+
+
+def test_an_anonymous_upload_into_an_album_is_refused_like_the_api(client, user, png_bytes):
+    """Signed out (a session that expired on the upload page), the album was silently dropped
+    and the picture became an anonymous upload; the API answered 400."""
+    from imagehost.services import library
+
+    album = library.create_album(user, "Trip")
+    r = client.post("/", {"images": SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"), "album": album.slug})
+    assert r.status_code == 400 and "Sign in to upload into an album." in r.content.decode()
+    api = client.post("/api/v1/images", {"file": SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"), "album": album.slug})
+    assert api.status_code == 400 and "Sign in to upload into an album." in api.content.decode()
+    assert not EncodeJob.objects.exists()

@@ -18,7 +18,7 @@ from imagehost import concurrency, selectors
 from imagehost.budgets import max_chars_for_budget
 from imagehost.models import EncodeJob, EncodeKind
 from imagehost.services import uploads
-from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE
+from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput
 
 from .. import absolute_urls, serializers as s
 from ..parsers import BoundedMemoryUploadHandler, OctetStreamParser, RawImageParser
@@ -72,11 +72,10 @@ class ImageUploadView(ApiView):
     def post(self, request: Request) -> Response:
         opts, data = read_upload(request)
         user = user_or_none(request)
-        album = None
-        if opts.get("album"):
-            if user is None:
-                raise exceptions.ValidationError({"album": ["Sign in to upload into an album."]})
-            album = selectors.get_album_for_owner(opts["album"], user)
+        try:
+            album = selectors.album_to_upload_into(opts.get("album") or "", user)
+        except InvalidInput as refused:  # a field of this request
+            raise exceptions.ValidationError({"album": [refused.message]}) from refused
         budget_chars = max_chars_for_budget(opts.get("budget"), absolute_urls.token_url_prefix(request))
         submission = uploads.submit_uploads(
             [data],

@@ -63,6 +63,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "emmmsite.urls"
+CSRF_FAILURE_VIEW = "imagehost.views.errors.csrf_failure"  # the site's page, not Django's stock one
 WSGI_APPLICATION = "emmmsite.wsgi.application"
 
 TEMPLATES = [

@@ -57,6 +57,7 @@
     img.src = p.short_url ? p.short_url + "?w=192" : (p.token_url || "");
     var caption = document.createElement("span");
     caption.className = "caption";
+    caption.dir = "auto";  // a right-to-left title is cut at its end, not its beginning
     caption.textContent = (p.title || "untitled") + (p.width && p.height ? " · " + p.width + "×" + p.height : "");
     a.append(img, caption);
     li.append(a);
@@ -66,6 +67,7 @@
       link.value = p.short_url;
       link.id = "history-" + entry.job;
       link.className = "history-link";
+      link.setAttribute("aria-label", "Short link of " + (p.title || "this upload"));
       var b = document.createElement("button");
       b.type = "button";
       b.className = "copy secondary";

@@ -3,6 +3,7 @@ that turns a ``ServiceError`` or a rate limit raised by a view into one."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
@@ -54,6 +55,16 @@ def error_400(request, exception=None):
 
 def error_403(request, exception=None):
     return error_response(request, 403, "You are not allowed to do that.", code="permission_denied")
+
+
+def csrf_failure(request, reason: str = ""):
+    """A form refused by the CSRF check (``CSRF_FAILURE_VIEW``): what happened and what to do."""
+    if reason == REASON_NO_CSRF_COOKIE:
+        message = "Your browser did not send this site's cookie with the form. Allow cookies for this site, reload the page and send it again."
+    else:
+        message = ("This form had expired: you signed in or out in another tab, or the page was open a long time. "
+                   "Go back, reload the page and send it again.")  # fmt: skip
+    return error_response(request, 403, message, code="csrf_failed")
 
 
 def error_404(request, exception=None):

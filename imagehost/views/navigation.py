@@ -34,8 +34,11 @@ def back_url(request: HttpRequest) -> str | None:
         except Exception:  # noqa: BLE001 - an unreadable or oversized body simply has no back link
             pass
     candidates.append(request.headers.get("Referer"))
+    # A GET's own address would only show the same error again; a refused form's page is
+    # where it was filled in (a GET of it shows the form anew).
+    here = request.get_full_path() if request.method in ("GET", "HEAD") else None
     for candidate in candidates:
         path = safe_local_path(request, candidate)
-        if path is not None and path != request.get_full_path():
+        if path is not None and path != here:
             return path
     return None

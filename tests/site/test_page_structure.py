@@ -47,3 +47,19 @@ def test_times_say_their_zone_and_are_shown_in_the_viewers(client, user):
     body = client.get("/api/tokens/").content.decode()
     assert f'<time class="local-time" datetime="{token.created_at.isoformat()}">' in body and " UTC</time>" in body
     assert body.count('src="/static/localtime.js"') == 1
+
+
+def test_the_no_javascript_result_page_has_its_own_title(client, png_bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    r = client.post("/", {"images": [SimpleUploadedFile(f"{n}.png", png_bytes(seed=n), "image/png") for n in (1, 2)]})
+    body = client.get(r["Location"]).content.decode()
+    assert "<title>Your uploads · emmmbedding</title>" in body
+
+
+def test_every_page_names_an_icon_and_favicon_ico_finds_it(client):
+    """Every fresh browser asked for /favicon.ico: a 404 (an error in the console, a full page rendered)."""
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', client.get("/").content.decode()).group(1)
+    assert icon.endswith(".svg")
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301 and r["Location"] == icon

@@ -82,6 +82,8 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     On a cache hit (look-up, takedown check and rendering) no database query runs.
     """
     slug, fmt = split_extension(slug)
+    parse_format(fmt)  # a refused request (404, 400) is no view: checked before the hit is counted
+    parse_width(request.GET.get("w"))
     try:
         link = links.resolve_short_link(slug, count_hit=request.method == "GET")
     except LinkPending as pending:

@@ -163,6 +163,16 @@ def test_flush_command_and_views_count_hits(client, real_token, capsys, backend)
     assert ShortLink.objects.get(pk=link.pk).hits == 3
 
 
+def test_a_refused_request_is_not_counted_as_a_view(client, real_token, capsys, backend):
+    """A bad ?w= or extension (400, 404) on a short link counted a hit: it was counted first."""
+    link = links.get_or_create_short_link(real_token, None)
+    assert client.get(f"/s/{link.slug}", {"w": "abc"}).status_code == 400
+    assert client.get(f"/s/{link.slug}.gifx").status_code == 404
+    assert client.get(f"/s/{link.slug}", {"w": "64"}).status_code == 200
+    call_command("flush_link_hits")
+    assert "flushed 1 hits" in capsys.readouterr().out
+
+
 def test_a_finished_job_has_its_first_view_cached(client, png_bytes, monkeypatch):
     job = EncodeJob.objects.create(source=png_bytes(64, 48, seed=7), model_name="")
     claimed = jobs.claim(job.pk)

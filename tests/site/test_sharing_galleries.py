@@ -159,7 +159,7 @@ def test_the_gallery_pages_through_every_public_album(client, user, settings):
     for i in range(6):
         library.create_album(user, f"Album {i}", Visibility.PUBLIC)
     first = client.get("/albums/public/").content.decode()
-    assert first.count('class="caption">Album') == 4 and 'href="?page=2"' in first and "Page 1 of 2" in first
+    assert first.count('class="caption" dir="auto">Album') == 4 and 'href="?page=2"' in first and "Page 1 of 2" in first
     second = client.get("/albums/public/?page=2").content.decode()
-    assert second.count('class="caption">Album') == 2 and "Album 0" in second and 'href="?page=1"' in second
+    assert second.count('class="caption" dir="auto">Album') == 2 and "Album 0" in second and 'href="?page=1"' in second
     assert client.get("/albums/public/?page=zz").status_code == 200  # any other page: the first

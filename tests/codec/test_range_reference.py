@@ -100,3 +100,41 @@ def test_reference_and_production_agree_on_random_payloads():
             assert np.array_equal(reference, production)
         outcomes.add(reference is None)
     assert outcomes == {True, False}  # both kinds of outcome were exercised
+
+
+def spec_gauss_table(radius: int, rho_units: int) -> list[float]:
+    """Kind 1's table as docs/token-format.md writes it: rho = max(rho_c, 1) / 65536, t(n) =
+    t(n-1) * (rho * rho), g(n) = g(n-1) * t(n), each product rounded once, in that order."""
+    rho = max(rho_units, 1) / 65536
+    rho2, t, g, half = rho * rho, rho, 1.0, []
+    for n in range(1, radius + 1):
+        t = rho if n == 1 else t * rho2
+        g = g * t
+        half.append(g)
+    return half[::-1] + [1.0] + half
+
+
+@pytest.mark.parametrize("kind", ["gauss-rc", "klt-rc"])
+def test_kinds_1_and_3_decode_with_the_spec_double_tables(kind):
+    """The spec's tables for kinds 1 and 3 (doubles, not kind 5's integer formula) decode what
+    constriction encodes, symbol for symbol, on random tables and on the spec's example where
+    the two formulas differ (kind 3, r = 5, rho = 36977: cdf[7] 16009098, not 16009099)."""
+    import constriction
+
+    from codec import klt_rc
+    from codec.range_reference import RangeDecoder
+
+    assert kind == "gauss-rc" or constriction_cdf(klt_rc.integer_pmf(5, 36977))[7] == 16_009_098 != quantised_cdf(klt_rc.integer_pmf(5, 36977))[7]
+    rng = np.random.default_rng(7)
+    cases = [(5, 36977), (1, 0), (255, 65535), (64, 1), *zip(rng.integers(1, 256, 40), rng.integers(0, 65536, 40))]
+    for radius, rho in cases:
+        radius, rho = int(radius), int(rho)
+        if kind == "klt-rc" and rho == 0:
+            continue  # kind 3 refuses rho 0 with r > 0
+        table = spec_gauss_table(radius, rho) if kind == "gauss-rc" else [float(p) for p in klt_rc.integer_pmf(radius, rho)]
+        symbols = rng.integers(0, 2 * radius + 1, 300).astype(np.int32)
+        symbols[:4] = [radius, max(radius - 1, 0), min(radius + 2, 2 * radius), 0]
+        encoder = constriction.stream.queue.RangeEncoder()
+        encoder.encode(symbols, constriction.stream.model.Categorical(np.asarray(table), perfect=False))
+        decoder, cdf = RangeDecoder([int(w) for w in encoder.get_compressed()]), constriction_cdf(table)
+        assert [decoder.decode(cdf) for _ in symbols] == symbols.tolist(), (kind, radius, rho)

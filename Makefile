@@ -42,6 +42,7 @@ run: venv
 run-prod: venv
 	@for v in DATABASE_URL REDIS_URL CELERY_BROKER_URL DJANGO_SECRET_KEY DJANGO_ALLOWED_HOSTS; do \
 	  test -n "$${!v}" || { echo "run-prod needs $$v in the environment"; exit 2; }; done
+	$(PY) manage.py check --deploy
 	$(PY) manage.py migrate --noinput
 	EMMM_MANIFEST_STATIC=1 $(PY) manage.py collectstatic --noinput -v 0
 	EMMM_MANIFEST_STATIC=1 VENV=$(VENV) bash scripts/run.sh

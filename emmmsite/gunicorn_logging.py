@@ -1,4 +1,6 @@
-"""Gunicorn access log that never prints a whole token (``logger_class`` in gunicorn.conf.py).
+"""Logs that never print a whole token or a secret link: gunicorn's access log
+(``logger_class`` in gunicorn.conf.py) and Django's own log lines (``RedactingFormatter``,
+``LOGGING`` in settings.py: a 500's "Internal Server Error: /i/<token>" and its traceback).
 
 Tokens are the images: a token in a log line is the picture itself (and up to 100,000
 characters long). Every run of 64 or more base64url characters in a logged value becomes
@@ -13,12 +15,16 @@ import base64
 import binascii
 import functools
 import hashlib
+import logging
 import re
 
 from gunicorn.glogging import Logger, SafeAtoms
 
 TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{64,}")
 PREFIX_CHARS = 8
+#: Paths whose last parts are secrets that act without signing in: an upload's deletion key,
+#: a password-reset link, an e-mail confirmation link. Only the path's start is kept.
+SECRET_PATH = re.compile(r"(/delete/|/accounts/reset/|/accounts/email/confirm/)[^\s?\"']+")
 
 
 @functools.lru_cache(maxsize=64)  # the same token is in several atoms, and popular ones in many lines
@@ -41,8 +47,16 @@ def _shorten(match: re.Match[str]) -> str:
 
 
 def redact_tokens(text: str) -> str:
-    """Replace every token-like run in ``text`` by its prefix, hash and length."""
-    return TOKEN_RUN.sub(_shorten, text)
+    """Replace every token-like run in ``text`` by its prefix, hash and length, and the secret
+    part of a deletion, password-reset or e-mail confirmation path by "…"."""
+    return TOKEN_RUN.sub(_shorten, SECRET_PATH.sub(r"\1…/", text))
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log line (message and traceback alike) through ``redact_tokens``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_tokens(super().format(record))
 
 
 class RedactedAtoms(SafeAtoms):

@@ -15,23 +15,24 @@ from pathlib import Path
 
 import environ
 
+from . import environment
 from .redis_cache import cache_settings
 from .worker_sizing import worker_size_from_environment
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-VAR_DIR = Path(env.str("EMMM_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = Path(environment.text("EMMM_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEBUG = environment.boolean("DJANGO_DEBUG", False)
 # Without DJANGO_SECRET_KEY: a development key derived from the checkout's path (stable across
 # restarts). Its "django-insecure-" prefix makes `manage.py check --deploy` warn (W009), and
 # `make run-prod` refuses to start without DJANGO_SECRET_KEY.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or (
+SECRET_KEY = environment.text("DJANGO_SECRET_KEY", "") or (
     "django-insecure-dev-" + hashlib.sha256(f"emmmbedding:{BASE_DIR}".encode()).hexdigest()
 )
 
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = environment.names("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = environment.names("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,10 +82,14 @@ TEMPLATES = [
     },
 ]
 
+# Seconds a write waits for SQLite's lock; seconds a PostgreSQL connect may take (libpq: whole
+# seconds, at least 2; its 0 would mean for ever, hence the minimum).
+EMMM_SQLITE_TIMEOUT_S = environment.integer("EMMM_SQLITE_TIMEOUT_S", 30, minimum=1)
+EMMM_DATABASE_TIMEOUT_S = environment.integer("EMMM_DATABASE_TIMEOUT_S", 5, minimum=1)
 DATABASES = {
-    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    "default": env.db_url_config(environment.text("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_MAX_AGE"] = environment.integer("DATABASE_CONN_MAX_AGE", 0, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the workers write concurrently (issue 9.4). A deferred transaction
     # that reads and then writes fails at once with "database is locked" when another writer
@@ -92,38 +97,38 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # where `timeout` applies. WAL lets readers go on while one process writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         transaction_mode="IMMEDIATE",
-        timeout=env.int("EMMM_SQLITE_TIMEOUT_S", default=30),
+        timeout=EMMM_SQLITE_TIMEOUT_S,
         init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # An unreachable or silent server costs a request this long, then a 503 (errors.outage_error)
     # instead of a hang. libpq counts whole seconds, at least 2.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("EMMM_DATABASE_TIMEOUT_S", default=5)
+        "connect_timeout", EMMM_DATABASE_TIMEOUT_S
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
-EMMM_CACHE_TIMEOUT = env.int("EMMM_CACHE_TIMEOUT", default=7 * 24 * 3600)
+REDIS_URL = environment.text("REDIS_URL", "")
+EMMM_CACHE_TIMEOUT = environment.integer("EMMM_CACHE_TIMEOUT", 7 * 24 * 3600, minimum=1)
 # Seconds a cache connect or read may take before the request answers 503 (Retry-After).
-EMMM_REDIS_TIMEOUT_S = env.float("EMMM_REDIS_TIMEOUT_S", default=2.0)
+EMMM_REDIS_TIMEOUT_S = environment.number("EMMM_REDIS_TIMEOUT_S", 2.0, above=0)
 if REDIS_URL:
     CACHES = {"default": cache_settings(REDIS_URL, timeout_s=EMMM_REDIS_TIMEOUT_S, default_ttl_s=EMMM_CACHE_TIMEOUT)}
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": env.str("EMMM_CACHE_DIR", default=str(VAR_DIR / "cache")),
+            "LOCATION": environment.text("EMMM_CACHE_DIR", str(VAR_DIR / "cache")),
             "TIMEOUT": EMMM_CACHE_TIMEOUT,
-            "OPTIONS": {"MAX_ENTRIES": env.int("EMMM_CACHE_MAX_ENTRIES", default=5000)},
+            "OPTIONS": {"MAX_ENTRIES": environment.integer("EMMM_CACHE_MAX_ENTRIES", 5000, minimum=1)},
         },
         # Rate-limit counters in a folder of their own: a full file cache culls entries at
         # random, and clients can fill the default one (imagehost.ratelimits.counter_store).
         "ratelimits": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": env.str("EMMM_RATELIMIT_DIR", default=str(VAR_DIR / "ratelimits")),
-            "OPTIONS": {"MAX_ENTRIES": env.int("EMMM_RATELIMIT_MAX_ENTRIES", default=20000)},
+            "LOCATION": environment.text("EMMM_RATELIMIT_DIR", str(VAR_DIR / "ratelimits")),
+            "OPTIONS": {"MAX_ENTRIES": environment.integer("EMMM_RATELIMIT_MAX_ENTRIES", 20000, minimum=1)},
         },
     }
 
@@ -147,7 +152,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(environment.text("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # The site stores no media. Set anyway: with MEDIA_URL empty, Django's test live server treats
 # every path as a media file first, and a long /i/<token> path fails there (file name too long).
@@ -157,7 +162,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if env.bool("EMMM_MANIFEST_STATIC", default=False)
+            if environment.boolean("EMMM_MANIFEST_STATIC", False)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
@@ -166,32 +171,37 @@ STORAGES = {
 # Serve static files from the app folders too, so `make run` works before collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="emmmbedding@localhost")
+EMAIL_BACKEND = environment.text("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# An SMTP server as one URL (django-environ): smtp://user:password@host:25, smtp+tls://…:587
+# (STARTTLS), smtp+ssl://…:465; it sets the backend, host, port, login and TLS settings.
+if EMAIL_URL := environment.text("DJANGO_EMAIL_URL", ""):
+    vars().update(env.email_url_config(EMAIL_URL))
+    del EMAIL_URL
+DEFAULT_FROM_EMAIL = environment.text("DJANGO_DEFAULT_FROM_EMAIL", "emmmbedding@localhost")
 
 # Security headers. Every page may show tokens, so no page leaks its URL as a referrer.
 SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS proxy (production) the HTTPS settings default on; each has its own variable.
-BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+BEHIND_TLS_PROXY = environment.boolean("DJANGO_BEHIND_TLS_PROXY", False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=BEHIND_TLS_PROXY)
+SESSION_COOKIE_SECURE = environment.boolean("DJANGO_SECURE_COOKIES", BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=BEHIND_TLS_PROXY)
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000 if BEHIND_TLS_PROXY else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=BEHIND_TLS_PROXY)
-SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=BEHIND_TLS_PROXY)
+SECURE_SSL_REDIRECT = environment.boolean("DJANGO_SSL_REDIRECT", BEHIND_TLS_PROXY)
+SECURE_HSTS_SECONDS = environment.integer("DJANGO_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = environment.boolean("DJANGO_HSTS_INCLUDE_SUBDOMAINS", BEHIND_TLS_PROXY)
+SECURE_HSTS_PRELOAD = environment.boolean("DJANGO_HSTS_PRELOAD", BEHIND_TLS_PROXY)
 # W003 looks for Django's CsrfViewMiddleware by name; ours is a subclass of it
 # (imagehost.middleware.NoReferrerCsrfViewMiddleware), so CSRF protection is on.
 SILENCED_SYSTEM_CHECKS = ["security.W003"]
 # Content-Security-Policy (imagehost.middleware.ContentSecurityPolicyMiddleware): the site's
 # pages load only their own scripts and styles (no inline code); images may be data:/blob:
 # previews of the upload page.
-EMMM_CSP = env.str(
+EMMM_CSP = environment.text(
     "EMMM_CSP",
-    default="default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 )
 
@@ -200,70 +210,77 @@ EMMM_CSP = env.str(
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 
 # --- emmmbedding limits -------------------------------------------------------
-EMMM_MAX_UPLOAD_BYTES = env.int("EMMM_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
-EMMM_MAX_FILES_PER_UPLOAD = env.int("EMMM_MAX_FILES_PER_UPLOAD", default=10)
+EMMM_MAX_UPLOAD_BYTES = environment.integer("EMMM_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
+EMMM_MAX_FILES_PER_UPLOAD = environment.integer("EMMM_MAX_FILES_PER_UPLOAD", 10, minimum=1)
 # The memory handler silently skips files in a larger request body, so it must hold the
 # largest body the upload view accepts (the view answers 413 above it).
 FILE_UPLOAD_MAX_MEMORY_SIZE = EMMM_MAX_UPLOAD_BYTES * EMMM_MAX_FILES_PER_UPLOAD + 256 * 1024
 # Uploads with more pixels are refused (413). Smaller ones are downscaled by the codec to
 # EMMM_MAX_PIXELS (read by the codec itself, default 512*512) before encoding.
-EMMM_MAX_UPLOAD_PIXELS = env.int("EMMM_MAX_UPLOAD_PIXELS", default=40_000_000)
-EMMM_MAX_TOKEN_CHARS = env.int("EMMM_MAX_TOKEN_CHARS", default=100_000)
-EMMM_MAX_RENDER_WIDTH = env.int("EMMM_MAX_RENDER_WIDTH", default=4096)
-EMMM_ALLOWED_FORMATS = env.list("EMMM_ALLOWED_FORMATS", default=["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF"])
-EMMM_JOB_MAX_ATTEMPTS = env.int("EMMM_JOB_MAX_ATTEMPTS", default=3)
-EMMM_REQUEUE_AFTER_S = env.int("EMMM_REQUEUE_AFTER_S", default=60)
+EMMM_MAX_UPLOAD_PIXELS = environment.integer("EMMM_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
+EMMM_MAX_TOKEN_CHARS = environment.integer("EMMM_MAX_TOKEN_CHARS", 100_000, minimum=1)
+EMMM_MAX_RENDER_WIDTH = environment.integer("EMMM_MAX_RENDER_WIDTH", 4096, minimum=1)
+EMMM_ALLOWED_FORMATS = environment.names("EMMM_ALLOWED_FORMATS", ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF"])
+EMMM_JOB_MAX_ATTEMPTS = environment.integer("EMMM_JOB_MAX_ATTEMPTS", 3, minimum=1)
+EMMM_REQUEUE_AFTER_S = environment.integer("EMMM_REQUEUE_AFTER_S", 60, minimum=1)
 # A running job's row is touched every EMMM_JOB_HEARTBEAT_S by its worker; with no touch for
 # EMMM_RUNNING_STALE_S (a few missed beats) the sweeper takes its worker for dead.
-EMMM_JOB_HEARTBEAT_S = env.float("EMMM_JOB_HEARTBEAT_S", default=5)
-EMMM_RUNNING_STALE_S = env.int("EMMM_RUNNING_STALE_S", default=20)
-EMMM_JOB_EXPIRE_S = env.int("EMMM_JOB_EXPIRE_S", default=3600)
+EMMM_JOB_HEARTBEAT_S = environment.number("EMMM_JOB_HEARTBEAT_S", 5, above=0)
+EMMM_RUNNING_STALE_S = environment.integer("EMMM_RUNNING_STALE_S", 20, minimum=1)
+EMMM_JOB_EXPIRE_S = environment.integer("EMMM_JOB_EXPIRE_S", 3600, minimum=1)
 # Each worker refreshes its heartbeat row this often; none fresher than EMMM_WORKER_STALE_S
 # means no worker is running (upload results say so; /healthz answers 503).
-EMMM_WORKER_HEARTBEAT_S = env.float("EMMM_WORKER_HEARTBEAT_S", default=10)
-EMMM_WORKER_STALE_S = env.int("EMMM_WORKER_STALE_S", default=30)
-EMMM_SWEEP_INTERVAL_S = env.int("EMMM_SWEEP_INTERVAL_S", default=10)
-EMMM_HIT_FLUSH_INTERVAL_S = env.int("EMMM_HIT_FLUSH_INTERVAL_S", default=10)
+EMMM_WORKER_HEARTBEAT_S = environment.number("EMMM_WORKER_HEARTBEAT_S", 10, above=0)
+EMMM_WORKER_STALE_S = environment.integer("EMMM_WORKER_STALE_S", 30, minimum=1)
+environment.below("EMMM_JOB_HEARTBEAT_S", EMMM_JOB_HEARTBEAT_S, "EMMM_RUNNING_STALE_S", EMMM_RUNNING_STALE_S)
+environment.below("EMMM_WORKER_HEARTBEAT_S", EMMM_WORKER_HEARTBEAT_S, "EMMM_WORKER_STALE_S", EMMM_WORKER_STALE_S)
+EMMM_SWEEP_INTERVAL_S = environment.integer("EMMM_SWEEP_INTERVAL_S", 10, minimum=1)
+EMMM_HIT_FLUSH_INTERVAL_S = environment.integer("EMMM_HIT_FLUSH_INTERVAL_S", 10, minimum=1)
 # The similar-pictures change log (EmbeddingChange) keeps this long; pruned this often.
-EMMM_EMBEDDING_LOG_KEEP_S = env.int("EMMM_EMBEDDING_LOG_KEEP_S", default=86400)
-EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S = env.int("EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S", default=3600)
-EMMM_PAGE_SIZE = env.int("EMMM_PAGE_SIZE", default=24)
+EMMM_EMBEDDING_LOG_KEEP_S = environment.integer("EMMM_EMBEDDING_LOG_KEEP_S", 86400, minimum=1)
+EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S = environment.integer("EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S", 3600, minimum=1)
+EMMM_PAGE_SIZE = environment.integer("EMMM_PAGE_SIZE", 24, minimum=1)
 # Requests that hold a web thread for long (issues 8.3, 8.5), capped without waiting (the
 # others answer at once): waiters and cache-miss decodes per gunicorn worker process (decodes
 # leave 2 of its GUNICORN_THREADS, default 8 as in gunicorn.conf.py, free for other pages);
 # heavy decodes (coded above EMMM_HEAVY_DECODE_PIXELS) also per machine, through lock files
 # in EMMM_LOCK_DIR (imagehost/concurrency.py: machine_slot).
-EMMM_MAX_WAITERS = env.int("EMMM_MAX_WAITERS", default=1)
-EMMM_DECODES_PER_WORKER = env.int("EMMM_DECODES_PER_WORKER", default=max(1, env.int("GUNICORN_THREADS", default=8) - 2))
-EMMM_MAX_DECODES = env.int("EMMM_MAX_DECODES", default=1)
-EMMM_HEAVY_DECODE_PIXELS = env.int("EMMM_HEAVY_DECODE_PIXELS", default=512 * 512)
-EMMM_LOCK_DIR = Path(env.str("EMMM_LOCK_DIR", default=str(VAR_DIR / "locks")))
-EMMM_CACHE_MAX_ENTRY_BYTES = env.int("EMMM_CACHE_MAX_ENTRY_BYTES", default=2 * 1024 * 1024)
+EMMM_MAX_WAITERS = environment.integer("EMMM_MAX_WAITERS", 1, minimum=1)
+EMMM_DECODES_PER_WORKER = environment.integer("EMMM_DECODES_PER_WORKER", max(1, environment.integer("GUNICORN_THREADS", 8, minimum=1) - 2), minimum=1)
+EMMM_MAX_DECODES = environment.integer("EMMM_MAX_DECODES", 1, minimum=1)
+EMMM_HEAVY_DECODE_PIXELS = environment.integer("EMMM_HEAVY_DECODE_PIXELS", 512 * 512, minimum=1)
+EMMM_LOCK_DIR = Path(environment.text("EMMM_LOCK_DIR", str(VAR_DIR / "locks")))
+EMMM_CACHE_MAX_ENTRY_BYTES = environment.integer("EMMM_CACHE_MAX_ENTRY_BYTES", 2 * 1024 * 1024, minimum=1)
 # Renderings also kept in each web process's memory (an LRU bounded in bytes, in front of the
 # shared cache: imagehost/services/rendering_cache.py); 0 turns it off.
-EMMM_RENDER_MEMORY_CACHE_MB = env.int("EMMM_RENDER_MEMORY_CACHE_MB", default=32)
+EMMM_RENDER_MEMORY_CACHE_MB = environment.integer("EMMM_RENDER_MEMORY_CACHE_MB", 32, minimum=0)
 
 # --- rate limits: the scope table is imagehost/ratelimits.py ------------------------
-EMMM_RATELIMIT_ENABLE = env.bool("EMMM_RATELIMIT_ENABLE", default=True)
-EMMM_UPLOAD_RATE = env.str("EMMM_UPLOAD_RATE", default="30/m")
-EMMM_DECODE_RATE = env.str("EMMM_DECODE_RATE", default="600/m")
-EMMM_SHORTLINK_RATE = env.str("EMMM_SHORTLINK_RATE", default="60/m")
-EMMM_SIGNUP_RATE = env.str("EMMM_SIGNUP_RATE", default="20/h")
-EMMM_LOGIN_RATE = env.str("EMMM_LOGIN_RATE", default="10/m")
-EMMM_PASSWORD_RESET_RATE = env.str("EMMM_PASSWORD_RESET_RATE", default="5/h")
+EMMM_RATELIMIT_ENABLE = environment.boolean("EMMM_RATELIMIT_ENABLE", True)
+EMMM_UPLOAD_RATE = environment.rate("EMMM_UPLOAD_RATE", "30/m")
+EMMM_DECODE_RATE = environment.rate("EMMM_DECODE_RATE", "600/m")
+EMMM_SHORTLINK_RATE = environment.rate("EMMM_SHORTLINK_RATE", "60/m")
+EMMM_SIGNUP_RATE = environment.rate("EMMM_SIGNUP_RATE", "20/h")
+EMMM_LOGIN_RATE = environment.rate("EMMM_LOGIN_RATE", "10/m")
+EMMM_PASSWORD_RESET_RATE = environment.rate("EMMM_PASSWORD_RESET_RATE", "5/h")
 #: How long a link that confirms a new e-mail address works (services.accounts).
-EMMM_EMAIL_CONFIRM_MAX_AGE_S = env.int("EMMM_EMAIL_CONFIRM_MAX_AGE_S", default=3 * 24 * 3600)
-EMMM_SLUG_RATE = env.str("EMMM_SLUG_RATE", default="120/m")
-EMMM_SEARCH_RATE = env.str("EMMM_SEARCH_RATE", default="30/m")  # similar pictures / search by example
-EMMM_API_ANON_SEARCH_RATE = env.str("EMMM_API_ANON_SEARCH_RATE", default="10/m")
-EMMM_API_ANON_UPLOAD_RATE = env.str("EMMM_API_ANON_UPLOAD_RATE", default="10/m")
-EMMM_API_ANON_DECODE_RATE = env.str("EMMM_API_ANON_DECODE_RATE", default="120/m")
-EMMM_API_ANON_LINK_RATE = env.str("EMMM_API_ANON_LINK_RATE", default="20/m")
+EMMM_EMAIL_CONFIRM_MAX_AGE_S = environment.integer("EMMM_EMAIL_CONFIRM_MAX_AGE_S", 3 * 24 * 3600, minimum=1)
+EMMM_SLUG_RATE = environment.rate("EMMM_SLUG_RATE", "120/m")
+EMMM_SEARCH_RATE = environment.rate("EMMM_SEARCH_RATE", "30/m")  # similar pictures / search by example
+EMMM_API_ANON_SEARCH_RATE = environment.rate("EMMM_API_ANON_SEARCH_RATE", "10/m")
+EMMM_API_ANON_UPLOAD_RATE = environment.rate("EMMM_API_ANON_UPLOAD_RATE", "10/m")
+EMMM_API_ANON_DECODE_RATE = environment.rate("EMMM_API_ANON_DECODE_RATE", "120/m")
+EMMM_API_ANON_LINK_RATE = environment.rate("EMMM_API_ANON_LINK_RATE", "20/m")
+
+# --- the codec's own variables (it reads them itself): checked here too, so that a typo stops
+# the site at start-up instead of writing the other format or failing every decode.
+environment.choice("EMMM_VAE_FORMAT", "v2", ("v1", "v2"))
+environment.matching("EMMM_DEVICE", "cpu", r"cpu|cuda(:\d+)?|mps|xpu(:\d+)?", "cpu, cuda, cuda:<n>, mps or xpu")
 
 # --- Celery -----------------------------------------------------------------------
-EMMM_BROKER_DIR = Path(env.str("EMMM_BROKER_DIR", default=str(VAR_DIR / "broker")))
+EMMM_BROKER_DIR = Path(environment.text("EMMM_BROKER_DIR", str(VAR_DIR / "broker")))
 _BROKER_DIR = EMMM_BROKER_DIR
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = environment.text("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The folders are created by ImagehostConfig.ready (not at import).
@@ -276,7 +293,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 else:
     # Unacknowledged messages (worker died mid-task) go back to the queue after this.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("EMMM_VISIBILITY_TIMEOUT_S", default=900)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": environment.integer("EMMM_VISIBILITY_TIMEOUT_S", 900, minimum=1)}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -290,7 +307,7 @@ CELERY_WORKER_CONCURRENCY = EMMM_WORKER_SIZE.processes
 # Fair order (imagehost/services/dispatch.py): jobs one owner may have sent and unfinished
 # at a time; default: the worker's processes + 1, so a lone user keeps every process busy
 # and the next job already waits on the broker (no idle gap between two of one user's jobs).
-EMMM_DISPATCH_PER_OWNER = env.int("EMMM_DISPATCH_PER_OWNER", default=EMMM_WORKER_SIZE.processes + 1)
+EMMM_DISPATCH_PER_OWNER = environment.integer("EMMM_DISPATCH_PER_OWNER", EMMM_WORKER_SIZE.processes + 1, minimum=1)
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -314,8 +331,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    # no whole token (the image) or secret link in a log line: emmmsite/gunicorn_logging.py
+    "formatters": {"redacted": {"()": "emmmsite.gunicorn_logging.RedactingFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
+    "root": {"handlers": ["console"], "level": environment.choice("DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
@@ -334,7 +353,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imagehost.api.exceptions.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,  # ?format= is an unknown query parameter (400), not a renderer switch
-    "NUM_PROXIES": env.int("EMMM_NUM_PROXIES", default=0),
+    "NUM_PROXIES": environment.integer("EMMM_NUM_PROXIES", 0, minimum=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

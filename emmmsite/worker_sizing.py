@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from . import environment
+
 
 MAX_THREADS = 4
 
@@ -44,8 +46,7 @@ def available_cores() -> int:
 
 
 def _int_env(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else None
+    return environment.integer(name, None, minimum=1)
 
 
 def worker_size_from_environment() -> WorkerSize:

@@ -17,6 +17,7 @@ class ImagehostConfig(AppConfig):
             for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
                 if options.get(key):
                     Path(options[key]).mkdir(parents=True, exist_ok=True)
+        from . import checks  # noqa: F401 (registers the system checks)
         from .services.cache import connect_signals  # invalidates the serving caches on change
 
         connect_signals()

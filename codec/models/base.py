@@ -8,13 +8,25 @@ from typing import Protocol
 
 import torch
 
+from ..errors import ModelUnavailable
+
 _SETUP_LOCK = threading.Lock()
 _SETUP_DONE = False
 
 
 def device() -> torch.device:
-    """The torch device models run on (``EMMM_DEVICE``, default ``cpu``)."""
-    return torch.device(os.environ.get("EMMM_DEVICE", "cpu"))
+    """The torch device models run on (``EMMM_DEVICE``, default ``cpu``); ModelUnavailable
+    when it names no device this torch build and machine have (``gpu``, ``cuda`` on a CPU
+    build), so that the site answers 503 and its health check says so, not 500s."""
+    name = os.environ.get("EMMM_DEVICE", "").strip() or "cpu"
+    try:
+        chosen = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelUnavailable(f"EMMM_DEVICE={name!r} is not a torch device (cpu, cuda, cuda:<n>, mps)") from exc
+    backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}.get(chosen.type)
+    if chosen.type != "cpu" and (backend is None or not backend.is_available()):
+        raise ModelUnavailable(f"EMMM_DEVICE={name!r}: this machine or torch build has no {chosen.type} device")
+    return chosen
 
 
 def configure_torch() -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CodecError, InvalidToken, ModelUnavailable
 from . import weights
-from .base import LatentAutoencoder
+from .base import LatentAutoencoder, device
 from .weights import WeightFile
 
 log = logging.getLogger("codec.models")
@@ -93,6 +93,7 @@ def load(name: str) -> LatentAutoencoder:
 
     Never downloads. ModelUnavailable's message is plain; details are in ``__cause__``.
     """
+    device()  # ModelUnavailable, with its own message, for a device this server does not have
     model = _LOADED.get(name)
     if model is not None:
         return model
@@ -126,7 +127,12 @@ def fetch(name: str) -> LatentAutoencoder:
 
 
 def is_available(name: str) -> bool:
-    """Whether the model is loaded or its files are on disk (fast: no hashing, no network)."""
+    """Whether the model is loaded or its files are on disk, and its device is there (fast: no
+    hashing, no network)."""
+    try:
+        device()
+    except ModelUnavailable:
+        return False
     if name in _LOADED:
         return True
     spec = get_spec(name)

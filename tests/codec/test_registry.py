@@ -238,3 +238,19 @@ def test_model_available_is_local_and_knows_names(no_weights, weights_dir, monke
     assert codec.model_available("taef2")
     with pytest.raises(codec.CodecError, match="unknown model 'nope'"):
         codec.model_available("nope")
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "cuda"])
+def test_a_device_this_server_lacks_makes_the_model_unavailable(monkeypatch, taef2, name):
+    """EMMM_DEVICE=gpu (or cuda on a CPU build) made every decode a 500 while the health check
+    said the model was fine."""
+    import torch
+
+    if name == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv("EMMM_DEVICE", name)
+    assert codec.model_available("taef2") is False
+    with pytest.raises(codec.ModelUnavailable, match=f"EMMM_DEVICE='{name}'"):
+        codec.load_model("taef2")
+    monkeypatch.setenv("EMMM_DEVICE", "cpu")
+    assert codec.model_available("taef2") and codec.load_model("taef2") is not None

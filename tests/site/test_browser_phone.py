@@ -131,7 +131,8 @@ def test_right_to_left_captions_show_their_beginning(browser, live_server, user,
 def test_copy_fields_have_names_and_the_new_api_token_a_copy_button(browser, live_server, user, make_picture):
     """The new API token ("copy it now: it will not be shown again") had no Copy button and no
     label; the recent-uploads list's link fields had no accessible name."""
-    context, page = phone(browser)
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
     entry = {"job": "job-1", "status_url": None, "title": "kept",
              "picture": {"short_url": f"{live_server.url}/s/abc", "token_url": None, "title": "kept", "width": 64, "height": 48}}
     page.goto(live_server.url + "/")
@@ -146,5 +147,6 @@ def test_copy_fields_have_names_and_the_new_api_token_a_copy_button(browser, liv
     page.wait_for_selector("#new-token")
     assert page.evaluate("() => document.querySelector('#new-token').labels.length") == 1
     page.click("button[data-copy=new-token]")
-    assert page.inner_text("button[data-copy=new-token]") == "Copied"
+    page.wait_for_selector("button[data-copy=new-token]:text('Copied')")  # after the clipboard's promise
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.input_value("#new-token")
     context.close()

@@ -64,6 +64,14 @@ def test_make_run_restarts_a_dead_worker_and_sigterm_stops_everything(tmp_path):
         roles = _wait(lambda: ready(1), 180, 0.5, "web, worker and beat to start")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
             assert r.status == 200
+        # A second `make run` on the same folder, or on another folder but the same port, is
+        # refused at once (it started a second scheduler, and removed the first one's pid file).
+        second = subprocess.run(["bash", "scripts/run.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already running" in second.stderr
+        other = subprocess.run(["bash", "scripts/run.sh"], cwd=REPO, env={**env, "EMMM_VAR_DIR": str(tmp_path / "other")},
+                               capture_output=True, text=True, timeout=60)
+        assert other.returncode == 1 and f"127.0.0.1:{port} is in use" in other.stderr
+        assert (var / "supervisord.pid").exists()
         assert len(roles["beat"]) == 1 and len(roles["web"]) == 1
         old_worker = roles["worker"][0]
         old_pool = set(children(old_worker))
@@ -132,3 +140,36 @@ def test_stress_script_interrupted_stops_pytest_and_what_its_fixtures_started(tm
         assert not alive(sleeper), (tmp_path / "stress.log").read_text()[-2000:]
     finally:
         stop_group(script)
+
+
+@pytest.mark.slow
+@pytest.mark.stack
+def test_make_run_under_systemd_logs_to_a_file(tmp_path):
+    """With stdout on a socket (systemd's journal), supervisord could not open /dev/stdout
+    (ENXIO) and no program ever started."""
+    import socket
+
+    var, port = tmp_path / "var", free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(EMMM_VAR_DIR=str(var), PORT=str(port), HOST="127.0.0.1", GUNICORN_WORKERS="1",
+               VENV=str(Path(sys.executable).parent.parent), PYTHONUNBUFFERED="1")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True, timeout=300)
+    journal, ours = socket.socketpair()
+    sup = subprocess.Popen(["bash", "scripts/run.sh"], cwd=REPO, env=env, stdout=ours, stderr=subprocess.STDOUT, start_new_session=True)
+    ours.close()
+    try:
+        programs = var / "programs.log"
+        _wait(lambda: programs.exists() and programs.read_text().count(" ready.") >= 1 or sup.poll() is not None,
+              180, 0.5, "the worker to start")
+        assert sup.poll() is None, (var / "supervisord.log").read_text()[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as r:
+            assert r.status in (200, 503)  # up; the worker's heartbeat may not be in yet
+        journal.settimeout(5)
+        assert b"the programs log to" in journal.recv(65536)
+        sup.send_signal(signal.SIGTERM)
+        sup.wait(150)
+        assert sup.returncode == 0
+    finally:
+        stop_group(sup, timeout=30)
+        journal.close()

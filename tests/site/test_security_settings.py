@@ -47,6 +47,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "img.example.com",
         "DJANGO_BEHIND_TLS_PROXY": "1",
+        "DJANGO_EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",  # else emmm.W001: mail printed, not sent
         "EMMM_VAR_DIR": str(tmp_path),
     }
     env.pop("DJANGO_SECURE_COOKIES", None)

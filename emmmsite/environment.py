@@ -1,0 +1,115 @@
+"""Typed environment variables for ``settings.py`` (on top of django-environ, which parses
+URLs): each reader checks its value, so a typo stops the process at start-up with
+``ImproperlyConfigured`` naming the variable, instead of a 500 on every request of one kind
+later (a rate of ``10/5m``) or a setting quietly wrong (``www.example.com`` after a comma and
+a space). An empty variable means its default, as if it were unset."""
+from __future__ import annotations
+
+import os
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+#: DRF's rate syntax as it parses it: a count, "/", a period whose first letter is s, m, h or d.
+_RATE = re.compile(r"\d+/[smhd][a-z]*")
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _refuse(name: str, raw: str, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{name}={raw!r}: expected {expected}")
+
+
+def integer(name: str, default: int | None, *, minimum: int | None = None) -> int | None:
+    """A whole number, at least ``minimum`` when given."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    expected = "a whole number" + (f" of at least {minimum}" if minimum is not None else "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _refuse(name, raw, expected) from None
+    if minimum is not None and value < minimum:
+        raise _refuse(name, raw, expected)
+    return value
+
+
+def number(name: str, default: float, *, above: float | None = None) -> float:
+    """A finite number, greater than ``above`` when given."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    expected = "a number" + (f" greater than {above:g}" if above is not None else "")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _refuse(name, raw, expected) from None
+    if value != value or value in (float("inf"), float("-inf")) or (above is not None and value <= above):
+        raise _refuse(name, raw, expected)
+    return value
+
+
+def boolean(name: str, default: bool) -> bool:
+    """1/0, true/false, yes/no, on/off (any case); anything else is refused, not read as false."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise _refuse(name, raw, "1 or 0 (true/false, yes/no, on/off)")
+
+
+def text(name: str, default: str) -> str:
+    return _raw(name) or default
+
+
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, exactly as written there."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        raise _refuse(name, raw, "one of " + ", ".join(choices))
+    return raw
+
+
+def names(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list; spaces around each item are dropped, and empty items."""
+    raw = _raw(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def rate(name: str, default: str) -> str:
+    """A rate limit, ``<count>/<period>`` with the period's first letter s, m, h or d."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if not _RATE.fullmatch(raw):
+        raise _refuse(name, raw, "<count>/<period>, the period s, m, h or d (e.g. 30/m, 5/h)")
+    return raw
+
+
+def matching(name: str, default: str, pattern: str, expected: str) -> str:
+    """A value that matches the regular expression ``pattern`` whole (``expected`` says how)."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(pattern, raw):
+        raise _refuse(name, raw, expected)
+    return raw
+
+
+def below(name: str, value: float, bound_name: str, bound: float) -> None:
+    """Refuse ``name`` unless it is below ``bound_name`` (a heartbeat below its stale bound)."""
+    if not value < bound:
+        raise ImproperlyConfigured(f"{name}={value:g} must be below {bound_name}={bound:g}")

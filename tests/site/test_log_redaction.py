@@ -1,0 +1,48 @@
+"""No whole token (the image itself) and no secret link (deletion key, password reset, e-mail
+confirmation: each acts without signing in) in a log line: gunicorn's access log had them
+redacted, Django's own lines (a 500's "Internal Server Error: /i/<token>" and its traceback)
+did not, and deletion keys (32 characters) were short of the token pattern."""
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from django.test import Client
+
+from emmmsite.gunicorn_logging import RedactingFormatter, redact_tokens
+from imagehost.services import rendering
+
+pytestmark = pytest.mark.django_db
+
+KEY = "q2Vx1cD_r8sTbW0yZ-a9LmNoPk4ReS7u"  # an upload's deletion key (secrets.token_urlsafe(24))
+
+
+@pytest.mark.parametrize(
+    "line, kept, secret",
+    [
+        (f'"POST /delete/{KEY}/ HTTP/1.1" 302', '"POST /delete/…/ HTTP/1.1" 302', KEY),
+        ('"GET /accounts/reset/MQ/c4x1q2-0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d/ HTTP/1.1"', '"GET /accounts/reset/…/ HTTP/1.1"', "MQ/c4x1q2"),
+        ("GET /accounts/email/confirm/eyJ1IjoxfQ:1vXyZ:abcDEF/?x=1", "GET /accounts/email/confirm/…/?x=1", "eyJ1IjoxfQ"),
+    ],
+)
+def test_secret_links_are_cut_to_their_start(line, kept, secret):
+    assert redact_tokens(line) == kept and secret not in redact_tokens(line)
+
+
+def test_a_500_on_a_token_url_logs_no_token(real_token, monkeypatch):
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h.formatter, RedactingFormatter))
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError(f"decoding {real_token} failed")
+
+    monkeypatch.setattr(rendering, "render_token_image", crash)
+    monkeypatch.setattr(rendering, "cached_rendering", lambda *a, **k: None)
+    response = Client(raise_request_exception=False).get(f"/i/{real_token}")
+    assert response.status_code == 500
+    logged = stream.getvalue()
+    assert "Internal Server Error: /i/" in logged and "Traceback" in logged
+    assert real_token not in logged and real_token[:40] not in logged
+    assert f"{real_token[:8]}…sha256:" in logged

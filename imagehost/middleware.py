@@ -51,7 +51,9 @@ class SharedAnswerMiddleware:
 
     - an answer marked ``Cache-Control: public`` (an image) is the same for every client, so it
       does not vary on Cookie (SessionMiddleware adds that when a rate limit's key read the
-      session; a shared cache would then keep one copy per visitor's cookies);
+      session; a shared cache would then keep one copy per visitor's cookies) and sets no
+      cookie (SessionMiddleware deletes a stale session cookie: a shared cache could replay
+      that to everyone who loads the image);
     - a 304 sends no Content-Length (CommonMiddleware's 0 is not the 200's length: RFC 9110
       §8.6)."""
 
@@ -68,4 +70,5 @@ class SharedAnswerMiddleware:
                 response["Vary"] = ", ".join(vary)
             else:
                 del response["Vary"]
+            response.cookies.clear()
         return response

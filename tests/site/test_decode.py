@@ -128,6 +128,15 @@ def test_public_images_do_not_vary_on_cookie(client, user, real_token):
     assert "Cookie" in client.get(f"/s/{slug}/")["Vary"]  # a page that shows who is signed in still does
 
 
+def test_public_images_set_no_cookie(client, real_token):
+    """A stale session cookie made the image answer delete it (Set-Cookie on a year-long public
+    answer: a shared cache could replay it and sign out everyone who loads that image)."""
+    client.cookies["sessionid"] = "stale-session-key"
+    r = client.get(f"/i/{real_token}")
+    assert r.status_code == 200 and "public" in r["Cache-Control"]
+    assert not r.cookies and not r.has_header("Set-Cookie")
+
+
 def test_not_modified_carries_no_content_length(client, real_token):
     """RFC 9110 §8.6: a 304 must not send a Content-Length other than the 200's (it sent 0)."""
     first = client.get(f"/i/{real_token}")

@@ -20,12 +20,14 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_MODEL = 3
 EXIT_IO = 1
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _positive_int(text: str) -> int:
@@ -44,6 +46,7 @@ def _read_token(arg: str) -> str:
     Surrounding whitespace (a file's final newline) is dropped here, for people; the codec
     itself accepts only the canonical text.
     """
+    from .errors import CodecError
     from .limits import MAX_TOKEN_CHARS
 
     limit = MAX_TOKEN_CHARS + 4096  # enough for the longest token and surrounding whitespace
@@ -52,6 +55,10 @@ def _read_token(arg: str) -> str:
     if os.path.isfile(arg):
         with open(arg, "rb") as fh:
             return fh.read(limit).decode("ascii", errors="replace").strip()
+    if os.path.isdir(arg):
+        raise CodecError(f"{arg} is a folder, not a token or a file holding one")
+    if not _BASE64URL.fullmatch(arg.strip()) and ("/" in arg or "." in arg):  # no token has either
+        raise CodecError(f"no such file: {arg} (and not a token: tokens are base64url text, A-Z a-z 0-9 - _)")
     return arg.strip()
 
 
@@ -107,8 +114,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "encode":
         source = sys.stdin.buffer.read() if args.image == "-" else args.image
         result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels, kind=args.kind)
-        print(result.token)
-        return 0
+        return _print(result.token)
     if args.command == "decode":
         fmt = _output_format(args.output)
         image = codec.decode(_read_token(args.token), model=args.model)
@@ -120,10 +126,24 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "fetch":
         codec.fetch_model(args.model)
-        print(f"{args.model or codec.default_model()}: weights present and verified")
-        return 0
+        return _print(f"{args.model or codec.default_model()}: weights present and verified")
     info = codec.inspect(_read_token(args.token))
-    print(json.dumps(dataclasses.asdict(info), indent=2))
+    return _print(json.dumps(dataclasses.asdict(info), indent=2))
+
+
+def _print(text: str) -> int:
+    """Write the result on standard output: 0, or EXIT_IO with a one-line message when it
+    cannot be written (closed, a full disk, a reader that went away), never a false success."""
+    try:
+        if sys.stdout is None:
+            raise OSError("standard output is closed")
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # no second error when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"python -m codec: error: cannot write the result: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_IO
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import avif, encode_v1, encode_v2, klt_ctx, klt_rc, packing, token
+from . import avif, encode_v1, encode_v2, environment, klt_ctx, klt_rc, packing, token
 from .encode_v1 import (  # noqa: F401  (re-exported: tests, bench, golden tokens)
     DEFAULT_STEP_UNITS, REFINE_STEPS, STEP_LADDER, _header, encode_latent, image_to_tensor, refine_latent,
 )
@@ -82,8 +82,10 @@ def model_available(name: str | None = None) -> bool:
 #: What ``kind="vae"`` (the default) writes: "vae-v2" for models with a v2 transform, else
 #: "vae-v1" (v2 is shorter, sharper and 2.6x faster to encode: docs/benchmarks.md).
 #: ``EMMM_VAE_FORMAT=v1`` keeps writing version 1 tokens.
-VAE_FORMAT = os.environ.get("EMMM_VAE_FORMAT", "v2")
+VAE_FORMAT = environment.value("EMMM_VAE_FORMAT")
 KINDS = ("vae", "vae-v1", "vae-v2", "avif")
+#: ``refine_steps`` at most (each costs about two decoder passes).
+MAX_REFINE_STEPS = 100
 
 
 def encode(
@@ -106,11 +108,13 @@ def encode(
     """
     if kind not in KINDS:
         raise CodecError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
-    for name, value in (("max_pixels", max_pixels), ("max_chars", max_chars)):
+    for name, value in (("max_pixels", max_pixels), ("max_chars", max_chars), ("refine_steps", refine_steps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
             raise CodecError(f"{name} must be a whole number, not {value!r}")  # nan passes every comparison
     if max_pixels is not None and max_pixels < 1:
         raise CodecError("max_pixels must be positive")
+    if refine_steps is not None and not 0 <= refine_steps <= MAX_REFINE_STEPS:
+        raise CodecError(f"refine_steps must be from 0 to {MAX_REFINE_STEPS}, not {refine_steps}")
     if kind == "avif":
         return _encode_avif(image, max_chars, max_pixels)
     spec = registry.get_spec(model or default_model())
@@ -173,6 +177,11 @@ def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float
         max(math.ceil(full / MAX_UPSCALE_PER_SIDE), min(side, multiple), math.floor(side * shrink))
         for full, side in zip(size, coded)
     )
+    if smaller == tuple(coded) and all(side <= multiple for side in coded):
+        raise CodecError(
+            f"max_chars={max_chars} is too small for this image: even at its smallest coded size, "
+            f"{coded[0]}x{coded[1]}, its token is longer; allow more characters"
+        )
     if smaller == tuple(coded):
         raise CodecError(
             f"max_chars={max_chars} is too small for this image: a token may be decoded at most "
@@ -182,7 +191,11 @@ def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float
 
 
 def minimum_chars(model: str | None = None, *, kind: str = "vae") -> int:
-    """Length of the shortest possible token for a model and kind (framing and tables, no data)."""
+    """The smallest ``max_chars`` ``encode`` accepts for a model and kind: framing, the
+    parameter table and one coded word. (A token whose symbols need no coded word, a flat
+    1x1 picture's, can be a few characters shorter; no budget under this is worth trying.)"""
+    if kind not in KINDS:
+        raise CodecError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     if kind == "avif":
         return encode_v2.minimum_avif_chars()
     spec = registry.get_spec(model or default_model())
@@ -278,7 +291,7 @@ def decode(token_text: str, *, model: str | None = None) -> Image.Image:
         image = avif.decode(payload, (header.coded_width, header.coded_height))
         return _resize(image, header)
     header, spec, latent = decode_latent(token_text)
-    if model is not None and model != spec.name:
+    if model and model != spec.name:
         other = registry.get_spec(model)
         if other.latent_space != spec.latent_space:
             raise InvalidToken(f"a {spec.name} token cannot be decoded with {model} (different latent space)")

@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import packing, token
+from . import environment, packing, token
 from .models.base import LatentAutoencoder, device
 
 #: Global quantisation step for the default quality (per-channel steps scale it). Chosen on
 #: Kodak (24 images, long side 316, REFINE_STEPS=8): the coarsest STEP_LADDER entry whose mean
 #: PSNR is at least the original project's webp8 packing's (4467: +0.18 dB at 0.356x its
 #: characters; the next entry, 4871, is -0.17 dB). See docs/benchmarks-tuning.md.
-DEFAULT_STEP_UNITS = int(os.environ.get("EMMM_STEP_UNITS", 4467))
+DEFAULT_STEP_UNITS = environment.value("EMMM_STEP_UNITS")
 #: Base step ladder searched by rate control: 2 ** (i / 8 - 6) for i < 80, finest first.
 STEP_LADDER = tuple(round(packing.STEP_UNIT * 2 ** (i / 8 - 6)) for i in range(80))
 #: Coarsest step rate control uses before it encodes a smaller image instead: past the
@@ -26,10 +25,10 @@ MAX_STEP_UNITS = DEFAULT_STEP_UNITS
 #: Latent refinement: Adam steps on the latent through the decoder (0 disables). 8 rather
 #: than 5: about 4% fewer characters at equal PSNR for about 1.5x the encode time (decoding
 #: is unaffected); 3 needs a finer step than 4096 to match webp8 (docs/benchmarks-tuning.md).
-REFINE_STEPS = int(os.environ.get("EMMM_REFINE_STEPS", 8))
+REFINE_STEPS = environment.value("EMMM_REFINE_STEPS")
 REFINE_LR = 0.05
 #: Refinement needs decoder activations for backprop; above this many pixels it is skipped.
-REFINE_MAX_PIXELS = int(os.environ.get("EMMM_REFINE_MAX_PIXELS", 1024 * 1024))
+REFINE_MAX_PIXELS = environment.value("EMMM_REFINE_MAX_PIXELS")
 #: Each rate-control downscale shrinks both sides by this factor.
 DOWNSCALE_FACTOR = 0.8
 

@@ -30,14 +30,13 @@ VAE encoding (both kinds), per coded size tried (the first: the image's size, a 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import avif, klt_ctx, klt_rc, token
+from . import avif, environment, klt_ctx, klt_rc, token
 from .errors import CodecError
 from .klt_ctx import ContextModel
 from .klt_rc import Transform
@@ -50,42 +49,42 @@ KLT_CTX = 5
 #: per-channel steps in the whitened basis); with gradient-descent refinement, 110 and a loss
 #: cap of 2.75 dB give fewer characters at equal PSNR (chosen on 9 Kodak images, checked on
 #: the scikit-image photographs: docs/benchmarks.md, "Experiments").
-STEP_UNITS = int(os.environ.get("EMMM_V2_STEP_UNITS", 110))
+STEP_UNITS = environment.value("EMMM_V2_STEP_UNITS")
 #: Largest PSNR loss (dB) against the model's own unquantised reconstruction before an image
 #: gets a finer step than STEP_UNITS.
-TARGET_LOSS_DB = float(os.environ.get("EMMM_V2_TARGET_DB", 2.75))
-PLAIN_STEPS = int(os.environ.get("EMMM_V2_PLAIN_STEPS", 1))
-QA_STEPS = int(os.environ.get("EMMM_V2_QA_STEPS", 2))
+TARGET_LOSS_DB = environment.value("EMMM_V2_TARGET_DB")
+PLAIN_STEPS = environment.value("EMMM_V2_PLAIN_STEPS")
+QA_STEPS = environment.value("EMMM_V2_QA_STEPS")
 #: Under max_chars (no encode-time target there; docs/benchmarks.md "Experiments"): no plain
 #: step, one more quantiser-aware step (the unquantised error then costs a forward pass).
-BUDGET_PLAIN_STEPS = int(os.environ.get("EMMM_V2_BUDGET_PLAIN_STEPS", 0))
-BUDGET_QA_STEPS = int(os.environ.get("EMMM_V2_BUDGET_QA_STEPS", 3))
+BUDGET_PLAIN_STEPS = environment.value("EMMM_V2_BUDGET_PLAIN_STEPS")
+BUDGET_QA_STEPS = environment.value("EMMM_V2_BUDGET_QA_STEPS")
 #: Gradient descent's first step size (in units of u per unit of normalised gradient) and
 #: the bounds of its Barzilai-Borwein step sizes (GradientDescent).
-BB_FIRST = float(os.environ.get("EMMM_V2_BB_FIRST", 0.03))
+BB_FIRST = environment.value("EMMM_V2_BB_FIRST")
 BB_MIN, BB_MAX = 0.003, 0.3
 #: Quantisation error that is always allowed (as PSNR, dB, predicted in the whitened basis,
 #: which overestimates it on smooth images): an image the model reproduces almost perfectly
 #: (a smooth gradient, a black frame) would otherwise get ever finer steps, and a long
 #: token, for differences nobody sees.
-CEILING_DB = float(os.environ.get("EMMM_V2_CEILING_DB", 40.0))
+CEILING_DB = environment.value("EMMM_V2_CEILING_DB")
 #: Decoder passes at most spent checking the floor's finer step (FLOOR_DB). 0: the first finer
 #: step, predicted in the whitened basis, is taken unchecked (on Kodak and the scikit-image
 #: photos at 316 a check never changed it, and each cost one forward pass: docs/benchmarks.md).
-FLOOR_CHECKS = int(os.environ.get("EMMM_V2_FLOOR_CHECKS", 0))
+FLOOR_CHECKS = environment.value("EMMM_V2_FLOOR_CHECKS")
 #: Weight of the rate term in the quantiser-aware steps (0: none): RATE_WEIGHT * mean over
 #: coefficients of log2(1 + |u| / step), a smooth stand-in for the bits a value costs
 #: (swept on 6 Kodak images, checked on the scikit-image photographs: docs/benchmarks.md, "Experiments").
-RATE_WEIGHT = float(os.environ.get("EMMM_V2_RATE_WEIGHT", 0.01))
+RATE_WEIGHT = environment.value("EMMM_V2_RATE_WEIGHT")
 #: At the default quality, an image whose quantised output is still more than FLOOR_DB below
 #: the model's own unquantised reconstruction after the quantiser-aware steps is quantised at
 #: a finer step (the original packing is within ~0.1 dB of that reconstruction).
-FLOOR_DB = float(os.environ.get("EMMM_V2_FLOOR_DB", 0.3))
+FLOOR_DB = environment.value("EMMM_V2_FLOOR_DB")
 #: klt-ctx rounding dead zone (encoder only): a magnitude rounds up past 0.5 + DEADZONE steps.
 #: At the default quality none (on hard images it costs more PSNR than it saves characters);
 #: under max_chars BUDGET_DEADZONE (more PSNR for the same characters; docs/benchmarks.md).
-DEADZONE = float(os.environ.get("EMMM_V2_DEADZONE", 0.0))
-BUDGET_DEADZONE = float(os.environ.get("EMMM_V2_BUDGET_DEADZONE", 0.1))
+DEADZONE = environment.value("EMMM_V2_DEADZONE")
+BUDGET_DEADZONE = environment.value("EMMM_V2_BUDGET_DEADZONE")
 #: Under max_chars: a coded size is refined further only if its token at the chosen step is at
 #: most BUDGET_SLACK times the budget before the quantiser-aware steps (they shorten it, and a
 #: coarser step may then fit); the next smaller size is aimed at a token BUDGET_QA_GAIN times
@@ -95,7 +94,7 @@ BUDGET_SLACK = 1.15
 BUDGET_QA_GAIN = 0.85
 #: Under max_chars, once a coded size fits, rate control also codes SECOND_SIZE times that
 #: size (a finer step) and keeps the token that decodes closer to the image.
-SECOND_SIZE = float(os.environ.get("EMMM_V2_SECOND_SIZE", 0.9))
+SECOND_SIZE = environment.value("EMMM_V2_SECOND_SIZE")
 #: Step ladder, units of 1/4096: 2 ** (i / 8), coarsest last.
 STEP_LADDER = tuple(sorted({round(2 ** (i / 8)) for i in range(128)}))
 
@@ -307,13 +306,19 @@ def encode_klt(rgb: Image.Image, spec, net, transform: Transform, max_chars: int
             coeffs, units = refine(net, x, source.size, transform, plain=total - qa, qa=qa, loss_db=loss_db, deadzone=deadzone)
             return text(coeffs, units)
 
+        try:  # the smallest size has no smaller one to go to: its quantiser-aware steps always run
+            next_size(rgb.size, coded, 0.5, MIN_CODED_SIDE, max_chars)
+            smallest = False
+        except CodecError:
+            smallest = True
+
         def budget_step(coeffs: np.ndarray, units: int) -> int | None:
             """Before the quantiser-aware steps: the finest step that fits, so that they refine
             for the step the token will have; None (a smaller size) if the token at the
             chosen step is over BUDGET_SLACK times the budget."""
             nonlocal length_before_qa
             length_before_qa = len(text(coeffs, units))
-            if length_before_qa > max_chars * BUDGET_SLACK:
+            if length_before_qa > max_chars * BUDGET_SLACK and not smallest:
                 return None
             found = fitting_step(coeffs, units, text, max_chars)
             return units if found is None else min(units, found[0])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -26,10 +27,14 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidImage
+from .errors import CodecError, InvalidImage
 from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_INPUT_PIXELS, MAX_SIDE
 
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], Image.Image]
+# Pillow's own decompression-bomb cap (about 89.5 MP) would overrule a larger EMMM_MAX_INPUT_PIXELS;
+# this codec checks the header against MAX_INPUT_PIXELS itself (_check_pixels).
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_INPUT_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 ALPHA_BACKGROUND = (255, 255, 255)
@@ -53,6 +58,7 @@ class ImageFacts:
 
 def _open(source: ImageSource) -> Image.Image:
     if isinstance(source, Image.Image):
+        _check_pixels(source.width, source.height)  # an image made in memory is untrusted too
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
@@ -128,7 +134,12 @@ def stored_size(width: int, height: int, max_pixels: int | None = None) -> tuple
     """The size ``encode`` codes a ``width``×``height`` image at (before any ``max_chars`` shrink).
 
     Read by the site to say up front what an upload becomes (a 768×512 photo: 627×418).
+    CodecError unless the sizes (and ``max_pixels``, when given) are whole numbers from 1.
     """
+    for name, value in (("width", width), ("height", height), ("max_pixels", max_pixels)):
+        if (value is not None or name != "max_pixels") and (
+                isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise CodecError(f"{name} must be a whole number from 1, not {value!r}")
     return _target_size((width, height), min(max_pixels or DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS))
 
 

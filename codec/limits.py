@@ -3,7 +3,7 @@ part of the token format's contract (docs/token-format.md)."""
 
 from __future__ import annotations
 
-import os
+from . import environment
 
 #: Longest token string decode()/inspect() will look at.
 MAX_TOKEN_CHARS = 2_000_000
@@ -28,9 +28,9 @@ V1_MAX_UPSCALE_AREA = MAX_OUTPUT_PIXELS // 64
 #: Largest entropy-coder alphabet a token may declare.
 MAX_ALPHABET = 4096
 #: Largest input image accepted at all, checked from the file header before pixels are read.
-MAX_INPUT_PIXELS = int(os.environ.get("EMMM_MAX_INPUT_PIXELS", 50_000_000))
+MAX_INPUT_PIXELS = environment.value("EMMM_MAX_INPUT_PIXELS")
 #: Default cap for the encoded size: larger uploads are downscaled to this many pixels.
-DEFAULT_MAX_PIXELS = int(os.environ.get("EMMM_MAX_PIXELS", 512 * 512))
+DEFAULT_MAX_PIXELS = environment.value("EMMM_MAX_PIXELS")
 
 
 def max_upscale_area(version: int) -> int:

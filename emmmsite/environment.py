@@ -99,14 +99,14 @@ def rate(name: str, default: str) -> str:
     return raw
 
 
-def matching(name: str, default: str, pattern: str, expected: str) -> str:
-    """A value that matches the regular expression ``pattern`` whole (``expected`` says how)."""
-    raw = _raw(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(pattern, raw):
-        raise _refuse(name, raw, expected)
-    return raw
+def codec_variables() -> None:
+    """The codec's variables, by the codec's own table (``codec.environment``; no torch loaded)."""
+    from codec.environment import ConfigurationError, check
+
+    try:
+        check()
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def below(name: str, value: float, bound_name: str, bound: float) -> None:

@@ -272,10 +272,9 @@ EMMM_API_ANON_UPLOAD_RATE = environment.rate("EMMM_API_ANON_UPLOAD_RATE", "10/m"
 EMMM_API_ANON_DECODE_RATE = environment.rate("EMMM_API_ANON_DECODE_RATE", "120/m")
 EMMM_API_ANON_LINK_RATE = environment.rate("EMMM_API_ANON_LINK_RATE", "20/m")
 
-# --- the codec's own variables (it reads them itself): checked here too, so that a typo stops
-# the site at start-up instead of writing the other format or failing every decode.
-environment.choice("EMMM_VAE_FORMAT", "v2", ("v1", "v2"))
-environment.matching("EMMM_DEVICE", "cpu", r"cpu|cuda(:\d+)?|mps|xpu(:\d+)?", "cpu, cuda, cuda:<n>, mps or xpu")
+# --- the codec's own variables (it reads them itself, codec/environment.py): checked here too
+# (without loading torch), so that a typo stops the site at start-up, not every encode.
+environment.codec_variables()
 
 # --- Celery -----------------------------------------------------------------------
 EMMM_BROKER_DIR = Path(environment.text("EMMM_BROKER_DIR", str(VAR_DIR / "broker")))

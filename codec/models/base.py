@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Protocol
 
 import torch
 
+from .. import environment
+from ..environment import ConfigurationError
 from ..errors import ModelUnavailable
 
 _SETUP_LOCK = threading.Lock()
@@ -18,7 +19,10 @@ def device() -> torch.device:
     """The torch device models run on (``EMMM_DEVICE``, default ``cpu``); ModelUnavailable
     when it names no device this torch build and machine have (``gpu``, ``cuda`` on a CPU
     build), so that the site answers 503 and its health check says so, not 500s."""
-    name = os.environ.get("EMMM_DEVICE", "").strip() or "cpu"
+    try:
+        name = environment.value("EMMM_DEVICE")
+    except ConfigurationError as exc:
+        raise ModelUnavailable(str(exc)) from exc
     try:
         chosen = torch.device(name)
     except (RuntimeError, ValueError) as exc:
@@ -35,9 +39,9 @@ def configure_torch() -> None:
     with _SETUP_LOCK:
         if _SETUP_DONE:
             return
-        threads = os.environ.get("EMMM_TORCH_THREADS")
+        threads = environment.value("EMMM_TORCH_THREADS")
         if threads:
-            torch.set_num_threads(max(1, int(threads)))
+            torch.set_num_threads(threads)
         _SETUP_DONE = True
 
 

@@ -74,6 +74,8 @@ def available_models() -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     """The spec for a model name, or CodecError."""
+    if not isinstance(name, str):
+        raise CodecError(f"a model name is text, not {name!r}")
     try:
         return _SPECS[name]
     except KeyError:
@@ -93,11 +95,11 @@ def load(name: str) -> LatentAutoencoder:
 
     Never downloads. ModelUnavailable's message is plain; details are in ``__cause__``.
     """
+    spec = get_spec(name)
     device()  # ModelUnavailable, with its own message, for a device this server does not have
     model = _LOADED.get(name)
     if model is not None:
         return model
-    spec = get_spec(name)
     with _LOCK:
         model = _LOADED.get(name)
         if model is None:
@@ -129,13 +131,13 @@ def fetch(name: str) -> LatentAutoencoder:
 def is_available(name: str) -> bool:
     """Whether the model is loaded or its files are on disk, and its device is there (fast: no
     hashing, no network)."""
+    spec = get_spec(name)
     try:
         device()
     except ModelUnavailable:
         return False
     if name in _LOADED:
         return True
-    spec = get_spec(name)
     is_local = getattr(spec.build, "is_local", None)
     if is_local is not None:
         return bool(is_local(spec))

@@ -166,3 +166,42 @@ def test_encode_kind_avif_and_decode(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(tmp_path / "out.png").size == (80, 60)
+
+
+def test_missing_weights_is_one_line_in_a_real_process(tmp_path):
+    """The model registry's warning also reached stderr through logging's last resort: the
+    error came twice, on two lines (pytest's log capture hid it in-process)."""
+    (tmp_path / "in.png").write_bytes(encoded(photo(24, 16)))
+    env = dict(os.environ, EMMM_MODEL_DIR=str(tmp_path / "none"), EMMM_MODEL_CACHE=str(tmp_path / "cache"), EMMM_OFFLINE="1",
+               PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "codec", "encode", str(tmp_path / "in.png")], cwd=REPO, env=env,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 3 and r.stderr.decode().count("\n") == 1, r.stderr.decode()
+
+
+def test_a_result_that_cannot_be_written_is_exit_1_not_a_traceback_or_a_success(tmp_path, weights_dir):
+    token = synthetic_token(16, 16)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([sys.executable, "-m", "codec", "inspect", token], cwd=REPO, stdout=full, stderr=subprocess.PIPE,
+                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert r.returncode == 1 and b"Traceback" not in r.stderr and b"cannot write the result" in r.stderr
+    closed = subprocess.run(f"{sys.executable} -m codec inspect {token} >&-", shell=True, cwd=REPO, capture_output=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert closed.returncode == 1 and b"standard output is closed" in closed.stderr
+    piped = subprocess.run(f"{sys.executable} -m codec inspect {token} | head -c 1 > /dev/null; exit ${{PIPESTATUS[0]}}",
+                           shell=True, executable="/bin/bash", cwd=REPO, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+    assert b"Traceback" not in piped.stderr
+
+
+@pytest.mark.parametrize("arg, message", [("missing.tok", "no such file: missing.tok"), ("/tmp", "/tmp is a folder")])
+def test_a_token_file_that_is_not_there_is_named(arg, message, capsys):
+    """It answered "the token is not base64url text" for a mistyped file name."""
+    assert main(["inspect", arg]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_codec_variable_is_one_line(tmp_path):
+    env = dict(os.environ, EMMM_MAX_PIXELS="abc", PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "codec", "inspect", synthetic_token(16, 16)], cwd=REPO, env=env,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.decode() == "python -m codec: error: EMMM_MAX_PIXELS='abc': expected a whole number from 1\n"

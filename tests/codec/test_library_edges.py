@@ -1,0 +1,87 @@
+"""The library's public functions against what a caller may pass them: every refusal is a
+CodecError with a clear message (a bare TypeError or ZeroDivisionError was a bug), and the
+codec's environment variables are checked by one table (codec/environment.py)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+import codec
+from codec import environment
+
+from .imagegen import photo
+
+
+@pytest.mark.parametrize("steps", [1.5, "2", -1, float("nan"), True, 101])
+def test_refine_steps_must_be_a_whole_number_in_range(steps):
+    with pytest.raises(codec.CodecError, match="refine_steps must be"):
+        codec.encode(photo(16, 16), refine_steps=steps)
+
+
+def test_an_empty_or_huge_picture_in_memory_is_refused(monkeypatch):
+    """A PIL image skipped the size checks a file gets: (0, 0) was a ZeroDivisionError."""
+    for call in (codec.encode, codec.probe_image):
+        with pytest.raises(codec.InvalidImage, match="empty"):
+            call(Image.new("RGB", (0, 0)))
+    monkeypatch.setattr("codec.images.MAX_INPUT_PIXELS", 1000)
+    with pytest.raises(codec.InvalidImage, match="the limit is 1,000"):
+        codec.probe_image(Image.new("RGB", (40, 30)))
+
+
+@pytest.mark.parametrize("args", [(0, 0), (0, 10), (-5, 10), (10, 10, -1), (10, 10, 0), (10, 10, True), ("10", 10), (10.0, 10)])
+def test_stored_size_takes_whole_numbers_from_one(args):
+    with pytest.raises(codec.CodecError, match="must be a whole number from 1"):
+        codec.stored_size(*args)
+    assert codec.stored_size(768, 512) == (627, 418) and codec.stored_size(768, 512, None) == (627, 418)
+
+
+def test_names_of_kinds_and_models_are_checked():
+    with pytest.raises(codec.CodecError, match="unknown kind 'bogus'"):
+        codec.minimum_chars(kind="bogus")
+    for call in (codec.model_available, codec.load_model):
+        with pytest.raises(codec.CodecError, match="a model name is text"):
+            call(["taef2"])
+
+
+def test_an_empty_model_name_means_the_default_everywhere(taef2):
+    token = codec.encode(photo(16, 16), model="").token
+    assert codec.decode(token, model="").size == (16, 16)
+
+
+def test_budgets_are_monotonic_for_the_smallest_picture(taef2):
+    """A 1x1 picture: max_chars=87 gave an 83-character token, but 83 to 86 were refused (the
+    size had no smaller one to go to, and its quantiser-aware steps were skipped)."""
+    image = Image.new("RGB", (1, 1), (90, 140, 200))
+    lengths = {budget: codec.encode(image, max_chars=budget).chars for budget in (83, 87, 120)}
+    assert all(length <= budget for budget, length in lengths.items())
+    with pytest.raises(codec.CodecError, match="even at its smallest coded size, 16x16"):
+        codec.encode(image, max_chars=codec.minimum_chars())
+
+
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("EMMM_MAX_PIXELS", "0", "EMMM_MAX_PIXELS='0': expected a whole number from 1"),
+        ("EMMM_MAX_PIXELS", "-5", "expected a whole number from 1"),
+        ("EMMM_REFINE_STEPS", "x", "EMMM_REFINE_STEPS='x': expected a whole number from 0 to 1000"),
+        ("EMMM_TORCH_THREADS", "abc", "EMMM_TORCH_THREADS='abc'"),
+        ("EMMM_VAE_FORMAT", "v3", "EMMM_VAE_FORMAT='v3': expected v1 or v2"),
+        ("EMMM_V2_TARGET_DB", "0", "EMMM_V2_TARGET_DB='0': expected a number above 0"),
+        ("EMMM_V2_DEADZONE", "0.7", "expected a number from 0 to 0.5"),
+        ("EMMM_V2_SECOND_SIZE", "inf", "EMMM_V2_SECOND_SIZE='inf'"),
+    ],
+)
+def test_a_bad_codec_variable_is_refused_naming_it(monkeypatch, name, raw, message):
+    """EMMM_MAX_PIXELS=0 coded every picture at 1x1; "abc" was a traceback at import."""
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(codec.ConfigurationError) as refused:
+        environment.check()
+    assert message in str(refused.value)
+
+
+def test_codec_variables_default_when_empty(monkeypatch):
+    monkeypatch.setenv("EMMM_MAX_PIXELS", " ")
+    monkeypatch.delenv("EMMM_TORCH_THREADS", raising=False)
+    assert environment.value("EMMM_MAX_PIXELS") == 512 * 512 and environment.value("EMMM_TORCH_THREADS") is None
+    environment.check()

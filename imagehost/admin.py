@@ -78,7 +78,7 @@ class AlbumAdmin(admin.ModelAdmin):
 
 
 @admin.register(EncodeJob)
-class EncodeJobAdmin(admin.ModelAdmin):
+class EncodeJobAdmin(NotAddedByHand, admin.ModelAdmin):
     list_display = ("id", "status", "attempts", "sends", "owner", "source_bytes", "created", "finished")
     list_filter = ("status",)
     readonly_fields = ("status", "attempts", "sends", "error", "picture", "source_bytes", "created", "updated", "started",

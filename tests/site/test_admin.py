@@ -52,6 +52,8 @@ def test_tokens_are_not_edited_in_the_admin(admin_client, user, make_picture):
     assert pic.title == "renamed" and pic.token != "garbage token!!"
     assert admin_client.get("/admin/imagehost/picture/add/").status_code == 403
     assert admin_client.get("/admin/imagehost/shortlink/add/").status_code == 403
+    # a job by hand had no original to encode and no deletion key: only uploads make them
+    assert admin_client.get("/admin/imagehost/encodejob/add/").status_code == 403
 
 
 def test_revoking_api_tokens_in_the_admin_says_what_it_did(admin_client, user):

@@ -13,24 +13,35 @@ import os
 
 import gunicorn.http.message
 
-bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+def _env_int(name: str, default: int) -> int:
+    """An integer from the environment; unset or empty: the default (as in settings.py,
+    emmmsite/environment.py); anything else that is not a whole number stops gunicorn, naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"gunicorn.conf.py: {name}={raw!r}: expected a whole number") from None
+
+
+def _bind_address() -> str:
+    """``GUNICORN_BIND``, else ``HOST:PORT`` (an IPv6 host in brackets, as gunicorn reads it)."""
+    if os.environ.get("GUNICORN_BIND", "").strip():
+        return os.environ["GUNICORN_BIND"].strip()
+    host = os.environ.get("HOST", "").strip() or "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{_env_int('PORT', 8000)}"
+
+
+bind = _bind_address()
+workers = _env_int("GUNICORN_WORKERS", 2)
 # 8 threads: a decode holds its thread for seconds, and at most threads - 2 of them decode at
 # once (EMMM_DECODES_PER_WORKER in settings.py), so 2 stay free for pages (issue 8.3); a
 # browser's 6 parallel image requests still fit in one worker.
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-
-
-def _env_int(name: str, default: int) -> int:
-    """An integer from the environment; unset or empty: the default.
-
-    settings.py reads its variables with django-environ's ``env.int``, which takes the default
-    only when a variable is unset (an empty value raises ValueError); here an empty value also
-    gives the default.
-    """
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+threads = _env_int("GUNICORN_THREADS", 8)
+timeout = _env_int("GUNICORN_TIMEOUT", 60)
 
 
 REQUEST_LINE_SLACK = 32 * 1024

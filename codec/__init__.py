@@ -35,8 +35,11 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'codec' has no attribute {name!r}")
+    if name not in _EXPORTS:  # a submodule (``codec.images`` after a plain ``import codec``)
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'codec' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
     globals()[name] = value
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -18,7 +19,7 @@ from .encode_v1 import (  # noqa: F401  (re-exported: tests, bench, golden token
 )
 from .errors import CodecError, InvalidToken
 from .images import ImageSource, load_rgb
-from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_UPSCALE_PER_SIDE
+from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_UPSCALE_PER_SIDE, MIN_CODED_SIDE
 from .models import registry
 from .models.base import LatentAutoencoder, device
 
@@ -84,8 +85,8 @@ def model_available(name: str | None = None) -> bool:
 #: ``EMMM_VAE_FORMAT=v1`` keeps writing version 1 tokens.
 VAE_FORMAT = environment.value("EMMM_VAE_FORMAT")
 KINDS = ("vae", "vae-v1", "vae-v2", "avif")
-#: ``refine_steps`` at most (each costs about two decoder passes).
-MAX_REFINE_STEPS = 100
+#: ``refine_steps`` at most (each costs about two decoder passes); EMMM_REFINE_STEPS's bound.
+MAX_REFINE_STEPS = int(environment.VARIABLES["EMMM_REFINE_STEPS"].maximum)
 
 
 def encode(
@@ -177,11 +178,6 @@ def next_coded_size(size: tuple[int, int], coded: tuple[int, int], shrink: float
         max(math.ceil(full / MAX_UPSCALE_PER_SIDE), min(side, multiple), math.floor(side * shrink))
         for full, side in zip(size, coded)
     )
-    if smaller == tuple(coded) and all(side <= multiple for side in coded):
-        raise CodecError(
-            f"max_chars={max_chars} is too small for this image: even at its smallest coded size, "
-            f"{coded[0]}x{coded[1]}, its token is longer; allow more characters"
-        )
     if smaller == tuple(coded):
         raise CodecError(
             f"max_chars={max_chars} is too small for this image: a token may be decoded at most "
@@ -199,11 +195,24 @@ def minimum_chars(model: str | None = None, *, kind: str = "vae") -> int:
     if kind == "avif":
         return encode_v2.minimum_avif_chars()
     spec = registry.get_spec(model or default_model())
+    if _vae_version(spec, kind) == 2 and spec.ctx is not None:
+        return _smallest_klt_ctx_chars(spec.name)
     if _vae_version(spec, kind) == 2:
-        table = klt_ctx.TABLE_BYTES
+        table = klt_rc.table_bytes(spec.latent_channels)
     else:
         table = packing.gauss_rc_table_bytes(spec.latent_channels)
     return math.ceil((token.OVERHEAD + table + 4) * 4 / 3)  # + one coded word
+
+
+@functools.lru_cache(maxsize=8)
+def _smallest_klt_ctx_chars(model: str) -> int:
+    """The klt-ctx token of the smallest latent the encoder writes (a side under MIN_CODED_SIDE
+    is coded at it) with every symbol zero: what rate control reaches at its coarsest step."""
+    spec = registry.get_spec(model)
+    side = -(-MIN_CODED_SIDE // spec.downscale)
+    shape = (spec.latent_channels, side, side)
+    payload = klt_ctx.pack(np.zeros(shape), encode_v2.STEP_LADDER[-1], context_for(spec))
+    return len(encode_v2.frame(spec.code, (1, 1), (MIN_CODED_SIDE, MIN_CODED_SIDE), shape, encode_v2.KLT_CTX, payload))
 
 
 #: Payload kinds each token version may carry.

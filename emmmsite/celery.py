@@ -14,7 +14,7 @@ in the settings), each with ``EMMM_TORCH_THREADS`` torch threads, from
 import os
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import after_setup_logger, after_setup_task_logger, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emmmsite.settings")
 
@@ -35,3 +35,13 @@ def _size_torch_threads(conf=None, **_kwargs) -> None:
     from django.conf import settings
 
     os.environ["EMMM_TORCH_THREADS"] = str(settings.EMMM_WORKER_SIZE.torch_threads)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger=None, **_kwargs) -> None:
+    """Celery replaces the root logger's handlers: its lines get the site's redaction too (no
+    whole token, no secret link: emmmsite/gunicorn_logging.py)."""
+    from .gunicorn_logging import redact_handlers
+
+    redact_handlers(logger)

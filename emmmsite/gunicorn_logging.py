@@ -53,10 +53,22 @@ def redact_tokens(text: str) -> str:
 
 
 class RedactingFormatter(logging.Formatter):
-    """A log line (message and traceback alike) through ``redact_tokens``."""
+    """A log line (message and traceback alike) through ``redact_tokens``; formatted by
+    ``inner`` (another handler's own formatter, e.g. Celery's) when given."""
+
+    def __init__(self, *args, inner: logging.Formatter | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.inner = inner
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_tokens(super().format(record))
+        return redact_tokens((self.inner or super()).format(record))
+
+
+def redact_handlers(logger: logging.Logger) -> None:
+    """Put every handler of ``logger`` behind ``RedactingFormatter``, keeping its format."""
+    for handler in logger.handlers:
+        if not isinstance(handler.formatter, RedactingFormatter):
+            handler.setFormatter(RedactingFormatter(inner=handler.formatter or logging.Formatter()))
 
 
 class RedactedAtoms(SafeAtoms):

@@ -10,6 +10,7 @@ Importing this module only reads the environment: folders under ``var/`` are cre
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -245,12 +246,12 @@ EMMM_PAGE_SIZE = environment.integer("EMMM_PAGE_SIZE", 24, minimum=1)
 # leave 2 of its GUNICORN_THREADS, default 8 as in gunicorn.conf.py, free for other pages);
 # heavy decodes (coded above EMMM_HEAVY_DECODE_PIXELS) also per machine, through lock files
 # in EMMM_LOCK_DIR (imagehost/concurrency.py: machine_slot).
-EMMM_MAX_WAITERS = environment.integer("EMMM_MAX_WAITERS", 1, minimum=1)
+EMMM_MAX_WAITERS = environment.integer("EMMM_MAX_WAITERS", 1, minimum=0)  # 0: no upload waits
 EMMM_DECODES_PER_WORKER = environment.integer("EMMM_DECODES_PER_WORKER", max(1, environment.integer("GUNICORN_THREADS", 8, minimum=1) - 2), minimum=1)
 EMMM_MAX_DECODES = environment.integer("EMMM_MAX_DECODES", 1, minimum=1)
 EMMM_HEAVY_DECODE_PIXELS = environment.integer("EMMM_HEAVY_DECODE_PIXELS", 512 * 512, minimum=1)
 EMMM_LOCK_DIR = Path(environment.text("EMMM_LOCK_DIR", str(VAR_DIR / "locks")))
-EMMM_CACHE_MAX_ENTRY_BYTES = environment.integer("EMMM_CACHE_MAX_ENTRY_BYTES", 2 * 1024 * 1024, minimum=1)
+EMMM_CACHE_MAX_ENTRY_BYTES = environment.integer("EMMM_CACHE_MAX_ENTRY_BYTES", 2 * 1024 * 1024, minimum=0)  # 0: none
 # Renderings also kept in each web process's memory (an LRU bounded in bytes, in front of the
 # shared cache: imagehost/services/rendering_cache.py); 0 turns it off.
 EMMM_RENDER_MEMORY_CACHE_MB = environment.integer("EMMM_RENDER_MEMORY_CACHE_MB", 32, minimum=0)
@@ -333,8 +334,14 @@ LOGGING = {
     # no whole token (the image) or secret link in a log line: emmmsite/gunicorn_logging.py
     "formatters": {"redacted": {"()": "emmmsite.gunicorn_logging.RedactingFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
-    "root": {"handlers": ["console"], "level": environment.choice("DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "root": {"handlers": ["console"], "level": environment.choice("DJANGO_LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping()))},
+    # Django's own loggers go to the same redacting handler (its defaults print unredacted
+    # paths under DEBUG, and runserver's request lines always).
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- REST API (imagehost.api) ------------------------------------------------------------

@@ -9,7 +9,7 @@ class FaviconRedirect(RedirectView):
     """/favicon.ico → the icon the pages name (resolved per request: a static manifest may
     not be loaded when this module is imported)."""
 
-    permanent = True
+    permanent = False  # the file's name changes with its content (collectstatic's manifest)
 
     def get_redirect_url(self, *args, **kwargs) -> str:
         return static("favicon.svg")

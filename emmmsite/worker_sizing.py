@@ -45,10 +45,10 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _int_env(name: str) -> int | None:
-    return environment.integer(name, None, minimum=1)
+def _int_env(name: str, minimum: int = 1) -> int | None:
+    return environment.integer(name, None, minimum=minimum) or None  # 0 (where allowed): automatic
 
 
 def worker_size_from_environment() -> WorkerSize:
     """``size_worker`` for this machine and the EMMM_WORKER_CONCURRENCY / EMMM_TORCH_THREADS overrides."""
-    return size_worker(available_cores(), _int_env("EMMM_WORKER_CONCURRENCY"), _int_env("EMMM_TORCH_THREADS"))
+    return size_worker(available_cores(), _int_env("EMMM_WORKER_CONCURRENCY", minimum=0), _int_env("EMMM_TORCH_THREADS"))

@@ -31,7 +31,11 @@ def _semaphore(name: str, limit: int) -> threading.BoundedSemaphore:
 
 @contextmanager
 def slot(name: str, limit: int, *, timeout: float) -> Iterator[bool]:
-    """Hold one of ``limit`` slots called ``name`` in this process; yields False if none freed within ``timeout`` s."""
+    """Hold one of ``limit`` slots called ``name`` in this process; yields False if none freed
+    within ``timeout`` s (always, for a limit of 0)."""
+    if limit < 1:
+        yield False
+        return
     semaphore = _semaphore(name, limit)
     got = semaphore.acquire(timeout=timeout) if timeout > 0 else semaphore.acquire(blocking=False)
     try:

@@ -30,6 +30,8 @@ def device() -> torch.device:
     backend = {"cuda": torch.cuda, "mps": getattr(torch.backends, "mps", None), "xpu": getattr(torch, "xpu", None)}.get(chosen.type)
     if chosen.type != "cpu" and (backend is None or not backend.is_available()):
         raise ModelUnavailable(f"EMMM_DEVICE={name!r}: this machine or torch build has no {chosen.type} device")
+    if chosen.index is not None and hasattr(backend, "device_count") and chosen.index >= backend.device_count():
+        raise ModelUnavailable(f"EMMM_DEVICE={name!r}: this machine has {backend.device_count()} {chosen.type} device(s)")
     return chosen
 
 

@@ -172,3 +172,17 @@ def test_the_codecs_own_torch_set_up_does_not_undo_the_web_setting():
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env={**env, "EMMM_TORCH_THREADS": "2"},
                          capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.split()[-1] == "1"
+
+
+def test_config_reads_hosts_and_numbers_as_settings_do(monkeypatch):
+    """HOST=::1 made "::1:8000" (gunicorn: "'' is not a valid port number"); an empty
+    GUNICORN_THREADS was int("") (settings.py reads empty as the default)."""
+    for name in ("GUNICORN_BIND", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOST", "::1")
+    monkeypatch.setenv("GUNICORN_THREADS", "")
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["bind"] == "[::1]:8000" and conf["threads"] == 8
+    monkeypatch.setenv("GUNICORN_WORKERS", "two")
+    with pytest.raises(SystemExit, match="GUNICORN_WORKERS='two': expected a whole number"):
+        runpy.run_path(str(REPO / "gunicorn.conf.py"))

@@ -46,3 +46,30 @@ def test_a_500_on_a_token_url_logs_no_token(real_token, monkeypatch):
     assert "Internal Server Error: /i/" in logged and "Traceback" in logged
     assert real_token not in logged and real_token[:40] not in logged
     assert f"{real_token[:8]}…sha256:" in logged
+
+
+def test_every_django_logger_redacts_under_debug_too(real_token, monkeypatch, settings):
+    """With DJANGO_DEBUG=1 Django's own console handler (on the "django" logger, no formatter)
+    printed the 500's path, the whole token, beside the redacted root handler."""
+    settings.DEBUG = True
+    for name in ("django", "django.request", "django.server"):
+        logger = logging.getLogger(name)
+        while logger is not None:
+            assert all(isinstance(h.formatter, RedactingFormatter) for h in logger.handlers), (name, logger.handlers)
+            logger = logger.parent if logger.propagate else None
+    logging.getLogger("django.request").error("Internal Server Error: /i/%s", real_token)  # must not raise
+
+
+def test_celery_worker_handlers_are_redacted_keeping_their_format():
+    from emmmsite.celery import _redact_worker_logs
+
+    logger, stream = logging.getLogger("emmm.test.celery"), io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    logger.addHandler(handler)
+    try:
+        _redact_worker_logs(logger=logger)
+        logger.error("job for /delete/%s/ failed", KEY)
+        assert stream.getvalue() == "[ERROR] job for /delete/…/ failed\n"
+    finally:
+        logger.removeHandler(handler)

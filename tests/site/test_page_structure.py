@@ -62,4 +62,4 @@ def test_every_page_names_an_icon_and_favicon_ico_finds_it(client):
     icon = re.search(r'<link rel="icon" href="([^"]+)"', client.get("/").content.decode()).group(1)
     assert icon.endswith(".svg")
     r = client.get("/favicon.ico")
-    assert r.status_code == 301 and r["Location"] == icon
+    assert r.status_code == 302 and r["Location"] == icon

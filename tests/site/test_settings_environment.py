@@ -75,7 +75,7 @@ def settings_import(**variables: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "variable, value",
     [("EMMM_LOGIN_RATE", "10/5m"), ("EMMM_PAGE_SIZE", "0"), ("EMMM_DATABASE_TIMEOUT_S", "0"), ("EMMM_VAE_FORMAT", "V1"),
-     ("EMMM_DEVICE", "gpu"), ("EMMM_MAX_PIXELS", "0"), ("EMMM_V2_STEP_UNITS", "abc"), ("EMMM_WORKER_HEARTBEAT_S", "30"), ("DJANGO_LOG_LEVEL", "verbose"), ("EMMM_WORKER_CONCURRENCY", "0")],
+     ("EMMM_DEVICE", "cuda:x"), ("EMMM_MAX_PIXELS", "0"), ("EMMM_V2_STEP_UNITS", "abc"), ("EMMM_WORKER_HEARTBEAT_S", "30"), ("DJANGO_LOG_LEVEL", "verbose"), ("EMMM_WORKER_CONCURRENCY", "-1"), ("EMMM_MAX_WAITERS", "-1")],
 )
 def test_the_site_does_not_start_with_a_bad_setting(variable, value):
     result = settings_import(**{variable: value})
@@ -87,3 +87,14 @@ def test_the_site_reads_trimmed_lists():
     result = settings_import(DJANGO_ALLOWED_HOSTS="example.com, www.example.com", EMMM_ALLOWED_FORMATS="PNG, JPEG")
     # ... and checks the codec's variables without loading torch (seconds, and memory, per process)
     assert result.stdout.strip() == "['example.com', 'www.example.com'] ['PNG', 'JPEG'] False"
+
+
+def test_zero_keeps_its_meaning_where_it_had_one():
+    """0 turned these off (or meant automatic) before they were checked; it still does."""
+    code = ("import emmmsite.settings as s; from imagehost import concurrency\n"
+            "with concurrency.slot('w', s.EMMM_MAX_WAITERS, timeout=0) as got: print(got, s.EMMM_CACHE_MAX_ENTRY_BYTES, "
+            "s.EMMM_WORKER_SIZE.processes >= 1)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "EMMM_MAX_WAITERS": "0", "EMMM_CACHE_MAX_ENTRY_BYTES": "0", "EMMM_WORKER_CONCURRENCY": "0",
+                                 "DJANGO_SETTINGS_MODULE": "emmmsite.settings"})
+    assert result.stdout.split() == ["False", "0", "True"], result.stderr[-500:]

@@ -5,6 +5,7 @@ later (a rate of ``10/5m``) or a setting quietly wrong (``www.example.com`` afte
 a space). An empty variable means its default, as if it were unset."""
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -27,30 +28,25 @@ def _refuse(name: str, raw: str, expected: str) -> ImproperlyConfigured:
 
 def integer(name: str, default: int | None, *, minimum: int | None = None) -> int | None:
     """A whole number, at least ``minimum`` when given."""
-    raw = _raw(name)
-    if raw is None:
-        return default
-    expected = "a whole number" + (f" of at least {minimum}" if minimum is not None else "")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _refuse(name, raw, expected) from None
-    if minimum is not None and value < minimum:
-        raise _refuse(name, raw, expected)
-    return value
+    bound = "" if minimum is None else f" of at least {minimum}"
+    return _number(name, default, int, "a whole number" + bound, lambda value: minimum is None or value >= minimum)
 
 
 def number(name: str, default: float, *, above: float | None = None) -> float:
     """A finite number, greater than ``above`` when given."""
+    bound = "" if above is None else f" greater than {above:g}"
+    return _number(name, default, float, "a number" + bound, lambda value: above is None or value > above)
+
+
+def _number(name: str, default, parse, expected: str, allowed) -> int | float | None:
     raw = _raw(name)
     if raw is None:
         return default
-    expected = "a number" + (f" greater than {above:g}" if above is not None else "")
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
         raise _refuse(name, raw, expected) from None
-    if value != value or value in (float("inf"), float("-inf")) or (above is not None and value <= above):
+    if (isinstance(value, float) and not math.isfinite(value)) or not allowed(value):
         raise _refuse(name, raw, expected)
     return value
 

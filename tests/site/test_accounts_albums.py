@@ -131,7 +131,7 @@ def test_admin_pages_and_takedown(admin_client, real_token, make_picture, user):
     library.create_album(user, "A")
     for model in ("picture", "album", "shortlink", "encodejob", "blockedtoken"):
         assert admin_client.get(f"/admin/imagehost/{model}/").status_code == 200
-        added_by_hand = model not in ("picture", "shortlink")  # those come from uploads and the site
+        added_by_hand = model not in ("picture", "shortlink", "encodejob")  # those come from uploads and the site
         assert admin_client.get(f"/admin/imagehost/{model}/add/").status_code == (200 if added_by_hand else 403)
     assert admin_client.get(f"/admin/imagehost/picture/{pic.pk}/change/").status_code == 200
     r = admin_client.post("/admin/imagehost/blockedtoken/add/", {"token_or_hash": f"http://x/i/{real_token}.png", "reason": "dmca"})

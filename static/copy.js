@@ -13,9 +13,13 @@
     if (!b) return;
     var el = document.getElementById(b.dataset.copy);
     if (!el) return;
+    var status = document.getElementById("copy-status");  // heard by screen readers (base.html)
     copyText(el).then(function () {
       b.textContent = "Copied";
-      setTimeout(function () { b.textContent = "Copy"; }, 2000);
+      if (status) status.textContent = "Copied";
+      setTimeout(function () { b.textContent = "Copy"; if (status) status.textContent = ""; }, 2000);
+    }, function () {
+      if (status) status.textContent = "Copy failed: select the text and copy it yourself";
     });
   });
 })();

@@ -53,7 +53,7 @@
     if (href) a.href = href;
     var img = document.createElement("img");
     img.loading = "lazy";
-    img.alt = p.title || "picture";
+    img.alt = "";  // the caption beside it names the link (the title was read twice)
     img.src = p.short_url ? p.short_url + "?w=192" : (p.token_url || "");
     var caption = document.createElement("span");
     caption.className = "caption";

@@ -51,10 +51,15 @@
     });
   }
 
+  // The card's status; a screen reader hears it once per change (its own small status region:
+  // the whole list as a live region read out every poll's new time estimate, and whole cards).
   function setStatus(li, text, isError) {
     var s = li.querySelector(".status");
+    if (s.textContent === text) return;
     s.textContent = text;
     s.className = "status" + (isError ? " error" : "");
+    li.querySelector(".announce").textContent = li.querySelector(".name").textContent + " " +
+      (text === "done" ? "done, the short link is ready" : text);
   }
 
   function errorText(res) {
@@ -158,7 +163,10 @@
     var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false };
     measure(file).then(function (size) { ctx.original = size; });
     li.querySelector(".retry-avif").addEventListener("click", function () {
-      this.disabled = true;  // one AVIF upload per card
+      // One AVIF upload per card; aria-disabled, not disabled, so that keyboard focus stays here
+      // (a disabled button drops it to the page) while the new card's status is announced.
+      if (this.getAttribute("aria-disabled") === "true") return;
+      this.setAttribute("aria-disabled", "true");
       this.textContent = "Sent as AVIF";
       send(file, Object.assign({}, options, { kind: "avif" }));
     });

@@ -133,6 +133,10 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
         if pic.album_id != alb.pk:
             raise NotFound("No such picture in this album.")
         lib.move_picture_in_album(pic, -1 if action == "up" else 1)
+        order = list(selectors.album_pictures(alb, user).values_list("pk", flat=True))
+        messages.success(request, f"“{pic.title or '(untitled)'}” is now {order.index(pic.pk) + 1} of {len(order)}.")
+        # back with the keyboard focus on the picture that moved (its page is reloaded)
+        return redirect(f"{reverse('album', args=[alb.slug])}?moved={pic.pk}")
     else:  # reorder
         lib.reorder_album(alb, form["order"])
     return redirect("album", slug=alb.slug)
@@ -158,7 +162,8 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "imagehost/album.html",
-        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices, "og_image": og_image},
+        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices, "og_image": og_image,
+         "moved": request.GET.get("moved", "")},
     )
 
 

@@ -1,6 +1,8 @@
 """Headless Chromium (Debian's) through Playwright, against a live server + real worker."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from .chromium import allow_sync_orm_beside_playwright, chromium_path  # noqa: F401 (fixture)
@@ -27,7 +29,12 @@ def test_anonymous_upload_then_links_render_in_a_fresh_context(live_server, cele
             page.set_input_files("#images", str(image))
             page.click("button[type=submit]")
             page.wait_for_url("**/jobs/?ids=*")
-            page.wait_for_selector(".result[data-status=done]", timeout=120_000)  # meta refresh
+            deadline = time.monotonic() + 120  # no automatic reload: the user checks again
+            while not page.locator(".result[data-status=done]").count():
+                assert time.monotonic() < deadline, page.inner_text("main")
+                page.wait_for_timeout(1000)
+                page.click("#check-again")
+                page.wait_for_load_state()
             token_url = page.input_value(".token-url")
             short_url = page.input_value(".short-url")
             assert "/i/" in token_url and "/s/" in short_url

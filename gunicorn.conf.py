@@ -112,8 +112,10 @@ def post_worker_init(worker) -> None:
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 logger_class = "emmmsite.gunicorn_logging.TokenRedactingLogger"
 
-# X-Forwarded-Proto/-For are trusted only behind a TLS proxy (the same switch as Django's
-# SECURE_PROXY_SSL_HEADER); otherwise any client on an allowed address could claim https.
+# Behind a TLS proxy (DJANGO_BEHIND_TLS_PROXY) gunicorn takes X-Forwarded-Proto (the request's
+# scheme, which Django reads from it) only from FORWARDED_ALLOW_IPS, the proxies' addresses;
+# the site reads X-Forwarded-For from the same addresses only (imagehost/ratelimits.client_ip).
+# Otherwise any client on an allowed address could claim https.
 if os.environ.get("DJANGO_BEHIND_TLS_PROXY", "").strip().lower() in {"1", "true", "yes", "on"}:
     forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -93,6 +94,32 @@ def rate(name: str, default: str) -> str:
     if not _RATE.fullmatch(raw):
         raise _refuse(name, raw, "<count>/<period>, the period s, m, h or d (e.g. 30/m, 5/h)")
     return raw
+
+
+def mail_server(name: str) -> dict[str, object]:
+    """A mail backend as one URL (django-environ's ``email_url``: ``smtp://``, ``smtp+tls://``,
+    ``smtp+ssl://user:password@host:port``, or ``consolemail://`` and its kin) as Django's mail
+    settings; {} when unset. An SMTP URL it would misread (a "/" or "#" in the password moves
+    the host) is refused, without quoting it."""
+    import environ
+
+    raw = _raw(name)
+    if raw is None:
+        return {}
+    refused = ImproperlyConfigured(
+        f"{name} is not an SMTP URL this site can read (smtp://, smtp+tls:// or smtp+ssl://user:password@host:port, "
+        "nothing after the port): percent-encode any / # ? @ : % in the user name and password (/ is %2F)"
+    )
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        config = environ.Env.email_url_config(raw)
+    except Exception:  # whatever it says may quote the password
+        raise refused from None
+    smtp = parts.scheme.startswith("smtp")  # the others (consolemail://, filemail:///path, ...) name no server
+    if smtp and (parts.path not in ("", "/") or parts.fragment or not parts.hostname):
+        raise refused
+    return config
 
 
 def codec_variables() -> None:

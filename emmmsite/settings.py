@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "imagehost.middleware.HttpsOnlyMiddleware",
+    "imagehost.middleware.LengthRequiredMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "imagehost.middleware.SharedAnswerMiddleware",
@@ -175,9 +177,11 @@ WHITENOISE_USE_FINDERS = True
 EMAIL_BACKEND = environment.text("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 # An SMTP server as one URL (django-environ): smtp://user:password@host:25, smtp+tls://…:587
 # (STARTTLS), smtp+ssl://…:465; it sets the backend, host, port, login and TLS settings.
-if EMAIL_URL := environment.text("DJANGO_EMAIL_URL", ""):
-    vars().update(env.email_url_config(EMAIL_URL))
-    del EMAIL_URL
+vars().update(environment.mail_server("DJANGO_EMAIL_URL"))
+# A mail server that accepts and never answers must not hold a request (and its thread) for ever.
+EMAIL_TIMEOUT = environment.integer("DJANGO_EMAIL_TIMEOUT_S", 10, minimum=1)
+# Reset mail goes after the answer (imagehost/services/mail.py), so its time tells nothing.
+EMMM_MAIL_IN_BACKGROUND = environment.boolean("EMMM_MAIL_IN_BACKGROUND", True)
 DEFAULT_FROM_EMAIL = environment.text("DJANGO_DEFAULT_FROM_EMAIL", "emmmbedding@localhost")
 
 # Security headers. Every page may show tokens, so no page leaks its URL as a referrer.
@@ -185,12 +189,14 @@ SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS proxy (production) the HTTPS settings default on; each has its own variable.
+# The scheme is gunicorn's ``wsgi.url_scheme``: https from X-Forwarded-Proto only when the peer
+# is in FORWARDED_ALLOW_IPS (gunicorn.conf.py). Django's SECURE_PROXY_SSL_HEADER would take
+# that header from any peer.
 BEHIND_TLS_PROXY = environment.boolean("DJANGO_BEHIND_TLS_PROXY", False)
-if BEHIND_TLS_PROXY:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = environment.boolean("DJANGO_SECURE_COOKIES", BEHIND_TLS_PROXY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = environment.boolean("DJANGO_SSL_REDIRECT", BEHIND_TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a probe asks over plain HTTP; a 301 would read as "up"
 SECURE_HSTS_SECONDS = environment.integer("DJANGO_HSTS_SECONDS", 31_536_000 if BEHIND_TLS_PROXY else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = environment.boolean("DJANGO_HSTS_INCLUDE_SUBDOMAINS", BEHIND_TLS_PROXY)
 SECURE_HSTS_PRELOAD = environment.boolean("DJANGO_HSTS_PRELOAD", BEHIND_TLS_PROXY)
@@ -264,6 +270,8 @@ EMMM_SHORTLINK_RATE = environment.rate("EMMM_SHORTLINK_RATE", "60/m")
 EMMM_SIGNUP_RATE = environment.rate("EMMM_SIGNUP_RATE", "20/h")
 EMMM_LOGIN_RATE = environment.rate("EMMM_LOGIN_RATE", "10/m")
 EMMM_PASSWORD_RESET_RATE = environment.rate("EMMM_PASSWORD_RESET_RATE", "5/h")
+# Mails to one address, whoever asks (resets past it send nothing; confirmations are a 429).
+EMMM_MAILS_TO_ADDRESS_RATE = environment.rate("EMMM_MAILS_TO_ADDRESS_RATE", "3/h")
 #: How long a link that confirms a new e-mail address works (services.accounts).
 EMMM_EMAIL_CONFIRM_MAX_AGE_S = environment.integer("EMMM_EMAIL_CONFIRM_MAX_AGE_S", 3 * 24 * 3600, minimum=1)
 EMMM_SLUG_RATE = environment.rate("EMMM_SLUG_RATE", "120/m")
@@ -347,6 +355,9 @@ LOGGING = {
 # --- REST API (imagehost.api) ------------------------------------------------------------
 # Throttles: imagehost/ratelimits.py (keys on the real client address: REMOTE_ADDR, or
 # behind EMMM_NUM_PROXIES trusted reverse proxies the address the outermost proxy saw).
+# The proxies' addresses (gunicorn's variable, read by gunicorn.conf.py too): only a request
+# from one of them has its X-Forwarded-For read (ratelimits.client_ip); "*": any peer.
+FORWARDED_ALLOW_IPS = environment.names("FORWARDED_ALLOW_IPS", ["127.0.0.1"])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "imagehost.api.authentication.ApiTokenAuthentication",
@@ -359,7 +370,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "imagehost.api.exceptions.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,  # ?format= is an unknown query parameter (400), not a renderer switch
-    "NUM_PROXIES": environment.integer("EMMM_NUM_PROXIES", 0, minimum=0),
+    # Behind the TLS proxy every request comes from its address: key on what it saw.
+    "NUM_PROXIES": environment.integer("EMMM_NUM_PROXIES", 1 if BEHIND_TLS_PROXY else 0, minimum=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

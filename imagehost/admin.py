@@ -1,13 +1,24 @@
 """Admin for all models, with a takedown action (block the token by its hash).
 
 Pictures and short links come from uploads and the site: the admin neither adds them nor
-edits their tokens (a token is the picture itself), and a slug it edits is one the site can route."""
+edits their tokens (a token is the picture itself) or who owns a row, and a slug it edits is
+one the site can route. Moving and deleting a picture go through ``services.library``, as on
+the site. Lists load no token and no upload's original, and take the same queries for any
+number of rows."""
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .services import tokens
+from .services import accounts, library, tokens
 from .models import SLUG_RE, Album, BlockedToken, EncodeJob, Picture, ShortLink
 from .services.errors import ServiceError
 
@@ -35,13 +46,55 @@ class NotAddedByHand:
         return False
 
 
+class ChangeListWithoutTokens(ChangeList):
+    """A list's rows without their tokens, which no list shows (a token can be long)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        return super().get_queryset(request, exclude_parameters).defer("token")
+
+
+class TokensNotListed:
+    """Lists (and their actions) of a model with a ``token`` column do not load it."""
+
+    def get_changelist(self, request, **kwargs):
+        return ChangeListWithoutTokens
+
+
+class PictureForm(forms.ModelForm):
+    """A picture goes only into one of its owner's albums (``library.move_picture_to_album``)."""
+
+    def clean_album(self) -> Album | None:
+        album = self.cleaned_data["album"]
+        if album is not None and album.owner_id != self.instance.owner_id:
+            raise forms.ValidationError("A picture goes only into its owner's albums: this album is another user's.")
+        return album
+
+
 @admin.register(Picture)
-class PictureAdmin(NotAddedByHand, admin.ModelAdmin):
+class PictureAdmin(NotAddedByHand, TokensNotListed, admin.ModelAdmin):
+    form = PictureForm
     list_display = ("id", "title", "owner", "album", "model_name", "width", "height", "created")
+    list_select_related = ("owner", "album")
     search_fields = ("title", "token_sha256", "owner__username")
     list_filter = ("model_name",)
-    readonly_fields = ("token", "token_sha256", "created")
+    # the owner, the model and the size describe the token, which is the picture
+    readonly_fields = ("owner", "token", "token_sha256", "model_name", "width", "height", "created")
+    raw_id_fields = ("album",)
     actions = [block_tokens]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """A new album is the site's move: the album's lock first, the picture at its end."""
+        if "album" in form.changed_data:
+            library.move_picture_to_album(obj, obj.album)
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj) -> None:
+        library.delete_picture(obj, delete_links=True)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for picture in queryset:  # one by one: a picture's links depend on the pictures left
+                library.delete_picture(picture, delete_links=True)
 
 
 class ShortLinkForm(forms.ModelForm):
@@ -53,20 +106,17 @@ class ShortLinkForm(forms.ModelForm):
 
 
 @admin.register(ShortLink)
-class ShortLinkAdmin(NotAddedByHand, admin.ModelAdmin):
+class ShortLinkAdmin(NotAddedByHand, TokensNotListed, admin.ModelAdmin):
     form = ShortLinkForm
     list_display = ("slug", "owner", "hits", "expires_at", "created")
     search_fields = ("slug", "token_sha256", "owner__username")
-    readonly_fields = ("token", "token_sha256", "hits", "created")
+    # a link's owner and upload come from the site (anonymous links share one per token)
+    readonly_fields = ("token", "token_sha256", "owner", "job", "hits", "created")
     actions = [block_tokens]
 
-
-class PictureInline(NotAddedByHand, admin.TabularInline):
-    model = Picture
-    fields = ("title", "position", "width", "height")
-    readonly_fields = ("width", "height")
-    extra = 0
-    show_change_link = True
+    def get_queryset(self, request):
+        """Links with their owner and upload (without the upload's original) in one query."""
+        return super().get_queryset(request).select_related("owner", "job").defer("job__source")
 
 
 @admin.register(Album)
@@ -74,16 +124,43 @@ class AlbumAdmin(admin.ModelAdmin):
     list_display = ("title", "owner", "visibility", "slug", "created")
     list_filter = ("visibility",)
     search_fields = ("title", "slug", "owner__username")
-    inlines = [PictureInline]
+    raw_id_fields = ("owner",)
+
+    def get_readonly_fields(self, request, obj=None):
+        """An album keeps its owner (their pictures are in it; chosen when adding one) and its
+        slug, which the site makes (an unlisted album's only protection)."""
+        return ("owner", "slug", "pictures", "created", "updated") if obj else ()
+
+    def get_exclude(self, request, obj=None):
+        return ("slug",) if obj is None else ()
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.slug = library.unguessable_album_slug(obj.title)
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Pictures")
+    def pictures(self, album: Album) -> str:
+        """How many pictures the album has, linked to their list (an inline form per picture
+        made a big album's page too many fields to post)."""
+        count = album.pictures.count()
+        url = reverse("admin:imagehost_picture_changelist") + f"?album__id__exact={album.pk}"
+        return format_html('<a href="{}">{} picture{}</a>', url, count, pluralize(count))
 
 
 @admin.register(EncodeJob)
 class EncodeJobAdmin(NotAddedByHand, admin.ModelAdmin):
     list_display = ("id", "status", "attempts", "sends", "owner", "source_bytes", "created", "finished")
+    list_select_related = ("owner",)
     list_filter = ("status",)
-    readonly_fields = ("status", "attempts", "sends", "error", "picture", "source_bytes", "created", "updated", "started",
-                       "heartbeat_at", "finished")
+    # the owner and album were checked at upload (the album is the owner's)
+    readonly_fields = ("status", "attempts", "sends", "error", "owner", "album", "picture", "source_bytes", "created",
+                       "updated", "started", "heartbeat_at", "finished")
     exclude = ("source",)
+
+    def get_queryset(self, request):
+        """Jobs without their uploaded originals, which no admin page shows."""
+        return super().get_queryset(request).defer("source")
 
 
 class BlockTokenForm(forms.ModelForm):
@@ -117,6 +194,7 @@ class BlockTokenForm(forms.ModelForm):
 class BlockedTokenAdmin(admin.ModelAdmin):
     form = BlockTokenForm
     list_display = ("token_sha256", "reason", "created_by", "created")
+    list_select_related = ("created_by",)
     search_fields = ("token_sha256", "reason")
 
     def save_model(self, request, obj, form, change) -> None:
@@ -126,3 +204,38 @@ class BlockedTokenAdmin(admin.ModelAdmin):
         if not obj.created_by_id:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+def ascii_username(form: forms.ModelForm) -> str:
+    """The form's user name, held to sign-up's rule (``accounts.check_new_username``) when it is
+    new or changed; a name from before the rule saves while it stays as it is."""
+    username = form.cleaned_data.get("username")
+    if username and "username" in form.changed_data:
+        accounts.check_new_username(username, form._meta.model, other_than=form.instance)
+    return username
+
+
+class AsciiUserCreationForm(AdminUserCreationForm):
+    """The admin's add-user form, with sign-up's rule for names (``ascii_username``)."""
+
+    def clean_username(self) -> str:
+        super().clean_username()
+        return ascii_username(self)
+
+
+class AsciiUserChangeForm(UserChangeForm):
+    """The admin's user form, with sign-up's rule for a changed name (``ascii_username``)."""
+
+    def clean_username(self) -> str:
+        return ascii_username(self)
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class AsciiUserAdmin(UserAdmin):
+    """Django's user admin, whose forms name users as sign-up does."""
+
+    form = AsciiUserChangeForm
+    add_form = AsciiUserCreationForm

@@ -24,3 +24,16 @@ def mail_is_sent(app_configs, **kwargs) -> list[Warning]:
         "django.core.mail.backends.dummy.EmailBackend to send none.",
         id="emmm.W001",
     )]
+
+
+@register(Tags.security, deploy=True)
+def clients_are_told_apart(app_configs, **kwargs) -> list[Warning]:
+    """Behind a proxy every request comes from its address: rate limits must key on what it saw."""
+    if not getattr(settings, "BEHIND_TLS_PROXY", False) or settings.REST_FRAMEWORK.get("NUM_PROXIES"):
+        return []
+    return [Warning(
+        "DJANGO_BEHIND_TLS_PROXY is on but EMMM_NUM_PROXIES is 0: every client has the proxy's address, so one "
+        "client's sign-in, reset and upload limits lock out everyone.",
+        hint="Set EMMM_NUM_PROXIES to the number of proxies in front of the site (1 for one nginx).",
+        id="emmm.W002",
+    )]

@@ -8,7 +8,12 @@ CSRF cookie), which a cross-site page cannot read. Any other Origin is checked a
 """
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+
+from .views.errors import error_response
 from django.utils.cache import cc_delim_re
 from django.middleware.csrf import CsrfViewMiddleware
 
@@ -72,3 +77,42 @@ class SharedAnswerMiddleware:
                 del response["Vary"]
             response.cookies.clear()
         return response
+
+
+class HttpsOnlyMiddleware:
+    """``SECURE_SSL_REDIRECT`` beyond SecurityMiddleware's 301 for GET and HEAD: the API over
+    plain HTTP is a 403 naming its https address (a client set up with ``http://`` that followed
+    a redirect would send its bearer token in clear on every call, unnoticed); another method
+    gets a 308, which keeps a form's POST a POST (a 301 turns it into a GET). The
+    ``SECURE_REDIRECT_EXEMPT`` paths (``/healthz``) are left alone."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        self.exempt = [re.compile(pattern) for pattern in settings.SECURE_REDIRECT_EXEMPT]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not settings.SECURE_SSL_REDIRECT or request.is_secure() or any(p.search(request.path.lstrip("/")) for p in self.exempt):
+            return self.get_response(request)
+        https = f"https://{settings.SECURE_SSL_HOST or request.get_host()}{request.get_full_path()}"
+        if request.path.startswith("/api/"):
+            return error_response(request, 403, f"This API answers over HTTPS only: {https}", code="https_required")
+        if request.method not in ("GET", "HEAD"):
+            response = HttpResponsePermanentRedirect(https)
+            response.status_code = 308
+            return response
+        return self.get_response(request)
+
+
+class LengthRequiredMiddleware:
+    """A request body sent without a Content-Length (``Transfer-Encoding: chunked``) is a 411:
+    Django reads such a body as empty, so an upload was "The file is empty." and a JSON body a
+    missing field. Every client library sends a Content-Length for a body it has in hand."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.META.get("HTTP_TRANSFER_ENCODING") and not request.META.get("CONTENT_LENGTH"):
+            return error_response(request, 411, "Send the request body with a Content-Length header: a body sent in "
+                                  "chunks (Transfer-Encoding: chunked) is not read.", code="length_required")
+        return self.get_response(request)

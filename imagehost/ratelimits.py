@@ -15,10 +15,12 @@ searches   ``EMMM_SEARCH_RATE``            ``EMMM_API_ANON_SEARCH_RATE``     ``u
 =========  ==============================  ================================  ==============
 
 Anonymous clients are counted per IPv4 address or per IPv6 /64 (``client_network``).
+The site's own pages calling the API with JavaScript count at the site's rate (``Scope.rate``).
 ``logins`` counts every sign-in password check made for a request (``LoginRateLimitedBackend``:
 the site's login, the admin's, any other form) and the site's password-change form's old
 password (``urls.py``; the admin's own password-change page is not counted), ``resets`` every mail a visitor makes the site send to
-an address they type (POSTs to the reset page, e-mail confirmations); ``slugs`` counts the
+an address they type (POSTs to the reset page, e-mail confirmations), and every such mail
+also counts against its address, whoever asks (``check_mail_to``, ``EMMM_MAILS_TO_ADDRESS_RATE``); ``slugs`` counts the
 pages named by an unguessable slug or key (``/s/<slug>`` and its page and QR code,
 ``/delete/<key>/``, albums on the site and the API), so guessing them is as slow as the rate.
 
@@ -54,6 +56,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache, caches
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -65,15 +68,17 @@ LOCK_STRIPES = 64
 
 def client_ip(request: HttpRequest) -> str:
     """The real client address: ``REMOTE_ADDR``, or behind ``EMMM_NUM_PROXIES`` trusted proxies
-    the address the outermost of them saw (read from the right of ``X-Forwarded-For``).
+    (the nearest at an address in ``FORWARDED_ALLOW_IPS``, as gunicorn reads it) the address
+    the outermost of them saw (read from the right of ``X-Forwarded-For``).
 
     A client-supplied header alone never decides the key.
     """
     meta = request.META
     remote = meta.get("REMOTE_ADDR", "") or ""
     num_proxies = api_settings.NUM_PROXIES or 0
-    if num_proxies <= 0:
-        return remote
+    trusted = settings.FORWARDED_ALLOW_IPS
+    if num_proxies <= 0 or not ("*" in trusted or remote in trusted):
+        return remote  # no proxy, or a client that reached the web server directly: the socket
     addrs = [a.strip() for a in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
     if len(addrs) < num_proxies:
         # The request did not pass through all configured proxies: trust only the socket.
@@ -118,9 +123,17 @@ class Scope:
     key: Callable[[HttpRequest], str]
 
     def rate(self, request: HttpRequest, surface: str) -> str | None:
-        """The rate for this request: anonymous API clients get the tighter anonymous rate."""
-        name = self.anon_api_rate_setting if surface == "api" and not _is_signed_in(request) else self.rate_setting
-        return getattr(settings, name)
+        """The rate for this request: anonymous API clients get the tighter anonymous rate; the
+        site's own pages, which call the API with JavaScript, get the site's."""
+        anonymous_program = surface == "api" and not _is_signed_in(request) and not _from_the_sites_own_page(request)
+        return getattr(settings, self.anon_api_rate_setting if anonymous_program else self.rate_setting)
+
+
+def _from_the_sites_own_page(request: HttpRequest) -> bool:
+    """A request one of the site's pages made (``Sec-Fetch-Site: same-origin``, which browsers
+    set and scripts cannot). A program that sends it gets the site's rate, no more than the
+    same page's form gives it without JavaScript."""
+    return request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 SCOPES: dict[str, Scope] = {
@@ -262,6 +275,23 @@ def check(request: HttpRequest, scope_name: str, *, surface: str = "site", cost:
     limiter = ScopeLimiter(scope_name, surface)
     if not limiter.allow_request(request, cost=cost):
         raise RateLimited(limiter.retry_after())
+
+
+def check_mail_to(address: str) -> None:
+    """Count a mail to ``address`` (any case) against ``EMMM_MAILS_TO_ADDRESS_RATE``, whoever
+    asks for it: RateLimited when over. The key is a keyed digest: no address in the cache.
+
+    Whoever fills an address's allowance with reset requests has sent it that many working
+    reset links (each valid until used or the password changes), so its owner is not locked
+    out; keyed per requester too, it would not stop one inbox being flooded from many networks."""
+    if not settings.EMMM_RATELIMIT_ENABLE:
+        return
+    limiter = SimpleRateThrottle.__new__(SimpleRateThrottle)  # its rate parser and clock, no scope
+    limit, duration = limiter.parse_rate(settings.EMMM_MAILS_TO_ADDRESS_RATE)
+    digest = salted_hmac("imagehost.ratelimits.mail-to", address.strip().casefold(), algorithm="sha256").hexdigest()
+    wait = take(f"throttle_mails_to_{digest}", limiter.timer(), duration, limit, 1)
+    if wait is not None:
+        raise RateLimited(max(1, math.ceil(wait)))
 
 
 def rate_limited(scope_name: str, *, methods: tuple[str, ...] | None = None):

@@ -17,6 +17,26 @@ from .models import (
 from .services.errors import InvalidInput, NotFound
 
 
+@dataclass(frozen=True)
+class AccountContents:
+    """What deleting an account deletes with it (counts, for the confirmation page)."""
+
+    pictures: int
+    albums: int
+    short_links: int
+    api_tokens: int
+
+
+def account_contents(user: Any) -> AccountContents:
+    """How many pictures, albums, short links and API tokens ``user`` has."""
+    return AccountContents(
+        pictures=Picture.objects.filter(owner=user).count(),
+        albums=Album.objects.filter(owner=user).count(),
+        short_links=ShortLink.objects.filter(owner=user).count(),
+        api_tokens=user.api_tokens.filter(revoked_at__isnull=True).count(),
+    )
+
+
 def get_job(job_id: UUID | str) -> EncodeJob:
     """An encode job by id (the UUID is the capability: anyone holding it may see it)."""
     try:
@@ -81,7 +101,7 @@ def album_to_upload_into(slug: str, uploader: Any) -> Album | None:
     if not slug:
         return None
     if uploader is None or not getattr(uploader, "is_authenticated", False):
-        raise InvalidInput("Sign in to upload into an album.")
+        raise InvalidInput("Sign in to upload into an album.", field="album")
     return get_album_for_owner(slug, uploader)
 
 
@@ -217,7 +237,7 @@ def near_duplicate_of(job: EncodeJob, viewer: Any) -> PictureEmbedding | None:
 
 def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -> bool:
     """The owner's job finished moments ago and the worker has not stored its vector yet
-    (result pages keep polling so the near-duplicate notice can appear)."""
+    (result pages keep offering to check again so the near-duplicate notice can appear)."""
     if not _owners_done_job(job, viewer) or job.finished is None:
         return False
     fresh = (timezone.now() - job.finished).total_seconds() < within_s

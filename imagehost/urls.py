@@ -19,6 +19,7 @@ urlpatterns = [
     path("delete/<str:key>/", deletion.delete_upload, name="delete_upload"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/settings/", accounts.account_settings, name="account_settings"),
+    path("accounts/delete/", accounts.delete_account, name="delete_account"),
     path("accounts/email/confirm/<str:signed>/", accounts.confirm_email, name="confirm_email"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),  # its limit: ratelimits.LoginRateLimitedBackend
     path(
@@ -26,6 +27,7 @@ urlpatterns = [
         rate_limited("resets", methods=("POST",))(accounts.PasswordResetView.as_view()),
         name="password_reset",
     ),
+    path("accounts/password_reset/done/", accounts.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(  # it checks the old password itself, not through LoginRateLimitedBackend: the same scope here
         "accounts/password_change/",
         rate_limited("logins", methods=("POST",))(accounts.PasswordChangeView.as_view()),

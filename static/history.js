@@ -1,6 +1,7 @@
 // "Your recent uploads" for anonymous visitors: kept in this browser's localStorage (never on
 // the server), so a reload does not lose the links. An upload is remembered as soon as it is
-// accepted (with its job's status URL), so one still encoding is picked up again after a reload.
+// accepted (with its job's status URL and its secret deletion link), so one still encoding is
+// picked up again after a reload. A change redraws only its own item (keyboard focus stays).
 // Exposes window.emmmHistory = { remember(job, title), finished(job) }.
 (function () {
   "use strict";
@@ -39,17 +40,29 @@
     };
   }
 
+  function deleteLink(entry, title) {
+    var a = document.createElement("a");
+    a.className = "history-delete";
+    a.href = entry.deletion_url;
+    a.textContent = "Delete…";
+    a.setAttribute("aria-label", "Delete " + title);
+    return a;
+  }
+
   function item(entry) {
     var li = document.createElement("li");
     li.className = "history-item";
     li.dataset.job = entry.job;
     var p = entry.picture;
+    var deletable = typeof entry.deletion_url === "string";
     if (!p) {
       li.textContent = (entry.title || "Upload") + ": still encoding…";
+      if (deletable) li.append(" ", deleteLink(entry, entry.title || "this upload"));
       return li;
     }
     var href = p.short_url ? p.short_url + "/" : p.token_url;
     var a = document.createElement("a");
+    a.className = "history-open";
     if (href) a.href = href;
     var img = document.createElement("img");
     img.loading = "lazy";
@@ -75,20 +88,47 @@
       b.textContent = "Copy";
       li.append(link, b);
     }
+    if (deletable) li.append(deleteLink(entry, p.title || "this upload"));
     return li;
   }
 
+  // Items are matched by job: one whose entry did not change is left as it is, and none is
+  // moved unless the order changed (moving or replacing an element takes keyboard focus away).
   function render() {
     var entries = load();
-    list.textContent = "";
-    entries.forEach(function (e) { list.append(item(e)); });
+    var kept = {};
+    entries.forEach(function (e) { kept[e.job] = true; });
+    var shown = {};
+    Array.prototype.slice.call(list.children).forEach(function (li) {
+      if (kept[li.dataset.job] && !shown[li.dataset.job]) shown[li.dataset.job] = li; else li.remove();
+    });
+    entries.forEach(function (e, i) {
+      var drawn = JSON.stringify([e.title, e.picture, e.deletion_url]);
+      var li = shown[e.job];
+      if (!li || li.dataset.drawn !== drawn) {
+        var fresh = item(e);
+        fresh.dataset.drawn = drawn;
+        if (li) replace(li, fresh);
+        li = fresh;
+      }
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    });
     section.hidden = entries.length === 0;
+  }
+
+  // A changed item that holds the focus: the same control of the new item gets it.
+  function replace(old, fresh) {
+    var focused = old.contains(document.activeElement) ? document.activeElement : null;
+    old.replaceWith(fresh);
+    var same = focused && focused.classList[0] && fresh.querySelector("." + focused.classList[0]);
+    if (same) same.focus();
   }
 
   function remember(job, title) {
     if (!enabled) return;
     var entries = load().filter(function (e) { return e.job !== job.id; });
-    entries.unshift({ job: job.id, status_url: job.status_url, title: title || "", added: new Date().toISOString(), picture: null });
+    entries.unshift({ job: job.id, status_url: job.status_url, deletion_url: job.deletion_url || null, title: title || "",
+      added: new Date().toISOString(), picture: null });
     save(entries);
     render();
   }

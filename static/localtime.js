@@ -20,8 +20,11 @@
     return when.getFullYear() + "-" + two(when.getMonth() + 1) + "-" + two(when.getDate()) + "T" +
       two(when.getHours()) + ":" + two(when.getMinutes());
   }
+  // The field's name moves to one hidden input that carries the instant, set again at every
+  // submit (a second submit after a correction, or with the field cleared, sends what it shows).
   function sendInstants(root) {
     for (const input of root.querySelectorAll("form input[type=datetime-local][name]")) {
+      const name = input.name;
       const hint = input.parentElement.querySelector(".zone-hint");
       if (hint) hint.textContent = zone ? "your time (" + zone + ")" : "your time";
       const sent = input.getAttribute("value") || "";
@@ -29,16 +32,29 @@
         const when = new Date(sent);
         if (!Number.isNaN(when.getTime())) input.value = wallTime(when);
       }
+      let instant = null;
+      const sendAsTyped = () => {
+        if (instant) instant.remove();
+        instant = null;
+        input.name = name;
+      };
       input.form.addEventListener("submit", () => {
         const when = new Date(input.value);  // a datetime-local value is read as local time
-        if (!input.value || Number.isNaN(when.getTime())) return;
-        const instant = document.createElement("input");
-        instant.type = "hidden";
-        instant.name = input.name;
+        if (!input.value || Number.isNaN(when.getTime())) {
+          sendAsTyped();
+          return;
+        }
+        if (!instant) {
+          instant = document.createElement("input");
+          instant.type = "hidden";
+          instant.name = name;
+          input.form.append(instant);
+        }
         instant.value = when.toISOString();
         input.removeAttribute("name");
-        input.form.append(instant);
       });
+      // Back to this page (back/forward cache): as it was before any submit.
+      window.addEventListener("pageshow", (e) => { if (e.persisted) sendAsTyped(); });
     }
   }
   function start() {

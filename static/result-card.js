@@ -1,7 +1,7 @@
 // The result card of one finished upload (upload page): preview, short link and token URL
 // with copy buttons, stored size, length and where the link fits, the quality note, and the
 // share tools (QR code of the short link, Markdown / HTML / BBCode snippets).
-// Exposes window.emmmResultCard = { fill(li, job, ctx), snippets(page, image, title) }.
+// Exposes window.emmmResultCard = { fill(li, job, ctx), deletion(li, url), snippets(page, image, title) }.
 (function () {
   "use strict";
   var counter = 0;
@@ -77,6 +77,7 @@
     li.querySelector(".preview-link").href = picture.short_url ? picture.short_url + "/" : picture.token_url;
     li.querySelector(".token-url").value = picture.token_url;
     li.querySelector(".short-url").value = picture.short_url || "";
+    li.querySelector(".short-url").parentNode.hidden = !picture.short_url;  // its reserved link was deleted
     wireCopy(li, "token-url", "r" + n + "-token");
     wireCopy(li, "short-url", "r" + n + "-short");
     var length = picture.token_url.length;
@@ -100,5 +101,14 @@
     li.querySelector(".done").hidden = false;
   }
 
-  window.emmmResultCard = { fill: fill, snippets: snippets };
+  // The upload's secret deletion link: only in the upload's answer, so shown at once.
+  function deletion(li, url) {
+    var row = li.querySelector(".deletion");
+    row.hidden = !url;
+    if (!url) return;
+    li.querySelector(".deletion-url").value = url;
+    wireCopy(li, "deletion-url", "r" + (++counter) + "-delete");
+  }
+
+  window.emmmResultCard = { fill: fill, deletion: deletion, snippets: snippets };
 })();

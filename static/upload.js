@@ -3,6 +3,8 @@
 // an estimate -> encoding -> done) and the result card (static/result-card.js). It uses the
 // REST API (POST /api/v1/images, GET /api/v1/jobs/{id}) with the session cookie and the CSRF
 // token. Without JS the form posts to / and the result page refreshes until done.
+// An upload refused for a moment (429, 503) is sent again after its Retry-After; a poll that
+// gets no answer (or no job) says so and asks again later, less often each time.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -12,11 +14,18 @@
   var planned = document.getElementById("planned");
   var results = document.getElementById("results");
   var tpl = document.getElementById("result-tpl");
-  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var MAX_SENDS = 5;  // an upload refused for a moment is sent at most this often
+  var MAX_BACKOFF = 60000;
   var uploadUrl = form.dataset.apiUpload;
   var sizeRule = JSON.parse(document.getElementById("size-rule").textContent);
   var card = window.emmmResultCard;
   var history = window.emmmHistory || { remember: function () {}, finished: function () {} };
+
+  // Read at each request: signing in or out in another tab rotates the token.
+  function csrfToken() {
+    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  }
 
   // The codec's downscale rule (codec.stored_size): at most max_pixels, aspect kept.
   function storedSize(w, h) {
@@ -64,7 +73,11 @@
 
   function errorText(res) {
     var e = res.body && res.body.error;
-    return "error " + res.status + ": " + (e && e.message ? e.message : "the upload was refused");
+    var message = e && e.message ? e.message : "the upload was refused";
+    if (res.status === 403 && /CSRF/i.test(message)) {
+      return "error 403: this page is out of date (its security check failed): reload the page and upload again";
+    }
+    return "error " + res.status + ": " + message;
   }
 
   function ordinal(n) {
@@ -96,30 +109,40 @@
     p.hidden = false;
   }
 
+  // Every final state: what was said about waiting no longer applies; gone: nothing left to delete.
+  function finish(li, gone) {
+    li.querySelector(".eta").textContent = "";
+    ["warning", "worker-notice"].forEach(function (name) {
+      var notice = li.querySelector("." + name);
+      notice.textContent = "";
+      notice.hidden = true;
+    });
+    if (gone) li.querySelector(".deletion").hidden = true;
+  }
+
   // true when nothing more will change (polling stops)
   function show(li, job, ctx) {
-    var eta = li.querySelector(".eta");
     if (job.status === "done" && !job.picture) {  // done, then deleted (its deletion link, or its owner)
+      finish(li, true);
       setStatus(li, "deleted");
-      eta.textContent = "";
       history.finished(job);
       return true;
     }
     if (job.status === "done") {
+      finish(li, false);
       setStatus(li, "done");
-      eta.textContent = "";
       if (!ctx.shown) { card.fill(li, job, ctx); history.finished(job); ctx.shown = true; }
       showDuplicate(li, job.duplicate);
       return !job.similarity_pending;
     }
     if (job.status === "failed") {
+      finish(li, true);
       setStatus(li, "failed: " + job.error, true);
-      eta.textContent = "";
       history.finished(job);
       return true;
     }
     setStatus(li, job.status === "running" ? "encoding" : "queued");
-    eta.textContent = etaText(job);
+    li.querySelector(".eta").textContent = etaText(job);
     var notice = li.querySelector(".worker-notice");
     notice.textContent = job.worker ? job.worker.message : "";
     notice.hidden = !job.worker;
@@ -132,25 +155,40 @@
     return seconds > 0 ? Math.min(seconds, 300) * 1000 : fallback;
   }
 
+  // No answer, or none that is a job: the last status stays, said to be stale; asked again
+  // after 2, 4, 8... s (at most MAX_BACKOFF).
+  function lost(li, url, ctx, why) {
+    ctx.failures += 1;
+    var wait = Math.min(1000 * Math.pow(2, ctx.failures), MAX_BACKOFF);
+    li.querySelector(".eta").textContent = why + ": checking again in " + Math.round(wait / 1000) + " s";
+    poll(li, url, wait, ctx);
+  }
+
   function poll(li, url, delay, ctx) {
     setTimeout(function () {
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) {
-          if (r.ok) {
-            return r.json().then(function (job) { if (!show(li, job, ctx)) poll(li, url, Math.min(delay * 1.5, 3000), ctx); });
-          }
-          if (r.status === 404) {  // the job is gone: nothing will change any more
-            setStatus(li, "this upload no longer exists", true);
-            li.querySelector(".eta").textContent = "";
-            history.finished({ id: ctx.jobId, status: "failed" });
-            return;
-          }
-          var wait = retryAfter(r, 5000);  // 429, 503...: the last status stays, said to be stale
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (r) {
+        if (r.ok) {
+          return r.json().then(function (job) {
+            ctx.failures = 0;
+            ctx.pace = Math.min(ctx.pace * 1.5, 3000);
+            if (!show(li, job, ctx)) poll(li, url, ctx.pace, ctx);
+          }, function () { lost(li, url, ctx, "the server answered an error"); });  // a portal's or proxy's page
+        }
+        if (r.status === 404) {  // the job is gone: nothing will change any more
+          finish(li, true);
+          setStatus(li, "this upload no longer exists", true);
+          history.finished({ id: ctx.jobId, status: "failed" });
+          return;
+        }
+        if (r.status === 429 || r.status === 503) {
+          var wait = retryAfter(r, 5000);
           li.querySelector(".eta").textContent = (r.status === 429 ? "asked too often" : "the server is busy") +
             ": checking again in " + Math.round(wait / 1000) + " s";
           poll(li, url, wait, ctx);
-        })
-        .catch(function () { poll(li, url, 3000, ctx); });
+          return;
+        }
+        lost(li, url, ctx, "the server answered an error");
+      }, function () { lost(li, url, ctx, "connection lost"); });
     }, delay);
   }
 
@@ -160,7 +198,8 @@
     results.prepend(li);
     li.querySelector(".name").textContent = (file.name || "image") + ":";
     setStatus(li, "uploading");
-    var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false };
+    var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false,
+      pace: 300, failures: 0 };  // pace: the delay between polls while answers come
     measure(file).then(function (size) { ctx.original = size; });
     li.querySelector(".retry-avif").addEventListener("click", function () {
       // One AVIF upload per card; aria-disabled, not disabled, so that keyboard focus stays here
@@ -170,29 +209,42 @@
       this.textContent = "Sent as AVIF";
       send(file, Object.assign({}, options, { kind: "avif" }));
     });
+    post(li, file, options, ctx, 1);
+  }
+
+  function post(li, file, options, ctx, sends) {
     var data = new FormData();
     data.append("file", file);
     Object.keys(options).forEach(function (n) { if (options[n]) data.append(n, options[n]); });
     fetch(uploadUrl, {
       method: "POST", body: data, credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrf },
-    })
-      .then(function (r) {  // a proxy's refusal may not be JSON: its status still says what happened
-        return r.json().catch(function () { return null; }).then(function (body) { return { status: r.status, body: body }; });
-      })
-      .then(function (res) {
-        if (res.status !== 202 && res.status !== 201) { setStatus(li, errorText(res), true); return; }
-        var job = res.body;
-        ctx.jobId = job.id;
-        history.remember(job, options.title);
-        if (job.warning) {
-          var w = li.querySelector(".warning");
-          w.textContent = job.warning.message;
-          w.hidden = false;
-        }
-        if (!show(li, job, ctx)) poll(li, job.status_url, 300, ctx);
-      })
-      .catch(function () { setStatus(li, "upload failed (network)", true); });
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    }).then(function (r) {  // a proxy's refusal may not be JSON: its status still says what happened
+      return r.json().catch(function () { return null; }).then(function (body) { answered(r, body); });
+    }, function () { setStatus(li, "upload failed (network)", true); });
+
+    function answered(r, job) {
+      if ((r.status === 429 || r.status === 503) && sends < MAX_SENDS) {
+        var wait = retryAfter(r, 5000);
+        setStatus(li, "waiting " + Math.round(wait / 1000) + " s: " +
+          (r.status === 429 ? "too many uploads at once" : "the server is busy"));
+        setTimeout(function () {
+          setStatus(li, "uploading");
+          post(li, file, options, ctx, sends + 1);
+        }, wait);
+        return;
+      }
+      if (r.status !== 202 && r.status !== 201) { setStatus(li, errorText({ status: r.status, body: job }), true); return; }
+      ctx.jobId = job.id;
+      card.deletion(li, job.deletion_url);
+      history.remember(job, options.title);
+      if (job.warning) {
+        var w = li.querySelector(".warning");
+        w.textContent = job.warning.message;
+        w.hidden = false;
+      }
+      if (!show(li, job, ctx)) poll(li, job.status_url, 300, ctx);
+    }
   }
 
   function currentOptions() {
@@ -204,9 +256,11 @@
     return options;
   }
 
+  // However the files come (the form, a drop, a paste), the title goes with these ones only.
   function sendAll(files) {
     var options = currentOptions();
     Array.prototype.forEach.call(files, function (f) { send(f, options); });
+    form.elements.title.value = "";
   }
 
   input.addEventListener("change", function () { showPlanned(input.files); });
@@ -215,7 +269,6 @@
     e.preventDefault();
     sendAll(input.files);
     input.value = "";
-    form.elements.title.value = "";
     plannedRun++;
     planned.textContent = "";
   });
@@ -226,6 +279,14 @@
     drop.addEventListener(t, function (e) { e.preventDefault(); drop.classList.remove("over"); });
   });
   drop.addEventListener("drop", function (e) { sendAll(e.dataTransfer.files); });
+  // Elsewhere on the page the browser would open a dropped file in place of the page (and the form).
+  ["dragover", "drop"].forEach(function (t) {
+    document.addEventListener(t, function (e) {
+      if (!e.dataTransfer || Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") < 0) return;
+      e.preventDefault();
+      if (!drop.contains(e.target)) e.dataTransfer.dropEffect = "none";
+    });
+  });
   document.addEventListener("paste", function (e) {
     var files = [];
     Array.prototype.forEach.call(e.clipboardData.items || [], function (it) {

@@ -106,6 +106,13 @@ def wait_for():
 
 
 @pytest.fixture(autouse=True)
+def mail_sent_before_the_answer(settings):
+    """``mail.outbox`` is filled when the request returns (the site sends reset mail after the
+    answer: ``imagehost/services/mail.py``, tested on its own in ``test_account_email.py``)."""
+    settings.EMMM_MAIL_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

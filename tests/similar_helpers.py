@@ -50,7 +50,7 @@ def build_world(make_picture, alice, bob) -> SimpleNamespace:
             setattr(w, f"{name}_{vis}", make_picture(user, album=albums[name, vis], title=f"{name} {vis}"))
     w.anonymous = make_picture(None, title="anonymous")
     w.blocked = make_picture(bob, album=albums[bob.username, Visibility.PUBLIC], title="blocked")
-    tokens.block_token(w.blocked.token)
+    tokens.block_token(w.blocked.token_sha256)  # a fake token: blocked by its identity
     w.albums = albums
     for pic in [p for p in vars(w).values() if hasattr(p, "token")]:
         store_vector(pic, w.v)

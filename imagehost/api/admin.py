@@ -5,12 +5,13 @@ from .models import ApiToken
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens can be seen and revoked here; their values were never stored."""
+    """Tokens can be seen and revoked here (for good: only the action sets Revoked at); their
+    values were never stored."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
-    readonly_fields = ["user", "prefix", "digest", "created_at", "last_used_at"]
+    readonly_fields = ["user", "prefix", "digest", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request) -> bool:

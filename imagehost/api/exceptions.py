@@ -1,8 +1,8 @@
 """One JSON error shape for every API error.
 
 ``{"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}``
-(``fields`` only for validation errors). A ``ServiceError`` keeps its status, code and
-user-safe message.
+(``fields`` for validation errors, and for a service's refusal of one field). A
+``ServiceError`` keeps its status, code and user-safe message.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF ``EXCEPTION_HANDLER``: DRF's status codes and headers, our body shape."""
     exc = outage_error(exc) or refused_request_error(exc) or exc
     retry_after = exc.retry_after if isinstance(exc, ServiceError) else None
+    field = exc.field if isinstance(exc, ServiceError) else None
     exc = to_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -81,6 +82,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         else:
             error["message"] = str(detail)
             error["code"] = getattr(detail, "code", None) or error["code"]
+    if field:  # a service's refusal of one field: named as the serializer's refusals are
+        error["fields"] = {field: [error["message"]]}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         error["retry_after"] = int(exc.wait) if exc.wait == int(exc.wait) else int(exc.wait) + 1
     response.data = {"error": error}

@@ -34,6 +34,19 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class RefusesUnknownFields:
+    """A request body's field that the serializer does not have is a 400, as an unknown query
+    parameter is (``ApiView.initial``), not dropped: ``{"expire_at": ...}`` made a link that
+    never expires. (Fields it has but only shows, read-only ones, are still ignored.)"""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name or "(empty)": ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
 # --- errors ------------------------------------------------------------------------
 class ErrorBodySerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The HTTP status code.")
@@ -86,7 +99,7 @@ class PictureSerializer(serializers.ModelSerializer):
         return absolute_urls.short_url(self.context["request"], link.slug) if link else None
 
 
-class PictureUpdateSerializer(serializers.Serializer):
+class PictureUpdateSerializer(RefusesUnknownFields, serializers.Serializer):
     title = StrictCharField(max_length=200, required=False, allow_blank=True)
     album = StrictCharField(
         max_length=60, required=False, allow_null=True, help_text="Album id to move the picture to; null: none."
@@ -99,7 +112,7 @@ class PictureDeleteQuerySerializer(serializers.Serializer):
 
 
 # --- jobs and uploads ------------------------------------------------------------------
-class UploadSerializer(serializers.Serializer):
+class UploadSerializer(RefusesUnknownFields, serializers.Serializer):
     file = serializers.FileField(
         required=False, help_text="The image (multipart). Or send the raw image as the request body."
     )
@@ -284,7 +297,7 @@ class AcceptedJobSerializer(JobSerializer):
 
 
 # --- albums --------------------------------------------------------------------------
-class AlbumSerializer(serializers.ModelSerializer):
+class AlbumSerializer(RefusesUnknownFields, serializers.ModelSerializer):
     id = serializers.CharField(source="slug", read_only=True, help_text="The album's unguessable id (its slug).")
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
@@ -304,7 +317,7 @@ class AlbumSerializer(serializers.ModelSerializer):
         return absolute_urls.absolute(self.context["request"], "api:album-pictures", obj.slug)
 
 
-class AlbumUpdateSerializer(serializers.Serializer):
+class AlbumUpdateSerializer(RefusesUnknownFields, serializers.Serializer):
     title = StrictCharField(max_length=200, required=False)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
@@ -318,7 +331,7 @@ class AlbumPictureSerializer(PictureSerializer):
 
 
 # --- short links ------------------------------------------------------------------------
-class LinkCreateSerializer(serializers.Serializer):
+class LinkCreateSerializer(RefusesUnknownFields, serializers.Serializer):
     token = StrictCharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
     picture = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Id of one of your pictures.")
     slug = serializers.RegexField(
@@ -354,7 +367,7 @@ class LinkSerializer(serializers.ModelSerializer):
 
 
 # --- tokens: decode and inspect -----------------------------------------------------------
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(RefusesUnknownFields, serializers.Serializer):
     token = StrictCharField(help_text=TOKEN_HELP, trim_whitespace=True)
 
 

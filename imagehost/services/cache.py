@@ -26,6 +26,7 @@ token's takedown flag and counts the hit in one round trip (a pipeline).
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import NamedTuple
 
@@ -36,6 +37,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 
 from ..models import BlockedToken, ShortLink
 from .hits import HITS_KEY, count_hit, redis_backend
+
+log = logging.getLogger(__name__)
 
 LOOKUP_TTL_S = 300
 MISSING_TTL_S = 60
@@ -200,8 +203,18 @@ def forget_link(slug: str) -> None:
 
 
 def _forget(key: str) -> None:
+    """Drop a cached look-up now (a failure rolls the change back) and again once the change is
+    committed (a reader may have cached the old row in between); the change is made by then,
+    so a failure of the second is logged, not raised."""
     cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    transaction.on_commit(lambda: _forget_after_commit(key))
+
+
+def _forget_after_commit(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: BLE001 (committed: the entry expires with its timeout)
+        log.warning("could not drop a cached look-up after a committed change; it lasts until it expires", exc_info=True)
 
 
 # --- invalidation (signals: services, the admin and cascades all pass through them) ---------

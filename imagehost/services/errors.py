@@ -16,9 +16,10 @@ class ServiceError(Exception):
     code: str = "invalid"
     retry_after: int | None = None  # seconds, sent as Retry-After (a 503 that will pass)
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field  # the one input field refused, where there is one (the API names it)
         if status is not None:
             self.status = status
         if code is not None:
@@ -78,6 +79,7 @@ class ModelUnavailable(ServiceError):
     """This server cannot run the codec model a token or an upload needs right now."""
 
     status, code = 503, "model_unavailable"
+    retry_after = 60  # it takes an operator (weights, a device): clients back off, as from any 503
 
 
 class DecoderBusy(ServiceError):

@@ -5,6 +5,7 @@ Each check returns ``(ok, detail)`` and never raises; ``run_checks`` runs them a
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Callable
 
@@ -36,6 +37,10 @@ def _broker() -> tuple[bool, str]:
     from ..tasks import encode_job
 
     with encode_job.app.connection_for_write() as conn:
+        if conn.transport_cls == "filesystem":  # it "connects" to anything: its folder must take files
+            folder = conn.transport_options.get("data_folder_out") or ""
+            writable = bool(folder) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+            return writable, "its folder takes messages" if writable else "its folder is missing or read-only"
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=3)
         return True, "reachable"
 

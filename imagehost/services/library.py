@@ -78,7 +78,7 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
 
 
 # --- albums -----------------------------------------------------------------------------
-def _unique_album_slug(title: str) -> str:
+def unguessable_album_slug(title: str) -> str:
     """The title's slug and 72 random bits: an unlisted album's only protection is its slug."""
     base = slugify(title)[:40] or "album"
     return f"{base}-{secrets.token_urlsafe(9)}"
@@ -86,7 +86,7 @@ def _unique_album_slug(title: str) -> str:
 
 def _check_visibility(visibility: str) -> str:
     if visibility not in Visibility.values:
-        raise InvalidInput(f"Visibility must be one of: {', '.join(Visibility.values)}.")
+        raise InvalidInput(f"Visibility must be one of: {', '.join(Visibility.values)}.", field="visibility")
     return visibility
 
 
@@ -94,9 +94,9 @@ def create_album(owner: Any, title: str, visibility: str = Visibility.PRIVATE) -
     """Create an album for a signed-in user; its slug is unguessable."""
     title = (title or "").strip()
     if not title:
-        raise InvalidInput("An album needs a title.")
+        raise InvalidInput("An album needs a title.", field="title")
     return Album.objects.create(
-        owner=owner, title=title[:200], slug=_unique_album_slug(title), visibility=_check_visibility(visibility)
+        owner=owner, title=title[:200], slug=unguessable_album_slug(title), visibility=_check_visibility(visibility)
     )
 
 
@@ -105,7 +105,7 @@ def update_album(album: Album, *, title: str | None = None, visibility: str | No
     if title is not None:
         title = title.strip()
         if not title:
-            raise InvalidInput("An album needs a title.")
+            raise InvalidInput("An album needs a title.", field="title")
         album.title = title[:200]
     if visibility is not None:
         album.visibility = _check_visibility(visibility)

@@ -50,11 +50,11 @@ def get_or_create_short_link(
     sha = checked_token_sha256(token)
     if slug is not None:
         if owner is None:
-            raise InvalidInput("Sign in to choose a custom short link.")
+            raise InvalidInput("Sign in to choose a custom short link.", field="slug")
         if not SLUG_RE.match(slug):  # a new custom one is checked more strictly below
-            raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
+            raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.", field="slug")
     if expires_at is not None and owner is None:
-        raise InvalidInput("Sign in to set an expiry: an anonymous short link is shared and never changes.")
+        raise InvalidInput("Sign in to set an expiry: an anonymous short link is shared and never changes.", field="expires_at")
     if expires_at is not None:
         check_expiry(expires_at)
     owner_q = Q(owner=owner) if owner is not None else Q(owner__isnull=True)
@@ -70,7 +70,7 @@ def get_or_create_short_link(
                 existing.save(update_fields=["expires_at"])
         return existing
     if slug is not None and not CUSTOM_SLUG_RE.match(slug):  # the owner's own slugs name their links; a new one:
-        raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.")
+        raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.", field="slug")
     for _ in range(5):
         candidate = slug or secrets.token_urlsafe(9)
         try:
@@ -99,9 +99,9 @@ def check_expiry(expires_at: datetime) -> None:
     try:
         expires_at.astimezone(dt_timezone.utc)
     except (OverflowError, ValueError):
-        raise InvalidInput("The expiry is too far in the future.") from None
+        raise InvalidInput("The expiry is too far in the future.", field="expires_at") from None
     if expires_at <= timezone.now():
-        raise InvalidInput("The expiry must be in the future.")
+        raise InvalidInput("The expiry must be in the future.", field="expires_at")
 
 
 # --- links reserved for an upload before its token exists -----------------------------------

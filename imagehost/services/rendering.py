@@ -158,7 +158,9 @@ def decode_token(token: str) -> Image.Image:
     try:
         return codec.decode(token)
     except codec.ModelUnavailable as exc:
-        raise ModelUnavailable(f"This server cannot decode the token right now: {exc}") from exc
+        model = codec.inspect(token).model
+        log.warning("cannot decode a %s token: %s", model, exc)  # the reason may name files: the operator's
+        raise ModelUnavailable(f"This server cannot decode {model} tokens right now.") from exc
     except codec.CodecError as exc:
         raise BadToken(str(exc)) from exc
 

@@ -67,13 +67,13 @@ def scope_pictures(scope: str, viewer: Any) -> QuerySet[Picture]:
     elif scope == "public":
         pictures = Picture.objects.filter(album__visibility=Visibility.PUBLIC)
     else:
-        raise InvalidInput(f"scope must be one of: {', '.join(SCOPES)}.")
+        raise InvalidInput(f"scope must be one of: {', '.join(SCOPES)}.", field="scope")
     return not_taken_down(pictures)
 
 
 def check_k(k: int) -> int:
     if not 1 <= k <= MAX_K:
-        raise InvalidInput(f"k must be a whole number from 1 to {MAX_K}.")
+        raise InvalidInput(f"k must be a whole number from 1 to {MAX_K}.", field="k")
     return k
 
 

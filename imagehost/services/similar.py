@@ -37,6 +37,7 @@ from .rendering import decode_in_a_slot
 log = logging.getLogger(__name__)
 
 MODEL = sim.DEFAULT_MODEL
+MODEL_UNAVAILABLE_MESSAGE = "Similar-picture search is unavailable on this server right now."
 
 
 # --- the index -------------------------------------------------------------------------------
@@ -137,7 +138,8 @@ def embed_pil(image: Image.Image) -> sim.Embedding:
     try:
         return sim.embed_image(image, MODEL)
     except sim.ModelUnavailable as exc:
-        raise ModelUnavailable(f"The similarity model is unavailable: {exc}") from exc
+        log.warning("similarity model %s unavailable: %s", MODEL, exc)  # names files: for the operator only
+        raise ModelUnavailable(MODEL_UNAVAILABLE_MESSAGE) from exc
 
 
 def store_embedding(picture: Picture, embedding: sim.Embedding) -> PictureEmbedding:
@@ -156,11 +158,12 @@ def store_embedding(picture: Picture, embedding: sim.Embedding) -> PictureEmbedd
 
 
 def _owners_near_duplicate(picture: Picture, vector: np.ndarray) -> tuple[int | None, float | None]:
-    """The owner's most similar other picture at or above the threshold (exact, over the owner's
-    vectors only: the worker never needs the whole site's index)."""
+    """The owner's most similar earlier picture (created before it; the lower id on a tie) at or
+    above the threshold (exact, over those vectors only: the worker never needs the whole site's index)."""
     if picture.owner_id is None:
         return None, None
-    rows = _rows(PictureEmbedding.objects.filter(model=MODEL, picture__owner_id=picture.owner_id).exclude(picture=picture))
+    earlier = Q(picture__created__lt=picture.created) | Q(picture__created=picture.created, picture__pk__lt=picture.pk)
+    rows = _rows(PictureEmbedding.objects.filter(earlier, model=MODEL, picture__owner_id=picture.owner_id))
     index = sim.SimilarityIndex.build(rows, sim.get_spec(MODEL).dim, model=MODEL, flat_max=len(rows) + 1)
     hits = sim.find_near_duplicates(index, vector, k=1)
     return hits[0] if hits else (None, None)
@@ -186,22 +189,27 @@ def index_finished_job(job: EncodeJob, decoded: Image.Image | None = None) -> No
 
 
 def backfill(*, batch_size: int = 64, limit: int | None = None, report: Callable[[str], Any] = log.info) -> int:
-    """Embed every picture without a vector of the default model; returns how many were stored."""
+    """Embed every picture without a vector of the default model (at most ``limit`` pictures
+    tried); returns how many were stored. ModelUnavailable, naming why (for the operator who runs
+    it), before any picture is decoded when the similarity model cannot load."""
+    try:
+        sim.load_model(MODEL)
+    except sim.ModelUnavailable as exc:
+        raise ModelUnavailable(f"{MODEL_UNAVAILABLE_MESSAGE} ({exc})") from exc
     missing = Picture.objects.exclude(embedding__model=MODEL).order_by("pk")
-    done = 0
+    done = tried = 0
     last = 0
-    while limit is None or done < limit:
-        chunk = list(missing.filter(pk__gt=last)[:batch_size])
+    while limit is None or tried < limit:
+        chunk = list(missing.filter(pk__gt=last)[: batch_size if limit is None else min(batch_size, limit - tried)])
         if not chunk:
             break
         for picture in chunk:
             last = picture.pk
+            tried += 1
             try:
                 embed_picture(picture)
                 done += 1
-            except (BadToken, DecoderBusy, ModelUnavailable) as exc:
+            except (BadToken, DecoderBusy, ModelUnavailable) as exc:  # this picture's token or codec model
                 report(f"picture {picture.pk}: skipped ({exc})")
-            if limit is not None and done >= limit:
-                break
         report(f"{done} pictures embedded")
     return done

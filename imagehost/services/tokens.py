@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import codec
 from django.conf import settings
+from django.db import transaction
 
-from ..models import BlockedToken, token_sha256
+from ..models import SLUG_RE, BlockedToken, ShortLink, token_sha256
 from ..selectors import get_short_link
 from . import cache as serving_cache
-from .errors import BadToken, TokenBlocked, TokenTooLong
+from .errors import BadToken, CacheUnavailable, TokenBlocked, TokenTooLong, outage_error
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -70,8 +73,9 @@ def takedown_identity(target: str) -> str:
     """The identity to block for what an operator pasted: a token, a token URL, a short URL or a sha256.
 
     Token URLs: ``…/i/<token>[.ext][?…]`` and ``…/image?q=<token>``; short URLs:
-    ``…/s/<slug>[.ext][/]`` (the link's token, live or expired). A 64-hex value is taken as an
-    identity (the ``token_sha256`` shown on pictures and links). BadToken / NotFound otherwise.
+    ``…/s/<slug>[.ext][/]`` (the link's token, live or expired), or a slug alone. A 64-hex value
+    is taken as an identity (the ``token_sha256`` shown on pictures and links). A token must be
+    whole (its frame checks out). BadToken / NotFound otherwise.
     """
     value = target.strip()
     if SHA256_RE.fullmatch(value):
@@ -79,29 +83,63 @@ def takedown_identity(target: str) -> str:
     url = split_pasted_url(value)
     path = unquote(url.path)
     if match := re.search(r"/i/([^/]+)$", path):
-        return token_identity(match.group(1).rpartition(".")[0] or match.group(1))
+        return _whole_token_identity(match.group(1).rpartition(".")[0] or match.group(1))
     if path.endswith("/image"):
-        return token_identity(parse_qs(url.query).get("q", [""])[0])
+        return _whole_token_identity(parse_qs(url.query).get("q", [""])[0])
     if match := re.search(r"/s/([^/]+)/?$", path):
-        link = get_short_link(match.group(1).rpartition(".")[0] or match.group(1))
-        if link.is_reserved:  # no token yet: nothing to block (never an empty identity)
-            raise BadToken("This short link's upload is still being encoded (or failed): it has no token to block yet.")
-        return link.token_sha256
-    return token_identity(value)
+        return _short_link_identity(match.group(1).rpartition(".")[0] or match.group(1))
+    if SLUG_RE.fullmatch(value) and ShortLink.objects.filter(slug=value).exists():  # a slug pasted alone
+        return _short_link_identity(value)
+    return _whole_token_identity(value)
+
+
+def _short_link_identity(slug: str) -> str:
+    link = get_short_link(slug)
+    if link.is_reserved:  # no token yet: nothing to block (never an empty identity)
+        raise BadToken("This short link's upload is still being encoded (or failed): it has no token to block yet.")
+    return link.token_sha256
+
+
+def _whole_token_identity(token: str) -> str:
+    """A takedown's identity of a token with its whole frame (header, payload, checksum): base64url
+    text cut short when it was copied, or a slug, has an identity too, of no image at all."""
+    identity = token_identity(token)
+    try:
+        codec.inspect(token)
+    except codec.CodecError as exc:
+        raise BadToken(f"That is not a whole token ({exc}): was it cut short when it was copied?") from exc
+    return identity
 
 
 def block_token(target: str, *, by: Any = None, reason: str = "") -> BlockedToken:
-    """Block a token (see ``takedown_identity`` for what ``target`` may be). Idempotent."""
-    blocked, _ = BlockedToken.objects.get_or_create(
-        token_sha256=takedown_identity(target),
-        defaults={"reason": reason[:300], "created_by": by if by and by.pk else None},
-    )
+    """Block a token (see ``takedown_identity`` for what ``target`` may be). Idempotent.
+    CacheUnavailable, with nothing recorded, when the serving cache cannot be told."""
+    identity = takedown_identity(target)
+    with _cache_must_hear_of_it("the takedown was not recorded"):
+        blocked, _ = BlockedToken.objects.get_or_create(
+            token_sha256=identity, defaults={"reason": reason[:300], "created_by": by if by and by.pk else None},
+        )
     return blocked
 
 
 def unblock_token(target: str) -> int:
     """Lift a block (``target`` as for ``block_token``); returns how many blocks were removed."""
-    return BlockedToken.objects.filter(token_sha256=takedown_identity(target)).delete()[0]
+    identity = takedown_identity(target)
+    with _cache_must_hear_of_it("the block was not lifted"):
+        return BlockedToken.objects.filter(token_sha256=identity).delete()[0]
+
+
+@contextmanager
+def _cache_must_hear_of_it(what_not_done: str) -> Iterator[None]:
+    """A block's change rolls back when the serving cache cannot forget what it cached (its
+    signals raise inside the transaction): said as CacheUnavailable, not a redis traceback."""
+    try:
+        with transaction.atomic():
+            yield
+    except Exception as exc:
+        if isinstance(outage_error(exc), CacheUnavailable):
+            raise CacheUnavailable(f"The cache is unreachable: {what_not_done}. Try again once it is back.") from exc
+        raise
 
 
 def inspect_token(token: str) -> codec.TokenInfo:

@@ -85,22 +85,25 @@ def submit_uploads(
     Never encodes on the calling thread. Each job gets a secret deletion key
     (``Submission.deletion_keys``); a signed-in owner's job also gets its short link now. ``owner`` is a user or None (anonymous). Raises
     UploadTooLarge / UnsupportedImage / InvalidInput before anything is saved, so a bad
-    file in a batch saves none of them. ``kind`` is an EncodeKind: a VAE token or AVIF.
+    file in a batch saves none of them. ``kind`` is an EncodeKind: a VAE token or AVIF (which
+    ignores ``model``).
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
     if album is not None and not album.is_owned_by(owner):
-        raise InvalidInput("You can only add pictures to your own albums.")
+        raise InvalidInput("You can only add pictures to your own albums.", field="album")
+    if kind == EncodeKind.AVIF:
+        model = None  # an AVIF token names no model: ``model`` is ignored, as the API says
     if model and model not in codec.available_models():
-        raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.")
+        raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.", field="model")
     if kind not in EncodeKind.values:
-        raise InvalidInput(f"Unknown kind {kind!r}; choose {' or '.join(EncodeKind.values)}.")
+        raise InvalidInput(f"Unknown kind {kind!r}; choose {' or '.join(EncodeKind.values)}.", field="kind")
     if model and not codec.model_available(model):  # refused now, not by the worker later (issue 8.4)
-        raise InvalidInput(f"The model {model!r} is not installed on this server; choose another or leave it out.")
+        raise InvalidInput(f"The model {model!r} is not installed on this server; choose another or leave it out.", field="model")
     if max_chars is not None:  # the shortest token of the model and kind: refused now, not by the worker later
         floor = codec.minimum_chars(model or None, kind="avif" if kind == EncodeKind.AVIF else "vae")
         if max_chars < floor:
-            raise InvalidInput(f"max_chars={max_chars} is too small: a {kind} token needs at least {floor} characters.")
+            raise InvalidInput(f"max_chars={max_chars} is too small: a {kind} token needs at least {floor} characters.", field="max_chars")
     if not payloads:
         raise InvalidInput("Choose at least one image to upload.")
     for data in payloads:

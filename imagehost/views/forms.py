@@ -1,13 +1,21 @@
-"""Django forms that parse the site's input: a malformed parameter is a 400, never a 500."""
+"""Django forms that parse the site's input: a malformed parameter is a 400, never a 500; and
+the bounds a request body gets before anything reads it."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.decorators import decorator_from_middleware
+from django.views.decorators.csrf import csrf_exempt
 
+from ..api.parsers import BoundedMemoryUploadHandler
 from ..budgets import LinkBudget
+from ..middleware import NoReferrerCsrfViewMiddleware
 from ..models import EncodeKind, Visibility
 from ..services.errors import InvalidInput
 
@@ -15,13 +23,43 @@ MAX_DB_ID = 2**63 - 1
 
 
 def parse(form_class: type[forms.Form], data: Any) -> dict[str, Any]:
-    """Validate ``data`` with ``form_class``; the first error becomes InvalidInput (400)."""
+    """Validate ``data`` with ``form_class``; the first error becomes InvalidInput (400), after
+    the field's label (its ``label``, else the name Django makes of the field's)."""
     form = form_class(data)
     if not form.is_valid():
         field, messages = next(iter(form.errors.items()))
-        prefix = "" if field == "__all__" else f"{field}: "
+        prefix = "" if field == "__all__" else f"{form[field].label}: "
         raise InvalidInput(f"{prefix}{messages[0]}")
     return form.cleaned_data
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body length the request's ``Content-Length`` header declares (none: 0); a header that
+    is not a number of bytes is InvalidInput (400)."""
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
+        raise InvalidInput("The request's Content-Length header is not a number of bytes.", code="bad_content_length")
+    return int(raw)
+
+
+_csrf_protect = decorator_from_middleware(NoReferrerCsrfViewMiddleware)
+
+
+def one_upload_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For a view whose form carries at most one upload: its multipart body is held to
+    EMMM_MAX_UPLOAD_BYTES of files (the API's ``BoundedMemoryUploadHandler``: 413 from the
+    Content-Length before a byte is read, or as soon as the files pass it) before the CSRF check
+    reads the form. That check runs here instead of in the middleware, which would parse the
+    body first, keeping up to FILE_UPLOAD_MAX_MEMORY_SIZE (ten uploads' worth) in memory."""
+    checked = _csrf_protect(view)
+
+    @functools.wraps(view)
+    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        declared_length(request)
+        request.upload_handlers = [BoundedMemoryUploadHandler(request)]
+        return checked(request, *args, **kwargs)
+
+    return csrf_exempt(bounded)
 
 
 class WidthForm(forms.Form):
@@ -56,11 +94,12 @@ class UploadForm(forms.Form):
 
 class ShortenForm(forms.Form):
     token = forms.CharField(required=False, strip=True)
-    slug = forms.CharField(required=False, strip=True, max_length=40)
+    slug = forms.CharField(required=False, strip=True, max_length=40, label="Custom short link")
     expires_at = forms.DateTimeField(
         required=False,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "iso-8601"],
-        error_messages={"invalid": "The expiry is not a valid date and time (YYYY-MM-DDTHH:MM)."},
+        label="Expires",
+        error_messages={"invalid": "Enter the expiry as a date and time (YYYY-MM-DDTHH:MM)."},
     )
     next = forms.CharField(required=False)
 
@@ -88,8 +127,8 @@ class PictureActionForm(ConfirmForm):
     title = forms.CharField(required=False, strip=False)
     album = forms.CharField(required=False, max_length=60)
     links = forms.ChoiceField(
-        required=False, choices=[("delete", "delete"), ("keep", "keep")],
-        error_messages={"invalid_choice": "links must be delete or keep."},
+        required=False, choices=[("delete", "delete"), ("keep", "keep")], label="Short links",
+        error_messages={"invalid_choice": "Choose delete or keep."},
     )
 
     def clean_links(self) -> bool:
@@ -110,7 +149,7 @@ class PageForm(forms.Form):
 
 
 class LibrarySearchForm(PageForm):
-    q = forms.CharField(required=False, strip=True, max_length=200)
+    q = forms.CharField(required=False, strip=True, max_length=200, label="Search titles")
 
 
 class ApiTokenForm(forms.Form):
@@ -136,7 +175,7 @@ class AlbumActionForm(ConfirmForm):
         try:
             return [int(x) for x in self.cleaned_data["order"].split(",") if x.strip()]
         except ValueError:
-            raise forms.ValidationError("The order must be a comma-separated list of picture ids.") from None
+            raise forms.ValidationError("Not a comma-separated list of picture ids.") from None
 
     def clean(self):
         data = super().clean()

@@ -91,7 +91,7 @@ def short_image(request: HttpRequest, slug: str) -> HttpResponse:
     except LinkPending as pending:
         if "text/html" not in request.headers.get("Accept", ""):
             raise  # an image client: 503 with Retry-After (error_response adds Vary: Accept)
-        response = _encoding_page(request, slug, pending)  # a browser: "encoding…", refreshing
+        response = _encoding_page(request, slug, pending)  # a browser: an "encoding…" page
         patch_vary_headers(response, ["Accept"])
         return response
     return _image_response(request, link.token_sha256, fmt, lambda: link.token, SHORT_LINK_CACHE_CONTROL)
@@ -131,7 +131,8 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _encoding_page(request: HttpRequest, slug: str, pending: LinkPending) -> HttpResponse:
-    """A reserved link whose picture is still being encoded: a page that refreshes until it is there."""
+    """A reserved link whose picture is still being encoded: a page that shows it once it is there
+    (its script asks the image URL; without it, a "check again" link)."""
     response = render(
         request, "imagehost/short_encoding.html",
         {"slug": slug, "message": pending.message, "refresh_s": pending.retry_after}, status=pending.status,

@@ -15,12 +15,11 @@ from .. import selectors
 from ..models import EncodeJob
 from ..ratelimits import rate_limited
 from ..services import search
-from ..services.errors import InvalidInput, ServiceError, UploadTooLarge
+from ..services.errors import InvalidInput, ServiceError
 from .errors import shown_beside_the_form
-from .forms import parse
+from .forms import one_upload_body, parse
 
 PAGE_K = 8
-FORM_OVERHEAD_BYTES = 256 * 1024  # the other fields of the search form and multipart framing
 
 
 def _card(hit: search.SimilarPicture, viewer: Any) -> dict[str, Any]:
@@ -57,21 +56,24 @@ def near_duplicate_notice(job: EncodeJob, viewer: Any) -> dict[str, Any] | None:
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(required=False, strip=True, max_length=settings.EMMM_MAX_TOKEN_CHARS + 4096)
-    scope = forms.ChoiceField(required=False, choices=[(s, s) for s in search.SCOPES])
+    q = forms.CharField(
+        required=False, strip=True, max_length=settings.EMMM_MAX_TOKEN_CHARS + 4096, label="Token URL or short link"
+    )
+    scope = forms.ChoiceField(required=False, choices=[(s, s) for s in search.SCOPES], label="Search in")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@one_upload_body
 @rate_limited("searches", methods=("POST",))
 def search_page(request: HttpRequest) -> HttpResponse:
     """``/search/``: upload an image or paste a token URL / short link; the query is never stored."""
     viewer = request.user if request.user.is_authenticated else None
     context: dict[str, Any] = {"scope": search.default_scope(viewer), "cards": None, "signed_in": viewer is not None}
     if request.method == "POST":
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.EMMM_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:
-            raise UploadTooLarge(f"The image may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
         typed = request.POST.get("q", "")[:SearchForm.base_fields["q"].max_length or None]
         context.update(query=typed)
+        if request.POST.get("scope") in search.SCOPES:
+            context.update(scope=request.POST["scope"])  # kept on a refusal, as what was typed is
         try:
             form = parse(SearchForm, request.POST)
             scope = form["scope"] or context["scope"]

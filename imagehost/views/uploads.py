@@ -2,7 +2,7 @@
 
 With JavaScript the page uses the REST API (``POST /api/v1/images``, ``GET /api/v1/jobs/{id}``)
 with the session and the CSRF token; without it the form posts here and the result page
-refreshes itself until every job has finished. Both show a job through the API's
+offers a "check again" link until every job has finished (no automatic reload). Both show a job through the API's
 ``JobSerializer``.
 """
 from __future__ import annotations
@@ -11,9 +11,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .. import selectors
@@ -25,7 +27,7 @@ from .. import ratelimits
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
 from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
-from .forms import UploadForm, parse
+from .forms import UploadForm, declared_length, parse
 from .presentation import budget_choices, fits_as_dicts, size_rule, url_places
 from .similar import near_duplicate_notice
 
@@ -45,10 +47,37 @@ def waiting_for_queue(job: EncodeJob) -> bool:
     return job.status == JobStatus.QUEUED and job.sends == 0
 
 
+DELETION_LINKS_COOKIE = "emmm_deletion_links"
+_DELETION_LINKS_SALT = "imagehost.views.uploads.deletion-links"
+DELETION_LINKS_MAX_AGE_S = 24 * 3600
+
+
+def remember_deletion_keys(response: HttpResponse, keys: dict[Any, str]) -> None:
+    """Give the uploading browser its new uploads' deletion keys, for their result page (only
+    there: the page's address may be shared). They are given out only in the upload's answer
+    and the database keeps their digests, so they live in a cookie of that browser's, not on
+    the server: signed, HttpOnly, sent only to ``/jobs/``, holding the latest upload's keys."""
+    value = signing.dumps({str(job_id): key for job_id, key in keys.items()}, salt=_DELETION_LINKS_SALT)
+    response.set_cookie(DELETION_LINKS_COOKIE, value, max_age=DELETION_LINKS_MAX_AGE_S, path=reverse("jobs"),
+                        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+
+
+def remembered_deletion_keys(request: HttpRequest) -> dict[str, str]:
+    """The deletion keys this browser was given with its latest upload (``remember_deletion_keys``)."""
+    try:
+        keys = signing.loads(request.COOKIES.get(DELETION_LINKS_COOKIE, ""), salt=_DELETION_LINKS_SALT,
+                             max_age=DELETION_LINKS_MAX_AGE_S)
+    except signing.BadSignature:
+        return {}
+    return keys if isinstance(keys, dict) else {}
+
+
 def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
     """One job on the result page: the API's representation plus where its link fits."""
     data: dict[str, Any] = dict(JobSerializer(job, context={"request": request}).data)
     data["status_label"] = job.get_status_display()
+    key = remembered_deletion_keys(request).get(str(job.pk)) if job.deletion_digest else None  # None once used
+    data["deletion_url"] = request.build_absolute_uri(reverse("delete_upload", args=[key])) if isinstance(key, str) else None
     data["kind"] = job.kind
     picture = data.get("picture")
     if picture:
@@ -80,7 +109,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "imagehost/upload.html", context)
 
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+    if declared_length(request) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
         raise UploadTooLarge(f"The upload is too large; each file may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
     files = request.FILES.getlist("images")
     if not files:
@@ -101,6 +130,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     ids = ",".join(str(j.pk) for j in submission.jobs)
     response = HttpResponseRedirect(f"{reverse('jobs')}?{urlencode({'ids': ids})}")
     response.status_code = 303  # See Other: the result page is fetched with GET
+    remember_deletion_keys(response, submission.deletion_keys)
     return response
 
 
@@ -115,8 +145,9 @@ def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
 
 
 @require_safe
+@never_cache  # it changes as the encoding goes, and shows the uploader its deletion links
 def jobs(request: HttpRequest) -> HttpResponse:
-    """Result page for several uploads (no-JS path); refreshes itself while any is pending."""
+    """Result page for several uploads (no-JS path); a "check again" link while any is pending."""
     found = selectors.jobs_by_ids(request.GET.get("ids", "").split(",")[:50])
     if not found:
         raise NotFound("No such upload.")

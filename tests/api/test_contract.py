@@ -3,6 +3,8 @@ nothing: defects found by a contract review, one test each (each failed before i
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -160,3 +162,31 @@ def test_a_page_number_padded_with_zeros_is_read_not_a_500(owner_client, owner, 
     assert r.status_code == 200
     assert len(r.json()["results"]) == (2 if name == "page" else 1)  # page 1; pages of 1
     assert owner_client.get(f"/api/v1/pictures?{name}=0001").status_code == 200
+
+
+def test_an_unknown_body_field_is_refused_like_an_unknown_query_parameter(owner_client, make_picture, owner, png_bytes, real_token):
+    """A misspelt field was dropped: {"expire_at": ...} made a link that never expires, and an
+    upload's `budjet=chat` (a 400 as ?budjet=) a link of any length."""
+    r = owner_client.post("/api/v1/links", {"token": real_token, "expire_at": "2031-01-01T00:00:00Z"}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["fields"] == {"expire_at": ["Unknown field."]}
+    r = owner_client.post("/api/v1/images", {"file": io.BytesIO(png_bytes(32, 32)), "budjet": "chat"}, format="multipart")
+    assert r.status_code == 400 and r.json()["error"]["fields"] == {"budjet": ["Unknown field."]}
+    picture = make_picture(owner, title="Gull")
+    r = owner_client.patch(f"/api/v1/pictures/{picture.pk}", {"titel": "Tern"}, format="json")
+    assert r.status_code == 400 and "titel" in r.json()["error"]["fields"]
+    r = owner_client.post("/api/v1/albums", {"title": "Coast", "visiblity": "public"}, format="json")
+    assert r.status_code == 400 and "visiblity" in r.json()["error"]["fields"]
+    r = owner_client.post("/api/v1/inspect", {"token": real_token, "extra": 1}, format="json")
+    assert r.status_code == 400 and "extra" in r.json()["error"]["fields"]
+
+
+def test_a_refusal_of_one_field_names_the_field_wherever_it_is_checked(owner_client, real_token, png_bytes):
+    """The serializer's refusals carried `fields`; the same field refused by the service did
+    not (a past `expires_at`, a `max_chars` under the floor, an unknown `model`)."""
+    r = owner_client.post("/api/v1/links", {"token": real_token, "expires_at": "2001-01-01T00:00:00Z"}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["fields"] == {"expires_at": ["The expiry must be in the future."]}
+    r = owner_client.post("/api/v1/images?max_chars=20", png_bytes(32, 32), content_type="image/png")
+    assert r.status_code == 400 and list(r.json()["error"]["fields"]) == ["max_chars"]
+    r = owner_client.post("/api/v1/images?model=no-such-model", png_bytes(32, 32), content_type="image/png")
+    error = r.json()["error"]
+    assert r.status_code == 400 and list(error["fields"]) == ["model"] and error["fields"]["model"] == [error["message"]]

@@ -188,3 +188,79 @@ def test_schema_documents_both_endpoints(anon_client):
     similar_op = schema["paths"]["/api/v1/pictures/{id}/similar"]["get"]
     assert {p["name"] for p in similar_op["parameters"]} >= {"scope", "k", "page", "page_size"}
     assert "score" in schema["components"]["schemas"]["SimilarPicture"]["properties"]
+
+
+def _search_returns(monkeypatch, vector) -> None:
+    """Every search by token embeds to ``vector`` (no model run)."""
+    from imagehost.services import search
+
+    monkeypatch.setattr(search, "embed_token_image", lambda token: type("E", (), {"vector": vector})())
+
+
+def test_search_answers_all_k_results_in_one_answer(make_picture, owner, owner_client, settings, monkeypatch):
+    """``k`` is how many pictures: the answer was paginated (EMMM_PAGE_SIZE per page) and its
+    ``next`` link was a GET, which this POST-only endpoint answers with a 405."""
+    settings.EMMM_PAGE_SIZE = 3
+    pictures = [make_picture(owner, title=f"p{i}") for i in range(7)]
+    for i, picture in enumerate(pictures):
+        store_vector(picture, unit(100 + i))
+    _search_returns(monkeypatch, unit(100))
+    body = owner_client.post("/api/v1/search", {"token": "A" * 40, "k": 5}, format="json").json()
+    assert len(body["results"]) == 5 and body["results"][0]["id"] == pictures[0].pk
+    assert "next" not in body and "previous" not in body
+    body = owner_client.post("/api/v1/search", {"token": "A" * 40, "k": 100}, format="json").json()
+    assert {r["id"] for r in body["results"]} == {p.pk for p in pictures}
+    response = owner_client.post("/api/v1/search?page=2", {"token": "A" * 40}, format="json")
+    assert response.status_code == 400 and "page" in response.json()["error"]["fields"]  # no pages to ask for
+
+
+def test_schema_documents_search_without_pages(anon_client):
+    schema = json.loads(anon_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content)
+    search_op = schema["paths"]["/api/v1/search"]["post"]
+    assert not {p["name"] for p in search_op.get("parameters", [])} & {"page", "page_size"}
+    ok = search_op["responses"]["200"]["content"]["application/json"]["schema"]
+    answer = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[-1]]
+    assert set(answer["properties"]) == {"results"} and answer["required"] == ["results"]
+    assert answer["properties"]["results"]["items"]["$ref"].endswith("/SimilarPicture")
+
+
+def test_model_unavailable_shows_no_server_paths(owner_client, png_bytes, monkeypatch, caplog):
+    """The 503 said "...: weights file missing: /srv/models/..." (the server's file layout)."""
+    from imagehost import similarity as sim
+
+    def missing(image, model):
+        raise sim.ModelUnavailable("weights file missing: /srv/secret-models/efficientnet_lite0.pth")
+
+    monkeypatch.setattr(similar.sim, "embed_image", missing)
+    with caplog.at_level("WARNING", logger="imagehost.services.similar"):
+        response = owner_client.post("/api/v1/search", {"file": _file(png_bytes())}, format="multipart")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "model_unavailable" and "similar" in error["message"].lower()
+    assert "/srv" not in response.content.decode() and "weights" not in response.content.decode()
+    assert "/srv/secret-models/efficientnet_lite0.pth" in caplog.text  # the operator still learns why
+
+
+def test_empty_optional_form_fields_count_as_absent(make_picture, owner, owner_client, png_bytes, monkeypatch):
+    """An HTML form sends every field, empty or not: ``token=`` beside a file was a 400."""
+    mine = make_picture(owner, title="mine")
+    store_vector(mine, unit(3))
+    monkeypatch.setattr(similar.sim, "embed_image", lambda image, model: similar.sim.Embedding(model, unit(3)))
+    fields = {"file": _file(png_bytes()), "token": "", "scope": "", "k": ""}
+    assert result_ids(owner_client.post("/api/v1/search", fields, format="multipart")) == [mine.pk]  # scope: mine
+    _search_returns(monkeypatch, unit(3))
+    form = owner_client.post("/api/v1/search", "token=AAAA&scope=&k=", content_type="application/x-www-form-urlencoded")
+    assert result_ids(form) == [mine.pk]
+    # JSON can leave a field out: an empty string there is a value, and a blank one is refused.
+    response = owner_client.post("/api/v1/search", {"token": "", "scope": "public"}, format="json")
+    assert response.status_code == 400 and "token" in response.json()["error"]["fields"]
+    response = owner_client.post("/api/v1/search", {"token": "AAAA", "scope": ""}, format="json")
+    assert response.status_code == 400 and "scope" in response.json()["error"]["fields"]
+
+
+def test_search_refuses_a_field_it_does_not_have(owner_client, png_bytes):
+    """`{"scpoe": "public", "kk": 3}` searched the default scope for 12: a typo went unnoticed."""
+    r = owner_client.post("/api/v1/search", {"token": "AAAA", "scpoe": "public", "kk": 3}, format="json")
+    assert r.status_code == 400 and set(r.json()["error"]["fields"]) == {"kk", "scpoe"}
+    r = owner_client.post("/api/v1/search", {"file": _file(png_bytes()), "scpoe": "public"}, format="multipart")
+    assert r.status_code == 400 and set(r.json()["error"]["fields"]) == {"scpoe"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory, override_settings
 from rest_framework.settings import api_settings
+from rest_framework.test import APIClient
 
 from imagehost.ratelimits import client_ip
 
@@ -38,10 +39,22 @@ def rates(**changes):
         (1, "", "10.0.0.9"),
     ],
 )
-def test_client_ip(num_proxies, xff, expected):
+def test_client_ip(num_proxies, xff, expected, settings):
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.9"]  # the proxy in front
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=xff)
     with rest_settings(NUM_PROXIES=num_proxies):
         assert api_settings.NUM_PROXIES == num_proxies
+        assert client_ip(request) == expected
+
+
+@pytest.mark.parametrize("trusted, expected", [(["127.0.0.1"], "203.0.113.9"), (["203.0.113.9"], "198.51.100.1"),
+                                               (["*"], "198.51.100.1")])
+def test_forwarded_for_is_read_only_from_a_trusted_proxy(settings, trusted, expected):
+    """Behind the proxy a client that reached the web server directly chose its own key with a
+    made-up X-Forwarded-For (a new one for each guess at a password)."""
+    settings.FORWARDED_ALLOW_IPS = trusted  # the proxies' addresses, as gunicorn reads them
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    with rest_settings(NUM_PROXIES=1):
         assert client_ip(request) == expected
 
 
@@ -74,3 +87,20 @@ def test_scopes_are_separate_and_users_get_their_own_rate(owner_client, anon_cli
             owner_client.post("/api/v1/images", data=b"x", content_type="image/png").status_code for _ in range(4)
         ]
         assert user_codes == [415, 415, 415, 429]
+
+
+def test_the_sites_own_upload_page_counts_at_the_sites_rate(anon_client, png_bytes):
+    """With JavaScript the upload page sends its files through the API: an anonymous visitor
+    was held to the anonymous API rate (10 a minute) while the same page without JavaScript
+    had the site's (30); after ten files the next upload was "error 429"."""
+    page = {"HTTP_SEC_FETCH_SITE": "same-origin"}  # a request the site's own page made (set by the browser)
+    with rates(uploads="4/min", uploads_anon="2/min"):
+        sent = [anon_client.post("/api/v1/images", png_bytes(16, 16, seed=i), content_type="image/png", **page).status_code
+                for i in range(5)]
+        assert sent == [202, 202, 202, 202, 429]
+    with rates(uploads="40/min", uploads_anon="2/min"):
+        other = APIClient(REMOTE_ADDR="192.0.2.9")  # a program: the anonymous API rate
+        sent = [other.post("/api/v1/images", png_bytes(16, 16, seed=i), content_type="image/png").status_code
+                for i in range(3)]
+        cross = other.post("/api/v1/images", png_bytes(16, 16), content_type="image/png", HTTP_SEC_FETCH_SITE="cross-site")
+        assert sent == [202, 202, 429] and cross.status_code == 429

@@ -42,3 +42,12 @@ def browser():
         finally:
             connections.close_all()
             chromium.close()
+
+
+def sign_in(page, live_server, username: str = "alice", password: str = "correct-horse-battery") -> None:
+    """Sign in through the login page (the ``user`` fixture's account by default)."""
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/library/")

@@ -61,6 +61,14 @@ def test_api_kind_field(client, png_bytes):
     assert r.status_code == 400 and "kind" in r.json()["error"]["fields"]
 
 
+def test_an_avif_upload_ignores_the_model_as_documented(client, png_bytes):
+    """The API says `model` is ignored for `avif`; a model this server lacks was a 400."""
+    r = client.post("/api/v1/images?kind=avif&model=sd-vae-ft-mse", png_bytes(64, 48), content_type="image/png")
+    assert r.status_code == 202, r.content
+    job = EncodeJob.objects.get(pk=r.json()["id"])
+    assert job.kind == EncodeKind.AVIF and job.model_name == ""
+
+
 def test_service_refuses_an_unknown_kind_before_saving(png_bytes):
     with pytest.raises(errors.InvalidInput):
         uploads.submit_uploads([png_bytes(64, 48)], kind="jpeg2000")

@@ -5,21 +5,12 @@ import json
 
 import pytest
 
-from imagehost.models import Visibility
+from imagehost.models import EncodeJob, JobStatus, Visibility
 from imagehost.services import library, links
-from .chromium import allow_sync_orm_beside_playwright, browser  # noqa: F401 (fixtures)
+from .chromium import allow_sync_orm_beside_playwright, browser, sign_in  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-PASSWORD = "correct-horse-battery"
 ACTIVE = "() => document.activeElement === document.body ? 'BODY' : document.activeElement.outerHTML.slice(0, 80)"
-
-
-def sign_in(page, live_server):
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/library/")
 
 
 def upload(page, live_server, png_bytes, tmp_path, js=True):
@@ -170,3 +161,21 @@ def test_10_grid_links_are_not_named_twice(browser, live_server, user, make_pict
     page = browser.new_context().new_page()
     page.goto(f"{live_server.url}/albums/{album.slug}/")
     assert 'link "Gull"' in page.locator(".album-grid").aria_snapshot()
+
+
+# 11 -----------------------------------------------------------------------------------------
+def test_11_a_link_still_encoding_shows_its_picture_once_ready_and_never_reloads_before(browser, live_server, user, token_pool):
+    """short_encoding.html: <meta http-equiv=refresh content=3>: whoever opened a just-shared
+    link had the page (focus, reading position) reloaded every 3 s until the encode ended (F41)."""
+    job = EncodeJob.objects.create(owner=user, status=JobStatus.QUEUED, source=b"x")
+    slug = links.reserve_short_link(job).slug
+    page = browser.new_context().new_page()
+    response = page.goto(f"{live_server.url}/s/{slug}/")
+    assert response.status == 503 and "Encoding…" in page.inner_text("main")
+    page.evaluate("() => { window.stayed = true }")
+    page.wait_for_timeout(4000)  # over the 3 s the link asks clients to wait
+    assert page.evaluate("() => window.stayed === true"), "the page reloaded itself while encoding"
+    links.fill_reserved_links(job, token_pool(0).token)  # the worker ends the job
+    EncodeJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE, source=None)
+    page.wait_for_selector("main img", timeout=15_000)  # shown without the reader doing anything
+    assert page.url == f"{live_server.url}/s/{slug}/"

@@ -63,7 +63,7 @@ def test_every_text_is_readable(browser, live_server, user, make_picture, token_
     context, page = phone(browser, scheme)
     sign_in(page, live_server, user)
     low = {}
-    for path in (f"/p/{pic.pk}/", "/links/", "/library/", "/", "/albums/public/"):
+    for path in (f"/p/{pic.pk}/", "/links/", "/library/", "/", "/albums/public/", "/accounts/delete/"):
         page.goto(live_server.url + path)
         found = page.evaluate(LOW_CONTRAST_JS)
         if found:

@@ -6,6 +6,7 @@ torch threads per web worker, and an access log that never prints a whole token.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import runpy
 import secrets
@@ -71,9 +72,13 @@ def test_url_just_over_the_token_limit_still_gets_the_sites_own_414(gunicorn_ser
     assert status == 400 and b"Request Line is too large" in body  # gunicorn's bound
 
 
-@pytest.mark.parametrize("behind_proxy, scheme", [("0", "http"), ("1", "https")])
-def test_forwarded_proto_is_trusted_only_behind_a_tls_proxy(gunicorn_server_factory, png_bytes, behind_proxy, scheme):
-    server = gunicorn_server_factory(DJANGO_BEHIND_TLS_PROXY=behind_proxy)
+@pytest.mark.parametrize("behind_proxy, trusted, scheme", [("0", "127.0.0.1", "http"), ("1", "127.0.0.1", "https"),
+                                                           ("1", "10.9.9.9", "http")])
+def test_forwarded_proto_is_trusted_only_behind_a_tls_proxy(gunicorn_server_factory, png_bytes, behind_proxy, trusted, scheme):
+    """...and only from FORWARDED_ALLOW_IPS: Django's SECURE_PROXY_SSL_HEADER took the header from
+    any peer (an address outside the list got https URLs and skipped the HTTPS redirect)."""
+    server = gunicorn_server_factory(DJANGO_BEHIND_TLS_PROXY=behind_proxy, FORWARDED_ALLOW_IPS=trusted,
+                                     DJANGO_SSL_REDIRECT="0")
     conn = http.client.HTTPConnection(*_addr(server), timeout=60)
     conn.request("POST", "/api/v1/images", body=png_bytes(32, 32),
                  headers={"Content-Type": "image/png", "X-Forwarded-Proto": "https"})
@@ -186,3 +191,19 @@ def test_config_reads_hosts_and_numbers_as_settings_do(monkeypatch):
     monkeypatch.setenv("GUNICORN_WORKERS", "two")
     with pytest.raises(SystemExit, match="GUNICORN_WORKERS='two': expected a whole number"):
         runpy.run_path(str(REPO / "gunicorn.conf.py"))
+
+
+def test_a_chunked_body_is_refused_with_411_not_read_as_empty(gunicorn_server, png_bytes):
+    """Without a Content-Length Django reads no body: a chunked upload was "The file is empty."
+    (415), a chunked JSON body "token: This field is required." (400)."""
+    for path, content_type, body in (("/api/v1/images", "image/png", png_bytes(32, 32)),
+                                     ("/api/v1/inspect", "application/json", b'{"token": "x"}')):
+        conn = http.client.HTTPConnection(*_addr(gunicorn_server), timeout=60)
+        conn.request("POST", path, body=iter([body]), headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+                     encode_chunked=True)
+        r = conn.getresponse()
+        answer = r.read()
+        conn.close()
+        assert r.status == 411, (path, r.status, answer[:200])
+        assert json.loads(answer)["error"]["code"] == "length_required"
+        assert b"Content-Length" in answer

@@ -11,7 +11,7 @@ from imagehost.services import library, links
 pytestmark = pytest.mark.django_db
 
 ANONYMOUS_PAGES = ["/", "/accounts/signup/", "/accounts/login/", "/albums/public/", "/search/", "/healthz"]
-SIGNED_IN_PAGES = ["/library/", "/albums/", "/links/", "/accounts/settings/", "/api/tokens/"]
+SIGNED_IN_PAGES = ["/library/", "/albums/", "/links/", "/accounts/settings/", "/accounts/delete/", "/api/tokens/"]
 
 
 def assert_head_matches_get(client, url: str) -> None:

@@ -48,6 +48,21 @@ def test_token_of_an_unavailable_model_is_a_plain_503(client, no_network):
     assert "taesd" in error["message"] and "huggingface" not in error["message"].lower()
 
 
+def test_the_503_names_the_model_but_no_server_path_and_says_when_to_retry(client, no_network, monkeypatch):
+    """The codec's reason reached every visitor: for weights in a model folder it names files
+    ("/srv/models/taesd/….safetensors has sha256 …, expected …")."""
+    token = taesd_token()
+
+    def unavailable(*args, **kwargs):
+        raise codec.ModelUnavailable("/srv/secret/models/taesd/diffusion_pytorch_model.safetensors does not exist")
+
+    monkeypatch.setattr(codec, "decode", unavailable)
+    for r in (client.get(f"/i/{token}"), APIClient().post("/api/v1/decode", {"token": token}, format="json")):
+        assert r.status_code == 503 and b"taesd" in r.content
+        assert b"/srv/secret" not in r.content and b"safetensors" not in r.content
+        assert int(r["Retry-After"]) > 0
+
+
 @pytest.mark.parametrize("model", ["taesd", "sd-vae-ft-mse"])
 def test_upload_naming_an_unavailable_model_is_refused_at_submit(png_bytes, model, no_network):
     """The API is the surface that names models (the site's form always uses the default)."""

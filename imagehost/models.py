@@ -91,8 +91,8 @@ class Picture(models.Model):
         return len(self.token)
 
 
-#: Every slug a short link can have (generated ones are token_urlsafe(9); custom ones
-#: services.links.CUSTOM_SLUG_RE): anything else names no link.
+#: Every slug a short link can have (generated ones: services.links.new_slug, older ones any
+#: token_urlsafe(9); custom ones: services.links.CUSTOM_SLUG_RE): anything else names no link.
 SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

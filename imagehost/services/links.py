@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -23,6 +24,12 @@ from .tokens import checked_token_sha256
 
 NO_LINK = "No such short link."
 CUSTOM_SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,39}$")
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_slug() -> str:
+    """A generated slug: 12 URL-safe characters, the first a letter or digit (about 71 random bits)."""
+    return secrets.choice(_ALNUM) + secrets.token_urlsafe(9)[1:]
 
 
 def get_or_create_short_link(
@@ -70,9 +77,11 @@ def get_or_create_short_link(
                 existing.save(update_fields=["expires_at"])
         return existing
     if slug is not None and not CUSTOM_SLUG_RE.match(slug):  # the owner's own slugs name their links; a new one:
+        if ShortLink.objects.filter(slug=slug).exists():
+            raise SlugTaken(f"The short link /s/{slug} is taken; choose another.")
         raise InvalidInput("A custom slug has 3-40 characters: letters, digits, '-' and '_'.", field="slug")
     for _ in range(5):
-        candidate = slug or secrets.token_urlsafe(9)
+        candidate = slug or new_slug()
         try:
             with transaction.atomic():
                 if owner is not None and slug is None:  # no unique constraint: concurrent requests queue here
@@ -110,7 +119,7 @@ def reserve_short_link(job: EncodeJob) -> ShortLink:
     for _ in range(5):
         try:
             with transaction.atomic():
-                return ShortLink.objects.create(slug=secrets.token_urlsafe(9), token="", owner=job.owner, job=job)
+                return ShortLink.objects.create(slug=new_slug(), token="", owner=job.owner, job=job)
         except IntegrityError:
             continue
     raise ServiceError("Could not reserve a short link; please try again.", status=503)

@@ -52,6 +52,34 @@ def test_taken_slug_is_409(owner_client, other_client):
     assert r.json()["error"]["code"] == "slug_taken"
 
 
+@pytest.mark.parametrize("slug", ["-starts-with-a-dash", "_underscore", "ab"])
+def test_someone_elses_generated_slug_is_409_not_a_slug_error(owner_client, other_client, owner, slug):
+    """A generated slug need not be a valid new custom one: naming someone else's is still 409."""
+    ShortLink.objects.create(slug=slug, token=TOKEN, owner=owner)
+    r = other_client.post("/api/v1/links", {"token": TOKEN, "slug": slug}, format="json")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "slug_taken"
+    assert ShortLink.objects.get(slug=slug).owner == owner
+
+
+def test_generated_slugs_are_valid_custom_slugs(owner_client, owner, anon_client, monkeypatch):
+    """Generated slugs start with a letter or digit: safe as a command-line argument, and a slug
+    that a person may name again."""
+    made = []
+    real = links.secrets.token_urlsafe
+    monkeypatch.setattr(links.secrets, "token_urlsafe", lambda n=None: "-" + real(n)[1:])  # the worst draw
+    made.append(anon_client.post("/api/v1/links", {"token": TOKEN}, format="json").json()["slug"])
+    made.append(owner_client.post("/api/v1/links", {"token": "D" * 40}, format="json").json()["slug"])
+    made.append(links.reserve_short_link(_job(owner)).slug)
+    for slug in made:
+        assert links.CUSTOM_SLUG_RE.match(slug), slug
+        assert len(slug) == 12
+
+
+def _job(owner):
+    from imagehost.models import EncodeJob
+    return EncodeJob.objects.create(owner=owner)
+
+
 @pytest.mark.parametrize(
     "body",
     [

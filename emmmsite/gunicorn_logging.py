@@ -71,6 +71,16 @@ def redact_handlers(logger: logging.Logger) -> None:
             handler.setFormatter(RedactingFormatter(inner=handler.formatter or logging.Formatter()))
 
 
+class ClientErrorFilter(logging.Filter):
+    """A client's mistake that Django logs as an error with a traceback (a request for a host
+    not in ``ALLOWED_HOSTS``: a 400) becomes one warning line: nothing in the server failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 class RedactedAtoms(SafeAtoms):
     """gunicorn's log atoms, each string redacted when the log format reads it.
 

@@ -341,6 +341,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     # no whole token (the image) or secret link in a log line: emmmsite/gunicorn_logging.py
     "formatters": {"redacted": {"()": "emmmsite.gunicorn_logging.RedactingFormatter"}},
+    "filters": {"client_error": {"()": "emmmsite.gunicorn_logging.ClientErrorFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "redacted"}},
     "root": {"handlers": ["console"], "level": environment.choice("DJANGO_LOG_LEVEL", "INFO", tuple(logging.getLevelNamesMapping()))},
     # Django's own loggers go to the same redacting handler (its defaults print unredacted
@@ -349,6 +350,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
+        "django.security.DisallowedHost": {"filters": ["client_error"]},  # a 400: one line, no traceback
     },
 }
 

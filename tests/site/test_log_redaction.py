@@ -73,3 +73,19 @@ def test_celery_worker_handlers_are_redacted_keeping_their_format():
         assert stream.getvalue() == "[ERROR] job for /delete/…/ failed\n"
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_request_for_another_host_is_one_warning_line_without_a_traceback(monkeypatch):
+    """A scanner's Host header is a client error (400): logged as one line, not a traceback
+    at ERROR (Django's default for DisallowedHost)."""
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h.formatter, RedactingFormatter))
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+    records: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "emit", lambda record, emit=handler.emit: (records.append(record), emit(record)))
+    response = Client(raise_request_exception=False).get("/", HTTP_HOST="scanner.example")
+    assert response.status_code == 400
+    logged = stream.getvalue()
+    assert "Invalid HTTP_HOST header: 'scanner.example'" in logged
+    assert "Traceback" not in logged
+    assert [r.levelno for r in records if "HTTP_HOST" in r.getMessage()] == [logging.WARNING]

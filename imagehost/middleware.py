@@ -1,5 +1,6 @@
 """CSRF that works with ``Referrer-Policy: no-referrer``; the Content-Security-Policy header;
-headers of answers every client may share (``SharedAnswerMiddleware``).
+headers of answers every client may share (``SharedAnswerMiddleware``) and of those for a
+signed-in user, which none may share (``SignedInAnswerMiddleware``).
 
 Every page sends ``no-referrer`` so token URLs never leak. Browsers then send form posts
 with ``Origin: null`` and no ``Referer``, which Django's Origin/Referer checks refuse.
@@ -12,6 +13,7 @@ import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.utils.functional import SimpleLazyObject
 
 from .views.errors import error_response
 from django.utils.cache import cc_delim_re
@@ -76,6 +78,41 @@ class SharedAnswerMiddleware:
             else:
                 del response["Vary"]
             response.cookies.clear()
+        return response
+
+
+#: What an answer for a signed-in user says when its view said nothing: only the browser may
+#: keep it, and it asks again before showing it (a shared cache never holds a private title, a
+#: token, an owner's links).
+SIGNED_IN_CACHE_CONTROL = "private, no-cache"
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    """Whether the answer is for a signed-in user: one of the session (read only when the request
+    has a session cookie: reading it for a visitor would add ``Vary: Cookie``) or of the API's
+    bearer token (DRF sets ``request.user`` to that user)."""
+    user = getattr(request, "user", None)
+    if user is None:
+        return False
+    if isinstance(user, SimpleLazyObject) and settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False  # the session's user, and no session: nobody is signed in
+    return bool(user.is_authenticated)
+
+
+class SignedInAnswerMiddleware:
+    """Listed after AuthenticationMiddleware: an answer for a signed-in user whose view set no
+    ``Cache-Control`` (pages: the library, a picture's page, a private album, the links; the
+    API's answers) gets ``SIGNED_IN_CACHE_CONTROL``. Answers that set their own are left as
+    they are: the images of ``/i/`` and ``/s/`` (public, the same for everyone), ``no-store``
+    pages."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control") and _signed_in(request):
+            response["Cache-Control"] = SIGNED_IN_CACHE_CONTROL
         return response
 
 

@@ -94,6 +94,8 @@ class Picture(models.Model):
 #: Every slug a short link can have (generated ones: services.links.new_slug, older ones any
 #: token_urlsafe(9); custom ones: services.links.CUSTOM_SLUG_RE): anything else names no link.
 SLUG_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: A token's identity as it appears in addresses (``/t/<identity>``): ``token_sha256``, lower-case hex.
+TOKEN_IDENTITY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ShortLink(models.Model):

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
-    ALBUM_SLUG_RE, SLUG_RE, Album, BlockedToken, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
+    ALBUM_SLUG_RE, SLUG_RE, TOKEN_IDENTITY_RE, Album, BlockedToken, EncodeJob, JobStatus, Picture, PictureEmbedding, ShortLink, Visibility,
     deletion_digest, token_sha256,
 )
 from .services.errors import InvalidInput, NotFound
@@ -135,24 +135,39 @@ def _not_reserved_for_another_picture(picture_pk: Any) -> Q:
     return Q(job__isnull=True) | Q(job__picture__isnull=True) | Q(job__picture=picture_pk)
 
 
-def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
-    """``album_pictures``, each also with ``link_slug``: the owner's short link of that token to
-    share (``_shareable``: live, permanent first, then the newest; none reserved for another
-    copy of the picture), or None."""
+def _link_slug() -> Subquery:
+    """For a picture row (an outer query over Picture): the slug of its owner's short link of its
+    token to share (``_shareable``: live, permanent first, then the newest; none reserved for
+    another copy of the picture), or None."""
     links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
     links = links.filter(_not_reserved_for_another_picture(OuterRef("pk")))
-    return album_pictures(album, viewer).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
+    return Subquery(_shareable(links).values("slug")[:1])
+
+
+def with_link_slugs(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
+    """``pictures``, each also with ``link_slug`` (``_link_slug``): grids show a picture through
+    its short link (a short URL) rather than its token URL (up to ~32,000 characters)."""
+    return pictures.annotate(link_slug=_link_slug())
+
+
+def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
+    """``album_pictures``, each also with ``link_slug`` (``with_link_slugs``)."""
+    return with_link_slugs(album_pictures(album, viewer))
 
 
 def public_albums() -> QuerySet[Album]:
-    """Public albums, newest first, each with ``picture_count`` and ``cover_token`` (its first
-    picture's token, or None when empty); taken-down pictures neither count nor make a cover."""
+    """Public albums, newest first, each with ``picture_count`` and ``cover_sha256`` (its first
+    picture's ``token_sha256``, or None when empty); taken-down pictures neither count nor make
+    a cover."""
     shown = not_taken_down(Picture.objects.filter(album_id=OuterRef("pk")))
     count = shown.order_by().values("album_id").annotate(n=Count("pk")).values("n")
-    first = shown.order_by("position", "created", "pk").values("token")[:1]
+    first = shown.order_by("position", "created", "pk")
     return (
         Album.objects.filter(visibility=Visibility.PUBLIC).select_related("owner").order_by("-created", "-pk")
-        .annotate(picture_count=Coalesce(Subquery(count), 0), cover_token=Subquery(first))
+        .annotate(
+            picture_count=Coalesce(Subquery(count), 0),
+            cover_sha256=Subquery(first.values("token_sha256")[:1]),
+        )
     )
 
 
@@ -293,16 +308,27 @@ def queue_place(job: EncodeJob) -> QueuePlace | None:
     return QueuePlace(ahead, None if mean is None else (ahead + 1) * mean)
 
 
-def picture_for_short_link(link_pk: int) -> Picture | None:
-    """The picture a short link shows, for its title: the link owner's picture of that token
-    (an anonymous link: the first anonymous upload of it), else None."""
-    link = ShortLink.objects.filter(pk=link_pk).values("owner_id", "token_sha256").first()
-    if link is None:
+def stored_token(identity: str) -> str | None:
+    """The token whose identity (``token_sha256``, 64 hex digits) is ``identity``, while a
+    picture or a filled short link holds it; else None."""
+    if not TOKEN_IDENTITY_RE.fullmatch(identity):
         return None
-    return (
-        Picture.objects.filter(token_sha256=link["token_sha256"], owner_id=link["owner_id"])
-        .order_by("created", "pk").first()
-    )
+    held = Picture.objects.filter(token_sha256=identity).values_list("token", flat=True).first()
+    return held or ShortLink.objects.filter(token_sha256=identity).exclude(token="").values_list("token", flat=True).first()
+
+
+def picture_for_short_link(link_pk: int) -> Picture | None:
+    """The picture a short link shows, for its title: the picture of the upload it was made for
+    (``ShortLink.job``: an upload's reserved link, or a link made on a picture's page) while
+    that picture is there, else the link owner's oldest picture of that token; None for the
+    shared anonymous link of a token (anyone who uploads or shortens that token gets the same
+    link, so it shows no uploader's title) and when the owner has no such picture."""
+    link = ShortLink.objects.filter(pk=link_pk).values("owner_id", "token_sha256", "job__picture_id").first()
+    if link is None or link["owner_id"] is None:
+        return None
+    owners = Picture.objects.filter(token_sha256=link["token_sha256"], owner_id=link["owner_id"])
+    made_for = owners.filter(pk=link["job__picture_id"]).first() if link["job__picture_id"] else None
+    return made_for or owners.order_by("created", "pk").first()
 
 
 def coded_size(token: str) -> tuple[int, int] | None:

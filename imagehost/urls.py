@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", uploads.job, name="job"),
     re_path(r"^i/(?P<token>[^/]+)$", images.image, name="image"),
     path("image", images.image_query, name="image_query"),
+    re_path(r"^t/(?P<identity>[^/]+)$", images.image_by_identity, name="image_by_identity"),
     path("s/<str:slug>/qr.svg", sharing.short_qr, name="short_qr"),
     path("s/<str:slug>/", images.short_page, name="short_page"),
     path("s/<str:slug>", images.short_image, name="short_image"),

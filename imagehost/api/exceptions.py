@@ -68,6 +68,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return None  # a real bug: let Django answer 500 and log it
     if retry_after:
         response["Retry-After"] = str(retry_after)
+    if not response.has_header("Cache-Control"):  # a refusal is for now, not for caches to keep
+        response["Cache-Control"] = "no-store"
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     error: dict[str, Any] = {"status": response.status_code}
     if isinstance(exc, exceptions.ValidationError):

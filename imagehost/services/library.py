@@ -1,12 +1,13 @@
 """A signed-in user's library: pictures and albums."""
 from __future__ import annotations
 
+import re
 import secrets
+import string
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
-from django.utils.text import slugify
 
 from ..models import Album, EncodeJob, Picture, Visibility
 from ..selectors import links_deleted_with
@@ -14,6 +15,18 @@ from .errors import InvalidInput, NotFound
 from .rows import lock_or_not_found
 
 NO_PICTURE = "No such picture."
+TITLE_MAX_CHARS = 200
+#: Bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069): in a title they reverse
+#: or reorder whatever the page shows after it (the tab's title, a message, a preview's text).
+BIDI_CONTROLS_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_title(title: str | None, *, strip: bool = True) -> str:
+    """A title as pictures, albums and uploads keep it: without bidi controls
+    (``BIDI_CONTROLS_RE``; the direction marks U+200E/U+200F stay, they embed nothing),
+    stripped of surrounding white space unless ``strip=False``, cut to ``TITLE_MAX_CHARS``."""
+    title = BIDI_CONTROLS_RE.sub("", title or "")
+    return (title.strip() if strip else title)[:TITLE_MAX_CHARS]
 
 
 def lock_album(album: Album | int) -> None:
@@ -39,7 +52,7 @@ def update_picture(picture: Picture, *, title: str | None = None) -> Picture:
     if title is not None:
         with transaction.atomic():
             lock_or_not_found(Picture, picture.pk, NO_PICTURE)
-            picture.title = title.strip()[:200]
+            picture.title = clean_title(title)
             picture.save(update_fields=["title"])
     return picture
 
@@ -78,10 +91,16 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
 
 
 # --- albums -----------------------------------------------------------------------------
-def unguessable_album_slug(title: str) -> str:
-    """The title's slug and 72 random bits: an unlisted album's only protection is its slug."""
-    base = slugify(title)[:40] or "album"
-    return f"{base}-{secrets.token_urlsafe(9)}"
+_ALNUM = string.ascii_letters + string.digits
+
+
+def unguessable_album_slug(title: str = "") -> str:
+    """A new album's slug: random only (a letter or digit, then 72 random bits), since an
+    unlisted album's only protection is its slug. It names no title words: the slug never
+    changes, and a title typed for a private album ("Divorce evidence") would stay in the
+    address after a rename and once the album is shared. ``title`` is not used (the admin
+    passes it). Albums made before keep their slugs (``slugify(title)-<random>``)."""
+    return secrets.choice(_ALNUM) + secrets.token_urlsafe(9)
 
 
 def _check_visibility(visibility: str) -> str:
@@ -92,21 +111,21 @@ def _check_visibility(visibility: str) -> str:
 
 def create_album(owner: Any, title: str, visibility: str = Visibility.PRIVATE) -> Album:
     """Create an album for a signed-in user; its slug is unguessable."""
-    title = (title or "").strip()
+    title = clean_title(title)
     if not title:
         raise InvalidInput("An album needs a title.", field="title")
     return Album.objects.create(
-        owner=owner, title=title[:200], slug=unguessable_album_slug(title), visibility=_check_visibility(visibility)
+        owner=owner, title=title, slug=unguessable_album_slug(), visibility=_check_visibility(visibility)
     )
 
 
 def update_album(album: Album, *, title: str | None = None, visibility: str | None = None) -> Album:
     """Rename an album and/or change its visibility. NotFound if it has been deleted."""
     if title is not None:
-        title = title.strip()
+        title = clean_title(title)
         if not title:
             raise InvalidInput("An album needs a title.", field="title")
-        album.title = title[:200]
+        album.title = title
     if visibility is not None:
         album.visibility = _check_visibility(visibility)
     with transaction.atomic():

@@ -48,9 +48,12 @@ def get_or_create_short_link(
     with ``expires_at`` its expiry becomes that, without one it keeps its expiry unless it has
     expired, then it becomes permanent again; SlugTaken, 409, when someone else's link or
     another token has it). An expiry must be in the future and storable (400). ``made_for``: the
-    upload whose completion asks for the link, recorded on it when this call creates it (an
-    anonymous upload's deletion link may delete a shared link an upload made, never one a
-    person made).
+    upload the link is for, recorded on it when this call creates it: the upload whose
+    completion asks for the link (an anonymous upload's deletion link may delete a shared link
+    an upload made, never one a person made), or the upload of the picture whose page asks for
+    it (the link's page then shows that picture's title; without ``slug``, a signed-in owner's
+    link reserved for another copy of the picture, the same file uploaded again, is never
+    returned for it).
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -68,6 +71,8 @@ def get_or_create_short_link(
     mine = ShortLink.objects.filter(owner_q, token_sha256=sha)
     if slug is None:  # the same expiry (None: permanent), so no other link is touched
         mine = mine.filter(expires_at=expires_at) if expires_at is not None else mine.filter(expires_at__isnull=True)
+        if owner is not None and made_for is not None:  # not another copy's (the anonymous link is shared)
+            mine = mine.filter(Q(job__isnull=True) | Q(job=made_for) | Q(job__picture__isnull=True))
     existing = mine.filter(slug=slug).first() if slug is not None else mine.first()
     if existing is not None:
         if slug is not None and (expires_at is not None or (existing.expires_at and existing.expires_at <= timezone.now())):
@@ -141,6 +146,8 @@ class ResolvedLink:
     pk: int
     slug: str
     token_sha256: str
+    #: When the link stops working (a Unix time), None for a permanent link.
+    expires_at: float | None = None
 
     @property
     def token(self) -> str:
@@ -171,7 +178,7 @@ def resolve_short_link(slug: str, *, count_hit: bool = True) -> ResolvedLink:
         raise TokenBlocked("This image has been taken down.")
     if link.expires_at is not None and link.expires_at <= now:
         raise LinkExpired("This short link has expired.")
-    return ResolvedLink(link.pk, slug, link.token_sha256)
+    return ResolvedLink(link.pk, slug, link.token_sha256, link.expires_at)
 
 
 def _reserved_link_now(slug: str, pk: int) -> serving_cache.CachedLink:

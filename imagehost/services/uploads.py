@@ -12,7 +12,7 @@ from ..models import Album, EncodeJob, EncodeKind
 from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
 from .deletion import new_deletion_key
 from .dispatch import dispatch_waiting
-from .library import lock_album
+from .library import clean_title, lock_album
 from .links import reserve_short_link
 
 
@@ -117,7 +117,7 @@ def submit_uploads(
             job = EncodeJob.objects.create(
                 owner=owner,
                 album=album,
-                title=(title or "")[:200],
+                title=clean_title(title, strip=False),
                 model_name=model or "",
                 max_chars=max_chars,
                 kind=kind,

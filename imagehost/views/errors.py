@@ -41,6 +41,8 @@ def error_response(
         response = render(request, "imagehost/error.html", context, status=status)
     for key, value in (headers or {}).items():
         response[key] = value
+    if not response.has_header("Cache-Control"):  # 404, 410, 414 are cacheable by default (RFC 9111 4.2.2)
+        response["Cache-Control"] = "no-store"
     patch_vary_headers(response, ["Accept"])  # its shape depends on Accept: shared caches must key on it
     return response
 

@@ -1,4 +1,4 @@
-"""Decoding views (``/i/<token>``, ``/image?q=``) and short links (``/s/<slug>``, ``/shorten``)."""
+"""Decoding views (``/i/<token>``, ``/image?q=``, ``/t/<identity>``) and short links (``/s/<slug>``, ``/shorten``)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from .. import selectors
 from ..ratelimits import rate_limited
 from ..services import links, rendering, tokens
-from ..services.errors import InvalidInput, LinkPending, ServiceError
+from ..services.errors import InvalidInput, LinkPending, NotFound, ServiceError
 from .forms import ShortenForm, parse, parse_width
 from .navigation import safe_local_path
 from .sharing import share_tools
@@ -62,6 +62,19 @@ def _token_response(request: HttpRequest, token: str, fmt: str | None) -> HttpRe
 def image(request: HttpRequest, token: str) -> HttpResponse:
     """/i/<token>[.ext]: the decoded image (WebP unless an extension asks otherwise)."""
     return _token_response(request, *split_extension(token))
+
+
+@require_safe
+@rate_limited("decodes")
+def image_by_identity(request: HttpRequest, identity: str) -> HttpResponse:
+    """/t/<sha256 of the token>[.ext]: a stored picture's image at a short address (grids,
+    previews): the same answer as /i/<token>, while a picture or a short link holds that token
+    (404 after), without a link's hit or its look-up limit."""
+    identity, fmt = split_extension(identity)
+    token = selectors.stored_token(identity)
+    if token is None:
+        raise NotFound("No such image.")
+    return _token_response(request, token, fmt)
 
 
 @require_safe
@@ -118,9 +131,11 @@ def short_page(request: HttpRequest, slug: str) -> HttpResponse:
         "imagehost/short.html",
         {
             "link": link,
+            "page_url": request.build_absolute_uri(reverse("short_page", args=[link.slug])),
             "image_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])),
             "og_image_url": request.build_absolute_uri(reverse("short_image", args=[f"{link.slug}.png"])),
-            "token_url": request.build_absolute_uri(reverse("image", args=[token])),
+            # the token URL works for ever: a link its owner made to expire does not hand it out
+            "token_url": request.build_absolute_uri(reverse("image", args=[token])) if link.expires_at is None else None,
             "token_chars": len(token),
             "width": size[0],
             "height": size[1],

@@ -1,6 +1,8 @@
 """The library, picture pages and albums (accounts: ``views/accounts.py``)."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,8 +23,12 @@ from .errors import shown_beside_the_form
 from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, ShortenForm, parse
 from .links import with_urls
 from .presentation import token_fits
-from .sharing import preview_png_url, share_tools
+from .sharing import preview_png_url, share_tools, thumbnail_url
 from .similar import similar_sections
+
+#: Thumbnail widths (``?w=``) of the library's grid and of the albums' and the gallery's.
+LIBRARY_THUMB_WIDTH = 320
+ALBUM_THUMB_WIDTH = 384
 
 
 @login_required
@@ -32,7 +38,11 @@ def library(request: HttpRequest) -> HttpResponse:
     query = parse(LibrarySearchForm, request.GET)
     pictures = selectors.pictures_for_owner(request.user, title_contains=query["q"])
     page = Paginator(pictures, settings.EMMM_PAGE_SIZE).get_page(query["page"])
-    return render(request, "imagehost/library.html", {"page": page, "q": query["q"]})
+    page.object_list = list(page.object_list)
+    for p in page.object_list:
+        p.thumb_url = thumbnail_url(p.token_sha256, LIBRARY_THUMB_WIDTH)
+    pager_query = f"q={quote(query['q'])}&" if query["q"] else ""
+    return render(request, "imagehost/library.html", {"page": page, "q": query["q"], "pager_query": pager_query})
 
 
 @login_required
@@ -54,7 +64,7 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 typed = parse(ShortenForm, request.POST)
                 link = links.get_or_create_short_link(pic.token, request.user, slug=typed["slug"] or None,
-                                                      expires_at=typed["expires_at"])
+                                                      expires_at=typed["expires_at"], made_for=getattr(pic, "job", None))
             except ServiceError as refused:
                 if not shown_beside_the_form(refused, request):
                     raise
@@ -134,9 +144,12 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
             raise NotFound("No such picture in this album.")
         lib.move_picture_in_album(pic, -1 if action == "up" else 1)
         order = list(selectors.album_pictures(alb, user).values_list("pk", flat=True))
-        messages.success(request, f"“{pic.title or '(untitled)'}” is now {order.index(pic.pk) + 1} of {len(order)}.")
-        # back with the keyboard focus on the picture that moved (its page is reloaded)
-        return redirect(f"{reverse('album', args=[alb.slug])}?moved={pic.pk}")
+        index = order.index(pic.pk)
+        messages.success(request, f"“{pic.title or '(untitled)'}” is now {index + 1} of {len(order)}.")
+        # back with the keyboard focus on the picture that moved, on the page it is now on
+        page_number = index // settings.EMMM_PAGE_SIZE + 1
+        on_page = f"&page={page_number}" if page_number > 1 else ""
+        return redirect(f"{reverse('album', args=[alb.slug])}?moved={pic.pk}{on_page}")
     else:  # reorder
         lib.reorder_album(alb, form["order"])
     return redirect("album", slug=alb.slug)
@@ -153,16 +166,21 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
         if not is_owner:
             raise NotFound("No such album.")
         return _album_action(request, alb, user)
-    pictures = list(selectors.album_pictures_with_links(alb, user))
-    for p in pictures:
-        p.url = reverse("image", args=[p.token])
-        p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else p.url
-    cover = next((p for p in pictures if not p.taken_down), None)
-    og_image = preview_png_url(request, cover.token, cover.link_slug) if cover else None
+    query = parse(PageForm, request.GET)
+    pictures = selectors.album_pictures_with_links(alb, user)
+    page = Paginator(pictures, settings.EMMM_PAGE_SIZE).get_page(query["page"])
+    page.object_list = list(page.object_list)
+    for number, p in enumerate(page.object_list, start=page.start_index()):
+        p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else reverse("image_by_identity", args=[p.token_sha256])
+        p.thumb_url = thumbnail_url(p.token_sha256, ALBUM_THUMB_WIDTH)
+        p.is_first, p.is_last = number == 1, number == page.paginator.count  # in the album, not the page
+    cover = pictures.filter(taken_down=False).first()
+    og_image = preview_png_url(request, cover.token_sha256, cover.link_slug) if cover else None
     return render(
         request,
         "imagehost/album.html",
-        {"album": alb, "pictures": pictures, "is_owner": is_owner, "visibilities": Visibility.choices, "og_image": og_image,
+        {"album": alb, "page": page, "is_owner": is_owner, "visibilities": Visibility.choices, "og_image": og_image,
+         "page_url": request.build_absolute_uri(reverse("album", args=[alb.slug])),
          "moved": request.GET.get("moved", "")},
     )
 
@@ -172,4 +190,7 @@ def public_albums(request: HttpRequest) -> HttpResponse:
     """The gallery: public albums, newest first, a page at a time."""
     query = parse(PageForm, request.GET)
     page = Paginator(selectors.public_albums(), settings.EMMM_PAGE_SIZE).get_page(query["page"])
+    page.object_list = list(page.object_list)
+    for a in page.object_list:
+        a.cover_url = thumbnail_url(a.cover_sha256, ALBUM_THUMB_WIDTH) if a.cover_sha256 else None
     return render(request, "imagehost/public_albums.html", {"page": page})

@@ -51,11 +51,18 @@ def share_tools(request: HttpRequest, slug: str, title: str = "") -> ShareTools:
     return ShareTools(page_url, image_url, qr_url, embed_snippets(page_url, image_url, title))
 
 
-def preview_png_url(request: HttpRequest, token: str, slug: str | None) -> str:
-    """An absolute PNG URL of a picture for ``og:image``: its short link when it has one (a short
-    URL), else its token URL."""
-    path = reverse("short_image", args=[f"{slug}.png"]) if slug else reverse("image", args=[f"{token}.png"])
+def preview_png_url(request: HttpRequest, token_sha256: str, slug: str | None) -> str:
+    """An absolute PNG URL of a picture for ``og:image``: its short link when it has one, else
+    the image by its token's identity (``/t/``); never the token URL (up to ~32,000 characters)."""
+    path = reverse("short_image", args=[f"{slug}.png"]) if slug else reverse("image_by_identity", args=[f"{token_sha256}.png"])
     return request.build_absolute_uri(path)
+
+
+def thumbnail_url(token_sha256: str, width: int) -> str:
+    """A grid's thumbnail of a picture (a path, ``?w=width``): the image by its token's identity
+    (``/t/<sha256>``, 64 characters where the token URL has up to ~32,000), cached like the token
+    URL and counting no short link's hits or look-ups."""
+    return f"{reverse('image_by_identity', args=[token_sha256])}?w={width}"
 
 
 def qr_svg(url: str) -> bytes:

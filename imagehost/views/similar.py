@@ -18,6 +18,7 @@ from ..services import search
 from ..services.errors import InvalidInput, ServiceError
 from .errors import shown_beside_the_form
 from .forms import one_upload_body, parse
+from .sharing import thumbnail_url
 
 PAGE_K = 8
 
@@ -25,11 +26,10 @@ PAGE_K = 8
 def _card(hit: search.SimilarPicture, viewer: Any) -> dict[str, Any]:
     pic = hit.picture
     own = viewer is not None and viewer.is_authenticated and pic.owner_id == viewer.pk
-    image_url = reverse("image", args=[pic.token])
     return {
         "title": pic.title or "(untitled)",
-        "thumb": f"{image_url}?w=160",
-        "href": reverse("picture", args=[pic.pk]) if own else image_url,
+        "thumb": thumbnail_url(pic.token_sha256, 160),
+        "href": reverse("picture", args=[pic.pk]) if own else reverse("image_by_identity", args=[pic.token_sha256]),
         "score": f"{hit.score:.2f}",
     }
 

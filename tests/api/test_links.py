@@ -176,3 +176,16 @@ def test_deleting_a_picture_deletes_its_links_unless_kept(owner_client, owner, m
     assert owner_client.delete(f"/api/v1/pictures/{kept.pk}?links=keep").status_code == 204
     assert ShortLink.objects.filter(pk=kept_link.pk).exists()
     assert "stays" in [x["slug"] for x in owner_client.get("/api/v1/links").json()["results"]]
+
+
+def test_a_link_made_from_a_picture_is_that_pictures(owner_client, owner, make_picture, client):
+    """The same file uploaded twice: a link made from the second copy shows the second's title."""
+    from imagehost.models import EncodeJob, JobStatus
+
+    first = make_picture(owner, title="Private: bank statement", token=TOKEN)
+    second = make_picture(owner, title="Meme for the group chat", token=TOKEN)
+    for pic in (first, second):
+        EncodeJob.objects.create(owner=owner, picture=pic, status=JobStatus.DONE)
+    r = owner_client.post("/api/v1/links", {"picture": second.pk, "slug": "meme"}, format="json")
+    assert r.status_code == 201 and ShortLink.objects.get(slug="meme").job.picture == second
+    assert "Meme for the group chat" in client.get("/s/meme/").content.decode()

@@ -33,3 +33,27 @@ def test_a_post_without_the_sites_cookie_says_to_allow_cookies():
 def test_a_script_gets_the_csrf_refusal_as_json():
     r = Client(enforce_csrf_checks=True).post("/accounts/login/", {}, HTTP_ACCEPT="application/json")
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/s/no-such-link", "/s/no-such-link/", "/i/not!a!token", "/i/" + "A" * 200_000, "/no/such/page/", "/api/v1/jobs/not-a-job"],
+    ids=["link", "link-page", "bad-token", "long-token", "page", "api"],
+)
+def test_an_error_answer_is_not_kept_by_caches(client, path):
+    """404, 410 and 414 are cacheable by default (RFC 9111 §4.2.2): without Cache-Control a
+    shared cache could keep a refusal after the link is made or the image unblocked."""
+    r = client.get(path)
+    assert 400 <= r.status_code < 500
+    assert r["Cache-Control"] == "no-store"
+
+
+def test_a_takedown_answer_is_not_kept_by_caches(client, real_token):
+    from imagehost.services import tokens
+
+    assert client.get(f"/i/{real_token}").status_code == 200
+    tokens.block_token(real_token)
+    r = client.get(f"/i/{real_token}")
+    assert r.status_code == 410 and r["Cache-Control"] == "no-store"
+    tokens.unblock_token(real_token)
+    assert client.get(f"/i/{real_token}").status_code == 200

@@ -27,8 +27,8 @@ def test_album_page_hides_a_taken_down_picture_from_others(client, other_user, a
         if viewer:
             client.force_login(viewer)
         body = client.get(f"/albums/{album.slug}/").content.decode()
-        assert f"/i/{kept.token}" in body and "Kept" in body
-        assert gone.token not in body and "Gone" not in body
+        assert f"/t/{kept.token_sha256}" in body and "Kept" in body
+        assert gone.token_sha256 not in body and "Gone" not in body
         assert "1 picture" in body and "An album of 1 picture by" in body
 
 
@@ -36,18 +36,18 @@ def test_album_page_marks_a_taken_down_picture_for_its_owner(client, user, album
     album, gone, kept = album_with_a_takedown
     client.force_login(user)
     body = client.get(f"/albums/{album.slug}/").content.decode()
-    assert f'src="/i/{kept.token}?w=384"' in body
-    assert f'src="/i/{gone.token}' not in body  # no broken image: it answers 410
+    assert f'src="/t/{kept.token_sha256}?w=384"' in body
+    assert gone.token_sha256 not in body  # no broken image: it answers 410
     assert "Gone" in body and "Taken down" in body
     assert f'href="/p/{gone.pk}/"' in body  # the owner can still open it and delete it
     # The share card uses a picture that still shows.
-    assert f"{kept.token}.png" in body and f"{gone.token}.png" not in body
+    assert f"/t/{kept.token_sha256}.png" in body
 
 
 def test_public_gallery_skips_a_taken_down_cover_and_does_not_count_it(client, album_with_a_takedown):
     album, gone, kept = album_with_a_takedown
     body = client.get("/albums/public/").content.decode()
-    assert f'src="/i/{kept.token}?w=384"' in body and gone.token not in body
+    assert f'src="/t/{kept.token_sha256}?w=384"' in body and gone.token_sha256 not in body
     assert "1 picture ·" in body
 
 
@@ -56,7 +56,7 @@ def test_public_gallery_album_with_only_taken_down_pictures_shows_empty(client, 
     pic = make_picture(user, album=album)
     tokens.block_token(pic.token_sha256)
     body = client.get("/albums/public/").content.decode()
-    assert pic.token not in body and "0 pictures" in body and "empty" in body
+    assert pic.token_sha256 not in body and "0 pictures" in body and "empty" in body
 
 
 def test_api_album_pictures_leave_out_a_taken_down_picture_for_others(other_user, user, album_with_a_takedown):
@@ -91,7 +91,7 @@ def test_library_and_picture_page_mark_a_taken_down_picture(client, user, album_
     album, gone, kept = album_with_a_takedown
     client.force_login(user)
     body = client.get("/library/").content.decode()
-    assert f'src="/i/{kept.token}?w=320"' in body and f'src="/i/{gone.token}' not in body
+    assert f'src="/t/{kept.token_sha256}?w=320"' in body and gone.token_sha256 not in body
     assert "Taken down" in body and f'href="/p/{gone.pk}/"' in body
     page = client.get(f"/p/{gone.pk}/").content.decode()
     assert "taken down" in page.lower() and f'src="http://testserver/i/{gone.token}"' not in page

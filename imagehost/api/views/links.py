@@ -54,10 +54,13 @@ class LinkListView(ApiView):
         if "picture" in opts:
             if user is None:
                 raise exceptions.NotAuthenticated("Sign in to shorten one of your pictures.")
-            token = selectors.get_picture_for_owner(opts["picture"], user).token
+            picture = selectors.get_picture_for_owner(opts["picture"], user)
+            token, made_for = picture.token, getattr(picture, "job", None)  # the link shows this copy's title
         else:
-            token = opts["token"]
-        link = links.get_or_create_short_link(token, user, slug=opts.get("slug"), expires_at=opts.get("expires_at"))
+            token, made_for = opts["token"], None
+        link = links.get_or_create_short_link(
+            token, user, slug=opts.get("slug"), expires_at=opts.get("expires_at"), made_for=made_for
+        )
         return Response(self.get_serializer(link).data, status=status.HTTP_201_CREATED)
 
 

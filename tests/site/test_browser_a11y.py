@@ -4,6 +4,7 @@ fields and focused, focus kept after actions, a skip link, no link named twice."
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from imagehost.models import EncodeJob, JobStatus, Visibility
 from imagehost.services import library, links
@@ -69,6 +70,7 @@ def test_3_refused_short_link_error_is_tied_to_the_field_and_focused(browser, li
     page.fill(".add-short-link input[name=slug]", "taken")
     page.press(".add-short-link input[name=slug]", "Enter")
     page.wait_for_selector(".add-short-link .form-error")
+    page.wait_for_function("() => document.activeElement !== document.body", timeout=10_000)  # autofocus: next frame
     slug = page.evaluate("""() => { const i = document.querySelector('.add-short-link input[name=slug]');
         const ids = (i.getAttribute('aria-describedby') || '').split(' ');
         return {invalid: i.getAttribute('aria-invalid'), described: ids.map(id => (document.getElementById(id) || {}).textContent || '').join(' '),
@@ -118,10 +120,10 @@ def test_6_reordering_an_album_keeps_focus_on_the_moved_picture(browser, live_se
     sign_in(page, live_server)
     page.goto(f"{live_server.url}/albums/{album.slug}/")
     page.focus(".album-grid li:nth-child(3) button[value=up]")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    page.wait_for_timeout(300)
-    assert page.eval_on_selector_all(".album-grid li span[dir]", "els => els.map(e => e.innerText)") == ["One", "Three", "Two"]
+    with page.expect_navigation():  # keyboard.press does not wait for the POST and its redirect
+        page.keyboard.press("Enter")
+    expect(page.locator(".album-grid li span[dir]")).to_have_text(["One", "Three", "Two"])
+    page.wait_for_function("() => document.activeElement !== document.body", timeout=10_000)  # autofocus: next frame
     assert "Three" in page.evaluate("() => (document.activeElement.closest('li') || {}).innerText || 'BODY'")
 
 

@@ -87,6 +87,7 @@ def test_form_errors_look_like_errors(browser, live_server):
     page.fill("input[name=password2]", PASSWORD + "x")
     page.click("main button[type=submit]")
     page.wait_for_selector(".errorlist")
+    page.wait_for_load_state("load")  # site.css applied before the computed styles are read
     colours = page.evaluate("""() => ({error: getComputedStyle(document.querySelector('.errorlist li')).color,
         body: getComputedStyle(document.body).color, bullet: getComputedStyle(document.querySelector('.errorlist')).listStyleType,
         invalid: getComputedStyle(document.querySelector('[aria-invalid=true]')).borderTopColor,

@@ -7,12 +7,16 @@ corrected before a second submit, a pending short link behind a proxy's 502, the
 in the recent-uploads list, a file dropped beside the drop zone and a pasted image's title."""
 from __future__ import annotations
 
+from datetime import date
+
 import json
 import re
 
 import pytest
 
 from .chromium import allow_sync_orm_beside_playwright, browser, sign_in  # noqa: F401 (fixtures)
+
+YEAR = date.today().year + 5  # a future expiry in every year this suite runs (January: no DST)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 HISTORY = "emmm.recentUploads"
@@ -272,21 +276,21 @@ def test_a_corrected_or_cleared_expiry_is_what_is_sent(browser, live_server, use
     page.goto(f"{live_server.url}/p/{pic.pk}/")
     field = ".add-short-link input[type=datetime-local]"
     page.fill(".add-short-link input[name=slug]", "mylink")
-    page.fill(field, "2031-01-15T15:30")
-    assert page.evaluate(SENT) == ["2031-01-15T20:30:00.000Z"]
-    page.fill(field, "2032-02-20T10:00")
-    assert page.evaluate(SENT) == ["2032-02-20T15:00:00.000Z"]
+    page.fill(field, f"{YEAR}-01-15T15:30")
+    assert page.evaluate(SENT) == [f"{YEAR}-01-15T20:30:00.000Z"]
+    page.fill(field, f"{YEAR + 1}-02-20T10:00")
+    assert page.evaluate(SENT) == [f"{YEAR + 1}-02-20T15:00:00.000Z"]
     page.fill(field, "")
     assert page.evaluate(SENT) == [""]
-    page.fill(field, "2031-01-15T15:30")
+    page.fill(field, f"{YEAR}-01-15T15:30")
     page.evaluate(SENT)
     page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")  # back (bfcache)
     assert page.evaluate("""() => { const f = document.querySelector('.add-short-link');
         return [f.querySelector('input[type=datetime-local]').name, f.querySelectorAll('input[type=hidden][name=expires_at]').length]; }""") == ["expires_at", 0]
-    page.fill(field, "2032-02-20T10:00")
+    page.fill(field, f"{YEAR + 1}-02-20T10:00")
     page.click(".add-short-link button")
     page.wait_for_selector('tr.short-link[data-slug="mylink"]')
-    assert ShortLink.objects.get(slug="mylink").expires_at.isoformat() == "2032-02-20T15:00:00+00:00"
+    assert ShortLink.objects.get(slug="mylink").expires_at.isoformat() == f"{YEAR + 1}-02-20T15:00:00+00:00"
     assert errors == []
 
 

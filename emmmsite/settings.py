@@ -256,6 +256,9 @@ EMMM_PAGE_SIZE = environment.integer("EMMM_PAGE_SIZE", 24, minimum=1)
 EMMM_MAX_WAITERS = environment.integer("EMMM_MAX_WAITERS", 1, minimum=0)  # 0: no upload waits
 EMMM_DECODES_PER_WORKER = environment.integer("EMMM_DECODES_PER_WORKER", max(1, environment.integer("GUNICORN_THREADS", 8, minimum=1) - 2), minimum=1)
 EMMM_MAX_DECODES = environment.integer("EMMM_MAX_DECODES", 1, minimum=1)
+# A request for a token another thread of this process is decoding waits for that picture at
+# most this long (services/rendering.py: decode_in_a_slot), then answers 503 busy.
+EMMM_DECODE_FOLLOW_TIMEOUT_S = environment.number("EMMM_DECODE_FOLLOW_TIMEOUT_S", 30.0, above=0)
 EMMM_HEAVY_DECODE_PIXELS = environment.integer("EMMM_HEAVY_DECODE_PIXELS", 512 * 512, minimum=1)
 EMMM_LOCK_DIR = Path(environment.text("EMMM_LOCK_DIR", str(VAR_DIR / "locks")))
 EMMM_CACHE_MAX_ENTRY_BYTES = environment.integer("EMMM_CACHE_MAX_ENTRY_BYTES", 2 * 1024 * 1024, minimum=0)  # 0: none

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import codec
@@ -14,7 +15,8 @@ from PIL import Image
 
 from .. import concurrency
 from . import rendering_cache
-from .errors import BadToken, DecoderBusy, ModelUnavailable
+from ..models import token_sha256
+from .errors import BadToken, DecoderBusy, ModelUnavailable, ServiceError
 from .tokens import checked_token_sha256
 
 # Output formats of decoded images: name -> (Pillow format, Content-Type, save options).
@@ -107,30 +109,99 @@ def _store_rendering(image: Image.Image, sha: str, fmt: str, width: int | None) 
     return RenderedImage(content, content_type, sha, fmt, image.width, image.height)
 
 
+@dataclass
+class _Flight:
+    """One token's decode under way in this process, and the requests waiting for its picture."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    followers: int = 0
+    image: Image.Image | None = None
+    error: Exception | None = None
+
+
+_flights: dict[str, _Flight] = {}
+_flights_lock = threading.Lock()
+
+
 def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
-    """``decode_token`` in a decode slot (``decode_slot``, sized by the token's coded pixels).
-    ``info``: the token's header, read here when not given."""
+    """``decode_token`` in a decode slot (``decode_slot``, sized by the token's coded pixels),
+    once per token at a time in this process: requests for a token that another thread is
+    decoding (eight thumbnails of one picture, a share page and its preview) wait, in their own
+    worker slot, for that picture instead of decoding it again (up to
+    ``EMMM_DECODE_FOLLOW_TIMEOUT_S``, then DecoderBusy); a failed decode's ServiceError reaches
+    them too. ``info``: the token's header, read here when not given."""
     info = info or token_header(token)
-    with decode_slot(info.coded_width * info.coded_height):
+    pixels = info.coded_width * info.coded_height
+    with _worker_decode_slot():
+        sha = token_sha256(token)
+        with _flights_lock:
+            flight = _flights.get(sha)
+            leader = flight is None
+            if leader:
+                flight = _flights[sha] = _Flight()
+            else:
+                flight.followers += 1
+        if not leader:
+            return _follow(flight, token, pixels)
+        try:
+            with _heavy_decode_slot(pixels):
+                flight.image = decode_token(token)
+            return flight.image
+        except ServiceError as exc:
+            flight.error = exc
+            raise
+        finally:
+            with _flights_lock:
+                del _flights[sha]
+            flight.done.set()
+
+
+def _follow(flight: _Flight, token: str, pixels: int) -> Image.Image:
+    """The picture another thread is decoding (a copy: each request resizes and encodes its own)."""
+    if not flight.done.wait(settings.EMMM_DECODE_FOLLOW_TIMEOUT_S):
+        raise _busy()
+    if flight.image is not None:
+        return flight.image.copy()
+    if flight.error is not None:
+        raise flight.error
+    with _heavy_decode_slot(pixels):  # the first request failed unexpectedly: try for ourselves
         return decode_token(token)
+
+
+def _busy() -> DecoderBusy:
+    return DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
+
+
+@contextmanager
+def _worker_decode_slot() -> Iterator[None]:
+    """One of this worker's decode slots (``EMMM_DECODES_PER_WORKER``, so that some threads stay
+    free for pages), else DecoderBusy at once (a waiting request would hold a thread all the same)."""
+    with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
+        if not got:
+            raise _busy()
+        yield
+
+
+@contextmanager
+def _heavy_decode_slot(pixels: int) -> Iterator[None]:
+    """To decode more than ``EMMM_HEAVY_DECODE_PIXELS`` pixels (more than the encoder makes by
+    default), one of this machine's slots (``EMMM_MAX_DECODES``), else DecoderBusy at once."""
+    if pixels <= settings.EMMM_HEAVY_DECODE_PIXELS:
+        yield
+        return
+    with concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR) as held:
+        if not held:
+            raise _busy()
+        yield
 
 
 @contextmanager
 def decode_slot(pixels: int) -> Iterator[None]:
-    """Hold one of this worker's decode slots (``EMMM_DECODES_PER_WORKER``, so that some threads
-    stay free for pages) and, to decode more than ``EMMM_HEAVY_DECODE_PIXELS`` pixels, one of this
-    machine's (``EMMM_MAX_DECODES``); else DecoderBusy at once. Neither waits: a waiting request
-    would hold a thread all the same. For tokens and for images a request decodes alike."""
-    busy = DecoderBusy("This server is busy decoding other images; try again in a few seconds.")
-    with concurrency.slot("decodes", settings.EMMM_DECODES_PER_WORKER, timeout=0) as got:
-        if not got:
-            raise busy
-        heavy = pixels > settings.EMMM_HEAVY_DECODE_PIXELS  # more than the encoder makes by default
-        machine = concurrency.machine_slot("heavy-decodes", settings.EMMM_MAX_DECODES, settings.EMMM_LOCK_DIR)
-        with machine if heavy else nullcontext(True) as held:
-            if not held:
-                raise busy
-            yield
+    """Hold one of this worker's decode slots and, for a heavy decode, one of this machine's
+    (``_worker_decode_slot``, ``_heavy_decode_slot``); else DecoderBusy at once. For tokens
+    (``decode_in_a_slot``) and for images a request decodes alike."""
+    with _worker_decode_slot(), _heavy_decode_slot(pixels):
+        yield
 
 
 def _native_avif(token: str, info: codec.TokenInfo) -> bytes | None:

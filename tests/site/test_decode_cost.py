@@ -188,3 +188,85 @@ def test_search_by_an_image_file_decodes_it_in_a_slot(client, png_bytes, setting
         r = search()
         assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
     assert search().status_code == 200
+
+
+def _decode_waiting_for_followers(monkeypatch, followers: int, outcome=None):
+    """``rendering.decode_token`` that counts its calls and, before answering, waits until
+    ``followers`` other requests wait for the same token (so the test does not race)."""
+    import threading
+    import time
+
+    calls: list[str] = []
+    real = rendering.decode_token
+
+    def decode(token):
+        calls.append(threading.current_thread().name)
+        flight = rendering._flights[token_sha256(token)]
+        deadline = time.monotonic() + 20
+        while flight.followers < followers and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if outcome is not None:
+            raise outcome
+        return real(token)
+
+    monkeypatch.setattr(rendering, "decode_token", decode)
+    return calls
+
+
+def _at_once(n: int, request) -> list:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda i: request(i), range(n)))
+
+
+def test_requests_for_a_token_being_decoded_wait_for_that_decode(token_pool, settings, monkeypatch):
+    """Six cold requests for one token (thumbnails, a preview, the share page's image) in six
+    threads of one worker: one decode (it was six, each holding its own decoded picture)."""
+    settings.EMMM_DECODES_PER_WORKER = 8
+    res = token_pool(2)
+    calls = _decode_waiting_for_followers(monkeypatch, followers=5)
+    asked = [("webp", None), ("png", None), ("webp", 32), ("png", 32), ("jpg", None), ("jpg", 48)]
+    rendered = _at_once(6, lambda i: rendering.render_token_image(res.token, *asked[i]))
+    assert len(calls) == 1
+    assert [(r.fmt, r.content[:4]) for r in rendered][:2] == [("webp", b"RIFF"), ("png", b"\x89PNG")]
+    assert [r.width for r in rendered] == [64, 64, 32, 32, 64, 48]
+    monkeypatch.undo()
+    alone = rendering.decode_token(res.token)  # the same picture a decode of its own gives
+    assert Image.open(io.BytesIO(rendered[1].content)).tobytes() == alone.tobytes()
+    assert rendering._flights == {}
+
+
+def test_a_decode_that_fails_fails_its_followers_alike(token_pool, settings, monkeypatch):
+    from imagehost.services.errors import ModelUnavailable
+
+    settings.EMMM_DECODES_PER_WORKER = 8
+    res = token_pool(3)
+    calls = _decode_waiting_for_followers(monkeypatch, followers=2, outcome=ModelUnavailable("cannot decode now"))
+
+    def ask(i):
+        try:
+            rendering.render_token_image(res.token, "png", [None, 32, 48][i])
+        except ModelUnavailable as exc:
+            return exc.message
+    assert _at_once(3, ask) == ["cannot decode now"] * 3 and len(calls) == 1
+    assert rendering._flights == {}
+
+
+def test_waiting_for_another_decode_takes_a_worker_slot(token_pool, settings, monkeypatch):
+    """A follower holds a thread as a decode does: the slots keep threads free for pages."""
+    settings.EMMM_DECODES_PER_WORKER = 2
+    res = token_pool(4)
+    calls = _decode_waiting_for_followers(monkeypatch, followers=1)
+    outcomes = _at_once(3, lambda i: _outcome(lambda: rendering.render_token_image(res.token, "png", [None, 32, 48][i])))
+    assert sorted(outcomes) == ["busy", "ok", "ok"] and len(calls) == 1
+
+
+def _outcome(call) -> str:
+    from imagehost.services.errors import DecoderBusy
+
+    try:
+        call()
+        return "ok"
+    except DecoderBusy:
+        return "busy"

@@ -43,10 +43,11 @@ def fits_as_dicts(url_length: int) -> list[dict]:
 #: The figures are the README's budget table (kodim01, token format v2).
 BUDGET_HINTS: dict[str, str] = {
     LinkBudget.CHAT: "The token URL stays under 4,000 characters (Slack, Telegram, Discord Nitro, most forums). "
-    "A photo is coded much smaller to fit (a 768×512 photo: at 225×150, shown at 627×418), with less detail.",
+    "A photo is coded much smaller to fit (a 768×512 photo: at 225×150, shown at 627×418), with less detail; "
+    "a small picture may use the room for more detail than with no limit.",
     LinkBudget.PROXY: "Under 8,000 characters: passes common proxies and web servers (8,192). A 768×512 photo: "
     "coded at 320×213.",
-    LinkBudget.BEST: "No length bound: all the detail at the stored size. A photo's token URL can be 30,000 "
+    LinkBudget.BEST: "No length bound: the standard quality at the stored size. A photo's token URL can be 30,000 "
     "characters or more; the short link fits anywhere either way.",
 }
 

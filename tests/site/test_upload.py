@@ -341,3 +341,11 @@ def test_an_anonymous_upload_into_an_album_is_refused_like_the_api(client, user,
     api = client.post("/api/v1/images", {"file": SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"), "album": album.slug})
     assert api.status_code == 400 and "Sign in to upload into an album." in api.content.decode()
     assert not EncodeJob.objects.exists()
+
+
+def test_the_budget_choices_say_what_they_do(client):
+    """A budget is a bound on the link, not a quality: with no bound the default quantisation
+    is not the "best" quality (a small picture under a budget gets a finer step that fits)."""
+    body = client.get("/").content.decode()
+    assert "Best quality" not in body and "all the detail" not in body
+    assert "No length limit" in body and "may use the room for more detail" in body

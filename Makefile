@@ -33,8 +33,6 @@ migrate: venv
 # supervisord (scripts/run.sh, scripts/supervisord.conf), on SQLite and kombu's filesystem
 # broker under var/. A process that dies is restarted; Ctrl-C or SIGTERM stops all of them.
 run: venv
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput -v 0
 	VENV=$(VENV) bash scripts/run.sh
 
 # Production-shaped (the same supervision): needs DATABASE_URL, REDIS_URL, CELERY_BROKER_URL,
@@ -43,8 +41,6 @@ run-prod: venv
 	@for v in DATABASE_URL REDIS_URL CELERY_BROKER_URL DJANGO_SECRET_KEY DJANGO_ALLOWED_HOSTS; do \
 	  test -n "$${!v}" || { echo "run-prod needs $$v in the environment"; exit 2; }; done
 	$(PY) manage.py check --deploy
-	$(PY) manage.py migrate --noinput
-	EMMM_MANIFEST_STATIC=1 $(PY) manage.py collectstatic --noinput -v 0
 	EMMM_MANIFEST_STATIC=1 VENV=$(VENV) bash scripts/run.sh
 
 # Installs/starts PostgreSQL, Redis and Chromium (Debian packages) when missing.

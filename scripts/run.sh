@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run` / `make run-prod`: gunicorn, one Celery worker and one Celery beat under
+# `make run` / `make run-prod`: migrations and static files, then gunicorn, one Celery worker and one Celery beat under
 # supervisord (scripts/supervisord.conf), in the foreground. A program that dies is
 # restarted; Ctrl-C or SIGTERM stops everything (supervisord is exec'd, so the signal
 # reaches it directly, and it stops each program's whole process group).
@@ -40,6 +40,10 @@ except (OSError, ValueError) as exc:
     sys.exit(f"emmmbedding: {sys.argv[1]}:{port} {reason}")
 PY
 fi
+# The database and the static files, once this instance holds the lock (a second `make run`
+# is refused before it touches the running one's database).
+"$EMMM_PY" manage.py migrate --noinput
+"$EMMM_PY" manage.py collectstatic --noinput -v 0
 # Under systemd, stdout is the journal's socket, which supervisord cannot open by path
 # (/dev/stdout: ENXIO, and no program would ever start): the programs' output then goes to a
 # file beside supervisord's own log.

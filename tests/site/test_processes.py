@@ -48,9 +48,7 @@ def test_make_run_restarts_a_dead_worker_and_sigterm_stops_everything(tmp_path):
            if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(EMMM_VAR_DIR=str(var), PORT=str(port), HOST="127.0.0.1", GUNICORN_WORKERS="1",
                VENV=str(Path(sys.executable).parent.parent), PYTHONUNBUFFERED="1", EMMM_RATELIMIT_ENABLE="0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env,
-                   check=True, timeout=300)
-    log = tmp_path / "run.log"
+    log = tmp_path / "run.log"  # run.sh migrates the new database itself
     sup = spawn(["bash", "scripts/run.sh"], log=log, cwd=REPO, env=env)
     seen: set[int] = set()
     try:
@@ -68,6 +66,7 @@ def test_make_run_restarts_a_dead_worker_and_sigterm_stops_everything(tmp_path):
         # refused at once (it started a second scheduler, and removed the first one's pid file).
         second = subprocess.run(["bash", "scripts/run.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already running" in second.stderr
+        assert "Operations to perform" not in second.stdout  # refused before it touched the database
         other = subprocess.run(["bash", "scripts/run.sh"], cwd=REPO, env={**env, "EMMM_VAR_DIR": str(tmp_path / "other")},
                                capture_output=True, text=True, timeout=60)
         assert other.returncode == 1 and f"127.0.0.1:{port} is in use" in other.stderr

@@ -8,20 +8,26 @@
 Only ``fetch`` downloads weights; ``encode`` and ``decode`` use local files only.
 
 A TOKEN_OR_FILE argument is read from the file when such a file exists, from standard
-input when it is ``-``, and is otherwise taken as the token text. Exit status: 0 on
-success, 2 for bad input (an invalid token or image, a bad option: a one-line message on
-standard error, never a traceback), 3 when the model's weights are unavailable, 1 when the
-output cannot be written.
+input when it is ``-``, and is otherwise taken as the token text. ``encode -`` reads the image
+from standard input, at most ``codec.limits.MAX_INPUT_BYTES`` (the largest image accepted at all,
+EMMM_MAX_INPUT_PIXELS, stored uncompressed at 8 bytes a pixel, plus 16 MiB; 416 MiB by
+default). Exit status: 0 on success, 2 for bad input (an invalid token or image, input that
+cannot be read, a bad option, running out of memory: a one-line message on standard error,
+never a traceback), 3 when the model's weights are unavailable, 1 when the output cannot be
+written. Warnings of the libraries that read images (Pillow, libtiff) are not shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -40,6 +46,36 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _read_input(arg: str, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of standard input (``arg`` ``-``) or of the file ``arg``
+    (so that the caller can tell more than ``limit`` from exactly that). CodecError, a one-line
+    "cannot read ..." message, when it cannot be read (a closed standard input, EIO, no
+    permission)."""
+    from .errors import CodecError
+
+    name = "standard input" if arg == "-" else arg
+    try:
+        if arg == "-":
+            if sys.stdin is None or getattr(sys.stdin, "buffer", None) is None:
+                raise CodecError("cannot read standard input: it is closed")
+            return _read_up_to(sys.stdin.buffer, limit + 1)
+        with open(arg, "rb") as fh:
+            return _read_up_to(fh, limit + 1)
+    except OSError as exc:
+        raise CodecError(f"cannot read {name}: {exc.strerror or exc}") from exc
+
+
+def _read_up_to(stream, most: int) -> bytes:
+    """Up to ``most`` bytes, read a MiB at a time (one read of ``most`` would reserve it all)."""
+    out = io.BytesIO()
+    while out.tell() < most:
+        chunk = stream.read(min(1 << 20, most - out.tell()))
+        if not chunk:
+            break
+        out.write(chunk)
+    return out.getvalue()
+
+
 def _read_token(arg: str) -> str:
     """The token text from an argument that is a token, a file holding one, or ``-``.
 
@@ -50,16 +86,52 @@ def _read_token(arg: str) -> str:
     from .limits import MAX_TOKEN_CHARS
 
     limit = MAX_TOKEN_CHARS + 4096  # enough for the longest token and surrounding whitespace
-    if arg == "-":
-        return sys.stdin.buffer.read(limit).decode("ascii", errors="replace").strip()
-    if os.path.isfile(arg):
-        with open(arg, "rb") as fh:
-            return fh.read(limit).decode("ascii", errors="replace").strip()
+    if arg == "-" or os.path.isfile(arg):  # longer input is refused as too long a token
+        return _read_input(arg, limit).decode("ascii", errors="replace").strip()
     if os.path.isdir(arg):
         raise CodecError(f"{arg} is a folder, not a token or a file holding one")
     if not _BASE64URL.fullmatch(arg.strip()) and ("/" in arg or "." in arg):  # no token has either
         raise CodecError(f"no such file: {arg} (and not a token: tokens are base64url text, A-Z a-z 0-9 - _)")
     return arg.strip()
+
+
+def _read_image(arg: str):
+    """The image argument of ``encode``: the path as it is (Pillow reads what it needs), or the
+    bytes of standard input, at most ``limits.MAX_INPUT_BYTES``."""
+    from . import limits
+    from .errors import InvalidImage
+
+    if arg != "-":
+        return arg
+    data = _read_input("-", limits.MAX_INPUT_BYTES)
+    if len(data) > limits.MAX_INPUT_BYTES:
+        raise InvalidImage(f"the image on standard input is over {limits.MAX_INPUT_BYTES:,} bytes")
+    return data
+
+
+@contextlib.contextmanager
+def _quiet():
+    """No warnings, and nothing the C libraries print themselves (libtiff writes its messages
+    to standard error) while the image is read: the one line on standard error is the error,
+    if there is one."""
+    with warnings.catch_warnings():  # the command line is one thread
+        warnings.simplefilter("ignore")
+        try:
+            saved = os.dup(2)
+        except OSError:  # standard error is closed: nothing to keep quiet
+            saved = None
+        if saved is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                with contextlib.suppress(Exception):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,8 +184,9 @@ def _run(args: argparse.Namespace) -> int:
     import codec
 
     if args.command == "encode":
-        source = sys.stdin.buffer.read() if args.image == "-" else args.image
-        result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels, kind=args.kind)
+        source = _read_image(args.image)
+        with _quiet():
+            result = codec.encode(source, model=args.model, max_chars=args.max_chars, max_pixels=args.max_pixels, kind=args.kind)
         return _print(result.token)
     if args.command == "decode":
         fmt = _output_format(args.output)
@@ -159,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_MODEL
     except CodecError as exc:  # InvalidToken, InvalidImage, bad options: safe one-line messages
         print(f"python -m codec: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("python -m codec: error: out of memory (the input is too large for this machine)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

@@ -9,10 +9,10 @@ checked against the header before any pixel is decoded.
 from __future__ import annotations
 
 import io
-import warnings
 
 from PIL import Image
 
+from . import avif_frames
 from .errors import CodecError, InvalidToken
 
 #: Quality of ``kind="avif"`` without ``max_chars`` (Pillow/libavif scale 0..100).
@@ -54,6 +54,14 @@ def _open(payload: bytes, coded: tuple[int, int]) -> Image.Image:
     image = Image.open(io.BytesIO(payload), formats=["AVIF"])
     if image.size != tuple(coded):
         raise InvalidToken("the token's embedded picture does not match its declared shape")
+    # The size Pillow reports is the file's ``ispe`` box; the AV1 decoder allocates for the frame
+    # in the bitstream, which nothing binds to it (the encoder never writes a larger one).
+    try:
+        frame = avif_frames.largest_frame(payload)
+    except ValueError as exc:
+        raise InvalidToken("the token's embedded picture is corrupt") from exc
+    if frame[0] * frame[1] > coded[0] * coded[1]:
+        raise InvalidToken("the token's embedded picture holds a frame larger than its declared shape")
     return image
 
 
@@ -68,10 +76,10 @@ def decode(payload: bytes, coded: tuple[int, int]) -> Image.Image:
 
 
 def _guarded(action):
+    # No warning filter (catch_warnings is process-wide, not thread-safe): the header's shape is
+    # checked against the codec's own limits before this, far under Pillow's bomb threshold.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return action()
+        return action()
     except InvalidToken:
         raise
     except Exception as exc:  # Pillow / libavif raise many types on corrupt data

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +18,14 @@ from .encode_v1 import (  # noqa: F401  (re-exported: tests, bench, golden token
 )
 from .errors import CodecError, InvalidToken
 from .images import ImageSource, load_rgb
-from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_UPSCALE_PER_SIDE, MIN_CODED_SIDE
+from .limits import DEFAULT_MAX_PIXELS, MAX_CODED_PIXELS, MAX_TOKEN_CHARS, MAX_UPSCALE_PER_SIDE, MIN_CODED_SIDE
 from .models import registry
 from .models.base import LatentAutoencoder, device
 
 def default_model() -> str:
-    """``$EMMM_DEFAULT_MODEL`` or ``taef2``."""
-    return os.environ.get("EMMM_DEFAULT_MODEL", "taef2")
+    """``$EMMM_DEFAULT_MODEL`` (checked against the registered models: ConfigurationError
+    naming the variable), or ``taef2`` when it is unset or empty."""
+    return environment.value("EMMM_DEFAULT_MODEL")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,8 @@ def encode(
         raise CodecError("max_pixels must be positive")
     if refine_steps is not None and not 0 <= refine_steps <= MAX_REFINE_STEPS:
         raise CodecError(f"refine_steps must be from 0 to {MAX_REFINE_STEPS}, not {refine_steps}")
+    if max_chars is not None:  # no longer token can be decoded (and 10**400 does not fit a float)
+        max_chars = min(int(max_chars), MAX_TOKEN_CHARS)
     if kind == "avif":
         return _encode_avif(image, max_chars, max_pixels)
     spec = registry.get_spec(model or default_model())

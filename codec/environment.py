@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from .errors import CodecError
@@ -30,6 +32,7 @@ class Variable:
     pattern: str | None = None  # a str variable's allowed values (a regular expression)
     expected: str = ""  # how a str variable's value looks, for the message
     integer: bool = True  # for numbers: a whole number
+    choices: Callable[[], Collection[str]] | None = None  # a str variable's allowed values, when they are a list
 
 
 def _whole(name: str, default: int | None, minimum: int, maximum: int | None = None) -> Variable:
@@ -41,7 +44,19 @@ def _real(name: str, default: float, *, minimum: float | None = None, above: flo
     return Variable(name, default, minimum=minimum, above=above, maximum=maximum, integer=False)
 
 
+#: The models codec/models/registry.py registers, for checking EMMM_DEFAULT_MODEL before it is
+#: imported (it loads torch; the site checks this table at start-up without). Once it is
+#: imported, its own list is used (a model registered at run time included).
+BUILTIN_MODELS = ("sd-vae-ft-mse", "taef2", "taesd")
+
+
+def _model_names() -> Collection[str]:
+    registry = sys.modules.get("codec.models.registry")
+    return registry.available_models() if registry is not None else BUILTIN_MODELS
+
+
 VARIABLES: dict[str, Variable] = {v.name: v for v in (
+    Variable("EMMM_DEFAULT_MODEL", "taef2", choices=_model_names, expected="a registered model name"),
     _whole("EMMM_MAX_PIXELS", 512 * 512, 1),
     _whole("EMMM_MAX_INPUT_PIXELS", 50_000_000, 1),
     _whole("EMMM_TORCH_THREADS", None, 1),
@@ -73,6 +88,11 @@ def value(name: str) -> int | float | str | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return variable.default
+    if variable.choices is not None:
+        names = sorted(variable.choices())
+        if raw not in names:
+            raise ConfigurationError(f"{name}={raw!r}: expected {variable.expected} ({', '.join(names)})")
+        return raw
     if variable.pattern is not None:
         if not re.fullmatch(variable.pattern, raw):
             raise ConfigurationError(f"{name}={raw!r}: expected {variable.expected}")

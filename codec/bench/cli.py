@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -20,19 +21,49 @@ import time
 from . import measure, report
 
 
+def _at_least_1(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _budgets(text: str) -> tuple[int, ...]:
+    try:
+        budgets = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        budgets = ()
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole numbers from 1, comma-separated (such as 2000,4000), not {text!r}")
+    return budgets
+
+
+def _decibels(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m codec.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", help="folder of images")
-    parser.add_argument("--size", type=int, default=316, help="long side in pixels (default 316)")
+    parser.add_argument("--size", type=_at_least_1, default=316, help="long side in pixels (default 316)")
     parser.add_argument("--only", help="comma-separated image names (file stems) to measure")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=_at_least_1, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", help="write the measurements to this JSON piece")
     parser.add_argument("--json-dir", help="write one JSON piece per image here (skip images already there)")
-    parser.add_argument("--v2-target-db", type=float, metavar="DB",
+    parser.add_argument("--v2-target-db", type=_decibels, metavar="DB",
                         help="measure only v2 at this EMMM_V2_TARGET_DB (method v2-<DB>dB), to merge with a full run")
     parser.add_argument("--v2-only", action="store_true",
                         help="measure only what depends on v2 (merge it after a full run: later pieces win)")
-    parser.add_argument("--v1-budgets", metavar="N,N",
+    parser.add_argument("--v1-budgets", type=_budgets, metavar="N,N",
                         help="measure only v1 rate control at these budgets (v1@N), to merge with a full run")
     parser.add_argument("--merge", nargs="+", metavar="PIECE", help="JSON pieces to merge instead of measuring")
     parser.add_argument("--out", help="write the markdown report here")
@@ -42,7 +73,13 @@ def _parser() -> argparse.ArgumentParser:
 def measure_all(folder: str, size: int, threads: int, only: list[str] | None, log=print, piece_dir: str | None = None,
                 variant_db: float | None = None, v2_only: bool = False, v1_budgets: tuple[int, ...] = ()) -> dict:
     """Measurements of every method on every image, as a JSON-ready dict (with ``piece_dir``,
-    also one piece per image, written as soon as that image is done)."""
+    also one piece per image, written as soon as that image is done). measure.BenchError for
+    a folder without images or a file there that is not one (before the model is loaded)."""
+    paths = measure.image_paths(folder, only)
+    if piece_dir:
+        os.makedirs(piece_dir, exist_ok=True)
+        paths = [p for p in paths if not os.path.exists(os.path.join(piece_dir, p.stem + ".json"))]
+    images = measure.load_images(paths, size)
     import torch
 
     os.environ.setdefault("EMMM_TORCH_THREADS", str(threads))
@@ -50,11 +87,6 @@ def measure_all(folder: str, size: int, threads: int, only: list[str] | None, lo
 
     codec.load_model()
     torch.set_num_threads(threads)
-    paths = measure.image_paths(folder, only)
-    if piece_dir:
-        os.makedirs(piece_dir, exist_ok=True)
-        paths = [p for p in paths if not os.path.exists(os.path.join(piece_dir, p.stem + ".json"))]
-    images = measure.load_images(paths, size)
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
     start = time.perf_counter()
     if images:
@@ -79,11 +111,35 @@ def measure_all(folder: str, size: int, threads: int, only: list[str] | None, lo
             "seconds": time.perf_counter() - start, "machine": machine}  # fmt: skip
 
 
+#: What a JSON piece holds (``measure_all``), with the type of each.
+PIECE_FIELDS = {"rows": list, "ceiling": dict, "size": int, "threads": int, "seconds": (int, float),
+                "machine": str, "folder": str}  # fmt: skip
+
+
+def read_piece(path: str) -> dict:
+    """A JSON piece written by ``--json`` / ``--json-dir``; measure.BenchError if it is not one."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise measure.BenchError(f"--merge: cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        piece = json.loads(text)
+    except ValueError:
+        piece = None
+    fields = set(measure.Row.__dataclass_fields__)
+    if not (isinstance(piece, dict)
+            and all(isinstance(piece.get(k), t) and not isinstance(piece.get(k), bool) for k, t in PIECE_FIELDS.items())
+            and all(isinstance(r, dict) and {"method", "image"} <= set(r) <= fields for r in piece["rows"])):
+        raise measure.BenchError(f"--merge: {path} is not a measurement piece (written by --json or --json-dir)")
+    return piece
+
+
 def merge(pieces: list[dict]) -> dict:
     """One measurement set from several (same size and threads)."""
     first = dict(pieces[0])
     if any(p["size"] != first["size"] or p["threads"] != first["threads"] for p in pieces):
-        raise SystemExit("pieces were measured with different --size or --threads")
+        raise measure.BenchError("pieces were measured with different --size or --threads")
     rows = {(r["method"], r["image"]): r for p in pieces for r in p["rows"]}  # later pieces win
     first["rows"] = list(rows.values())
     first["ceiling"] = {k: v for p in pieces for k, v in p["ceiling"].items()}
@@ -92,19 +148,26 @@ def merge(pieces: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-    if args.merge:
-        data = merge([json.loads(open(path).read()) for path in args.merge])
-        data["pieces"] = len(args.merge)
-    elif args.images:
-        only = args.only.split(",") if args.only else None
-        data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr),
-                           piece_dir=args.json_dir, variant_db=args.v2_target_db, v2_only=args.v2_only,
-                           v1_budgets=tuple(int(b) for b in args.v1_budgets.split(",")) if args.v1_budgets else ())
-        data["pieces"] = 1
-    else:
-        _parser().error("give --images (measure) or --merge (combine pieces)")
+    try:
+        if args.merge:
+            data = merge([read_piece(path) for path in args.merge])
+            data["pieces"] = len(args.merge)
+        elif args.images:
+            if not os.path.isdir(args.images):
+                what = "not a folder" if os.path.exists(args.images) else "no such folder"
+                parser.error(f"--images: {what}: {args.images}")
+            only = args.only.split(",") if args.only else None
+            data = measure_all(args.images, args.size, args.threads, only, log=lambda m: print(m, file=sys.stderr),
+                               piece_dir=args.json_dir, variant_db=args.v2_target_db, v2_only=args.v2_only,
+                               v1_budgets=args.v1_budgets or ())
+            data["pieces"] = 1
+        else:
+            parser.error("give --images (measure) or --merge (combine pieces)")
+    except measure.BenchError as exc:
+        parser.error(str(exc))
     data.setdefault("args", argv_text)
     if args.json:
         with open(args.json, "w") as fh:

@@ -72,13 +72,17 @@ class Row:
         return asdict(self)
 
 
+class BenchError(Exception):
+    """A folder, image or piece the benchmark cannot use (the command line: one line, exit 2)."""
+
+
 def image_paths(folder: str | os.PathLike, only: list[str] | None = None) -> list[Path]:
     """Image files in ``folder``, sorted by name (only those whose stem is in ``only``)."""
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if only:
         paths = [p for p in paths if p.stem in only]
     if not paths:
-        raise SystemExit(f"no images in {folder}")
+        raise BenchError(f"no images in {folder}" + (f" named {', '.join(only)}" if only else ""))
     return paths
 
 
@@ -86,7 +90,11 @@ def load_images(paths: list[Path], size: int) -> list[tuple[str, Image.Image]]:
     """(name, RGB image resized (Lanczos) to long side ``size``) for each path."""
     out = []
     for p in paths:
-        image = Image.open(p).convert("RGB")
+        try:
+            with Image.open(p) as opened:
+                image = opened.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError: an OSError
+            raise BenchError(f"cannot read {p}: not an image Pillow can decode ({exc})") from exc
         scale = size / max(image.size)
         target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         out.append((p.stem, image if target == image.size else image.resize(target, Image.Resampling.LANCZOS)))

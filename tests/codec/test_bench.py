@@ -68,3 +68,38 @@ def test_msssim_settings_fit_the_image():
     assert bench.msssim_settings(64, 48) == (3, 5)
     assert bench.msssim_settings(40, 40) == (3, 4)
     assert bench.msssim_settings(30, 200) is None
+
+
+def _fails_with(capsys, argv: list[str], message: str) -> None:
+    import pytest
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+
+
+def test_bad_arguments_are_one_clear_error_not_a_traceback(tmp_path, capsys):
+    """A missing --images folder, a file there, a non-image .png in it, a malformed --merge
+    piece, --v1-budgets x and --threads 0 were tracebacks; --size 0 measured 1x1 pictures."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    photo(24, 16).save(folder / "one.png")
+    _fails_with(capsys, ["--images", str(tmp_path / "missing")], f"--images: no such folder: {tmp_path / 'missing'}")
+    _fails_with(capsys, ["--images", str(folder / "one.png")], "--images: not a folder")
+    _fails_with(capsys, ["--images", str(tmp_path)], f"no images in {tmp_path}")
+    for option, value, message in (("--size", "0", "--size: must be at least 1"), ("--size", "-5", "--size: must be at least 1"),
+                                   ("--threads", "0", "--threads: must be at least 1"), ("--threads", "x", "not an integer"),
+                                   ("--v1-budgets", "x", "--v1-budgets: expected whole numbers from 1, comma-separated"),
+                                   ("--v1-budgets", "4000,0", "--v1-budgets: expected whole numbers"),
+                                   ("--v2-target-db", "nan", "--v2-target-db: expected a number above 0")):
+        _fails_with(capsys, ["--images", str(folder), option, value], message)
+    (folder / "two.png").write_bytes(b"not a picture")
+    _fails_with(capsys, ["--images", str(folder)], f"cannot read {folder / 'two.png'}: not an image")
+    bad = tmp_path / "piece.json"
+    for text, message in (('{"a": 1}', "is not a measurement piece"), ("{", "is not a measurement piece"),
+                          ('{"rows": 3, "size": 64, "threads": 1, "ceiling": {}, "seconds": 1}', "is not a measurement piece")):
+        bad.write_text(text)
+        _fails_with(capsys, ["--merge", str(bad)], f"--merge: {bad} is not a measurement piece")
+    _fails_with(capsys, ["--merge", str(tmp_path / "none.json")], f"--merge: cannot read {tmp_path / 'none.json'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -205,3 +206,106 @@ def test_a_bad_codec_variable_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "codec", "inspect", synthetic_token(16, 16)], cwd=REPO, env=env,
                        capture_output=True, timeout=120)
     assert r.returncode == 2 and r.stderr.decode() == "python -m codec: error: EMMM_MAX_PIXELS='abc': expected a whole number from 1\n"
+
+
+class EndlessZeros(io.RawIOBase):
+    """Standard input that never ends; fails the test once far more than ``allowed`` was read."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed, self.given = allowed, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.given > 4 * self.allowed:
+            raise AssertionError(f"standard input read without a bound ({self.given:,} bytes so far)")
+        n = min(len(buffer), 65536)
+        buffer[:n] = bytes(n)
+        self.given += n
+        return n
+
+
+def test_encode_reads_standard_input_up_to_the_limit(monkeypatch, capsys):
+    """``head -c 1200M /dev/zero | python -m codec encode -`` read it all, then died of a
+    MemoryError traceback; it reads at most MAX_INPUT_BYTES + 1 now."""
+    monkeypatch.setattr("codec.limits.MAX_INPUT_BYTES", 1 << 20)
+    endless = EndlessZeros(1 << 20)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(endless)))
+    assert main(["encode", "-", "--kind", "avif"]) == 2
+    err = capsys.readouterr().err
+    assert err == "python -m codec: error: the image on standard input is over 1,048,576 bytes\n"
+    assert endless.given <= (1 << 20) + (1 << 17)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(encoded(photo(16, 12)))))
+    assert main(["encode", "-", "--kind", "avif"]) == 0 and capsys.readouterr().out.count("\n") == 1
+
+
+def test_the_input_limit_is_the_largest_accepted_image_uncompressed():
+    from codec.limits import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
+
+    assert MAX_INPUT_BYTES == 8 * MAX_INPUT_PIXELS + (16 << 20)
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    import codec
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(codec, "encode", exhausted)
+    assert main(["encode", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m codec: error: out of memory") and err.count("\n") == 1
+
+
+def test_input_that_cannot_be_read_is_one_line_with_exit_2(tmp_path, monkeypatch, capsys):
+    """An unreadable token file (EIO, no permission) and a closed standard input were
+    tracebacks (OSError; AttributeError on None.buffer)."""
+    import builtins
+
+    assert main(["inspect", "/proc/self/mem"]) == 2  # a regular file whose read fails with EIO
+    assert "cannot read /proc/self/mem: Input/output error" in capsys.readouterr().err
+    denied = tmp_path / "t.tok"
+    denied.write_text(synthetic_token(8, 8))
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == str(denied):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    for argv in (["inspect", str(denied)], ["decode", str(denied), "-o", str(tmp_path / "x.png")], ["encode", str(denied)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err == f"python -m codec: error: cannot read {denied}: Permission denied\n", argv
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(sys, "stdin", None)
+    for argv in (["inspect", "-"], ["encode", "-"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == "python -m codec: error: cannot read standard input: it is closed\n"
+
+
+def test_closed_standard_input_in_a_real_process():
+    r = subprocess.run(f"{sys.executable} -m codec inspect - <&-", shell=True, cwd=REPO, capture_output=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 2 and r.stderr == b"python -m codec: error: cannot read standard input: it is closed\n"
+
+
+def test_library_warnings_and_messages_stay_off_the_command_line(tmp_path):
+    """libtiff printed "LZWDecode: Not enough data at scanline 0" and Pillow a "Truncated File
+    Read" UserWarning on standard error beside the documented one line (or none at all)."""
+    picture = photo(32, 24)
+    lzw = bytearray(encoded(picture, "TIFF", compression="tiff_lzw"))
+    lzw[40:100] = bytes(range(60))  # corrupt the LZW codes: libtiff prints "LZWDecode: Not enough data"
+    (tmp_path / "noisy.tif").write_bytes(bytes(lzw))
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    jpeg = bytearray(encoded(picture, "JPEG", exif=exif.tobytes()))
+    at = jpeg.find(b"Exif\0\0") + 6
+    jpeg[at + 14 : at + 18] = b"\x00\x01\x00\x00"  # the Orientation entry's count: far past the block
+    (tmp_path / "badexif.jpg").write_bytes(bytes(jpeg))
+    noisy = run("encode", str(tmp_path / "noisy.tif"), "--kind", "avif")
+    assert noisy.returncode == 2 and noisy.stderr.decode().count("\n") == 1, noisy.stderr.decode()
+    bad_exif = run("encode", str(tmp_path / "badexif.jpg"), "--kind", "avif")
+    assert bad_exif.returncode == 0 and bad_exif.stderr == b"", bad_exif.stderr.decode()

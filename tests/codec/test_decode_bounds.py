@@ -129,3 +129,36 @@ def test_encoder_never_writes_a_larger_factor(taef2):
     assert info.coded_width < info.width  # rate control had to downscale
     assert info.width <= MAX_UPSCALE_PER_SIDE * info.coded_width
     assert info.height <= MAX_UPSCALE_PER_SIDE * info.coded_height
+
+
+def test_an_avif_token_whose_file_understates_its_frame_is_refused_before_decoding():
+    """An avif token's file says 16x16 (its ``ispe`` box, what Pillow reports and the header
+    check compares) but carries a 3000x3000 AV1 frame: the decoder would allocate for the frame."""
+    import struct
+
+    from codec import encode_v2
+
+    from .imagegen import peak_memory_growth
+
+    buf = io.BytesIO()
+    Image.new("RGB", (3000, 3000)).save(buf, format="AVIF", quality=0, speed=10, subsampling="4:4:4")
+    lying = bytearray(buf.getvalue())
+    at = lying.find(b"ispe")
+    struct.pack_into(">II", lying, at + 8, 16, 16)
+    text = encode_v2.frame(0, (16, 16), (16, 16), (0, 0, 0), encode_v2.AVIF, bytes(lying))
+
+    def run():
+        with pytest.raises(InvalidToken):
+            codec.decode(text)
+
+    _, grown = peak_memory_growth(run)
+    assert grown < 16 << 20, grown >> 20
+
+
+def test_avif_tokens_the_encoder_writes_decode_at_every_size(taef2):
+    from .imagegen import photo as synthetic_photo
+
+    for size in [(1, 1), (16, 9), (300, 200), (1024, 768)]:
+        text = codec.encode(synthetic_photo(*size), kind="avif").token
+        info = codec.inspect(text)
+        assert codec.decode(text).size == (info.width, info.height)

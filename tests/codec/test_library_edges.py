@@ -98,3 +98,59 @@ def test_submodules_are_reachable_after_a_plain_import():
     code = "import codec; print(codec.images.load_rgb.__name__, codec.token.token_id.__name__, hasattr(codec, 'nothing'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.split() == ["load_rgb", "token_id", "False"]
+
+
+def test_whole_numbers_too_large_for_a_float_are_codec_errors_or_clamped(taef2):
+    """max_chars=10**400 escaped as OverflowError (max_chars * BUDGET_SLACK), and so did
+    stored_size(10**309, 1). A budget over MAX_TOKEN_CHARS means no tighter budget than that
+    (no longer token can be decoded): the same token as at MAX_TOKEN_CHARS."""
+    from codec.limits import MAX_TOKEN_CHARS
+
+    picture = photo(24, 16)
+    at_limit = codec.encode(picture, refine_steps=0, max_chars=MAX_TOKEN_CHARS).token
+    for kind in ("vae", "vae-v1"):
+        assert codec.encode(picture, refine_steps=0, max_chars=10**400, kind=kind).chars <= MAX_TOKEN_CHARS
+    assert codec.encode(picture, refine_steps=0, max_chars=10**400).token == at_limit
+    assert codec.encode(picture, max_chars=10**400, kind="avif").chars <= MAX_TOKEN_CHARS
+    assert codec.encode(picture, refine_steps=0, max_pixels=10**400, kind="avif").width == 24
+    for args in ((10**309, 1), (1, 10**400), (2**32, 1)):
+        with pytest.raises(codec.CodecError, match="must be a whole number from 1 to 4,294,967,295"):
+            codec.stored_size(*args)
+    assert codec.stored_size(2**32 - 1, 1) == (8192, 1) and codec.stored_size(10, 10, 10**400) == (10, 10)
+
+
+def test_the_default_model_variable_is_in_the_table(monkeypatch):
+    """EMMM_DEFAULT_MODEL was read straight from os.environ: empty named no model at all (a
+    CodecError "unknown model ''" from encode), and a bad name was not a ConfigurationError."""
+    assert "EMMM_DEFAULT_MODEL" in environment.VARIABLES
+    for empty in ("", "  "):
+        monkeypatch.setenv("EMMM_DEFAULT_MODEL", empty)
+        assert codec.default_model() == "taef2"
+        environment.check()
+    monkeypatch.setenv("EMMM_DEFAULT_MODEL", "taesd")
+    assert codec.default_model() == "taesd" and codec.minimum_chars() == codec.minimum_chars("taesd")
+    monkeypatch.setenv("EMMM_DEFAULT_MODEL", "nope")
+    for call in (environment.check, codec.default_model, codec.minimum_chars, lambda: codec.encode(photo(8, 8))):
+        with pytest.raises(codec.ConfigurationError, match=r"EMMM_DEFAULT_MODEL='nope': expected a registered model name \("):
+            call()
+    assert codec.minimum_chars("taef2") > 0  # a model named explicitly needs no default
+
+
+def test_the_default_model_is_checked_without_torch():
+    """The site checks the codec's table at start-up without loading torch."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; os.environ['EMMM_DEFAULT_MODEL'] = 'nope'\n"
+            "from codec import environment\n"
+            "try:\n    environment.check()\nexcept environment.ConfigurationError as e:\n    print(e)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    message = "EMMM_DEFAULT_MODEL='nope': expected a registered model name (sd-vae-ft-mse, taef2, taesd)"
+    assert out.splitlines() == [message, "False"]
+
+
+def test_the_models_the_table_knows_without_torch_are_the_registered_ones():
+    from codec.models import available_models
+
+    assert sorted(environment.BUILTIN_MODELS) == available_models()

@@ -294,6 +294,12 @@ EMMM_BROKER_DIR = Path(environment.text("EMMM_BROKER_DIR", str(VAR_DIR / "broker
 _BROKER_DIR = EMMM_BROKER_DIR
 CELERY_BROKER_URL = environment.text("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# Seconds a broker connect, and each read or write on the connection, may take. A broker that
+# accepts connections and never answers (a hung Redis, a black-holed route) then fails a publish
+# (the upload is kept: queue_unavailable) instead of hanging the upload, the worker or /healthz.
+# Above 1 s: the worker's BRPOP waits 1 s on the server (kombu's brpop_timeout).
+EMMM_BROKER_TIMEOUT_S = environment.number("EMMM_BROKER_TIMEOUT_S", 3.0, above=1)
+EMMM_BROKER_SOCKET_OPTIONS = {"socket_timeout": EMMM_BROKER_TIMEOUT_S, "socket_connect_timeout": EMMM_BROKER_TIMEOUT_S}
 if CELERY_BROKER_URL.startswith("filesystem"):
     # The folders are created by ImagehostConfig.ready (not at import).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -305,7 +311,10 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 else:
     # Unacknowledged messages (worker died mid-task) go back to the queue after this.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": environment.integer("EMMM_VISIBILITY_TIMEOUT_S", 900, minimum=1)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": environment.integer("EMMM_VISIBILITY_TIMEOUT_S", 900, minimum=1),
+        **EMMM_BROKER_SOCKET_OPTIONS,
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -320,22 +329,39 @@ CELERY_WORKER_CONCURRENCY = EMMM_WORKER_SIZE.processes
 # at a time; default: the worker's processes + 1, so a lone user keeps every process busy
 # and the next job already waits on the broker (no idle gap between two of one user's jobs).
 EMMM_DISPATCH_PER_OWNER = environment.integer("EMMM_DISPATCH_PER_OWNER", EMMM_WORKER_SIZE.processes + 1, minimum=1)
-CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_TIMEOUT = EMMM_BROKER_TIMEOUT_S
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Time limits of one encode task (imagehost/tasks.py: encode_job): claim, encode, complete. The
+# slowest measured encode is 70-80 s (token v1 under a link budget, 2 threads, this 2-core
+# machine; README, docs/benchmarks.md); a job may be encoded twice (a token over
+# EMMM_MAX_TOKEN_CHARS) and is decoded once more to warm the cache. At the soft limit the encode
+# is interrupted and the job goes back to the queue (an attempt: a poison image fails after
+# EMMM_JOB_MAX_ATTEMPTS); at the hard one the pool kills the process (an encode stuck in native
+# code) and the job goes back too. Prefork pool only (`make run`'s worker): solo/threads pools
+# ignore time limits. Celery sends the limits in each task's message, from the process that
+# queues it (the web process on upload, the worker when it dispatches): set them alike for both.
+EMMM_ENCODE_SOFT_TIME_LIMIT_S = environment.integer("EMMM_ENCODE_SOFT_TIME_LIMIT_S", 300, minimum=1)
+EMMM_ENCODE_TIME_LIMIT_S = environment.integer("EMMM_ENCODE_TIME_LIMIT_S", EMMM_ENCODE_SOFT_TIME_LIMIT_S + 60, minimum=2)
+environment.below("EMMM_ENCODE_SOFT_TIME_LIMIT_S", EMMM_ENCODE_SOFT_TIME_LIMIT_S, "EMMM_ENCODE_TIME_LIMIT_S", EMMM_ENCODE_TIME_LIMIT_S)
+# Periodic tasks expire after their interval: with no worker running, beat's messages are not
+# all run when one starts again (a worker discards an expired message unrun).
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-jobs": {
         "task": "imagehost.tasks.requeue_stale_jobs",
         "schedule": timedelta(seconds=EMMM_SWEEP_INTERVAL_S),
+        "options": {"expires": EMMM_SWEEP_INTERVAL_S},
     },
     "flush-link-hits": {
         "task": "imagehost.tasks.flush_link_hits",
         "schedule": timedelta(seconds=EMMM_HIT_FLUSH_INTERVAL_S),
+        "options": {"expires": EMMM_HIT_FLUSH_INTERVAL_S},
     },
     "prune-embedding-changes": {
         "task": "imagehost.tasks.prune_embedding_changes",
         "schedule": timedelta(seconds=EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S),
+        "options": {"expires": EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -5,12 +5,18 @@ The job lifecycle (states, retries, the sweeper) is described in ``imagehost/ser
 from __future__ import annotations
 
 import logging
+from collections import deque
+from datetime import datetime
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure, worker_ready, worker_shutdown
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
 
 from .services import dispatch, hits, jobs, similar, workers
-from .services.errors import DatabaseUnavailable, RetryableEncodeError, outage_error
+from .services.errors import JobInterrupted, RetryableEncodeError, dependency_outage
 
 log = logging.getLogger(__name__)
 
@@ -20,36 +26,82 @@ log = logging.getLogger(__name__)
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,  # the job row counts attempts (EMMM_JOB_MAX_ATTEMPTS)
+    # A hung encode keeps a fresh heartbeat (a thread beats), so only a time limit ends it. Soft:
+    # SoftTimeLimitExceeded in the encode, the job back in the queue (jobs.run_encode_job); hard:
+    # the pool kills the process (_encode_killed_at_the_time_limit). Prefork pool only.
+    soft_time_limit=settings.EMMM_ENCODE_SOFT_TIME_LIMIT_S,
+    time_limit=settings.EMMM_ENCODE_TIME_LIMIT_S,
 )
-def encode_job(self, job_id: str) -> str | None:
+def encode_job(self, job_id: str, resume_started: str | None = None) -> str | None:
     """Encode one uploaded image; safe to run more than once for the same job.
 
-    A failed encode (RetryableEncodeError) and a database outage (a restart, a failover) are
-    retried here with one backoff, so after an outage the job is done seconds after the database
-    is back rather than at the sweeper's next re-send."""
+    A failed encode (RetryableEncodeError) and a dependency outage (the database restarting or
+    failing over, the cache unreachable) are retried here with one backoff (1, 2, 4 … 30 s), so
+    after an outage the job is done seconds after the service is back rather than at the
+    sweeper's next re-send; an outage costs the job no attempt. ``resume_started``: set by
+    such a retry when the job could not even be put back in the queue (``JobInterrupted``)."""
     try:
-        job = jobs.run_encode_job(job_id)
+        job = jobs.run_encode_job(job_id, resume_started=_when(resume_started))
     except Exception as exc:
         countdown = min(30, 2 ** self.request.retries)
-        if isinstance(outage_error(exc), DatabaseUnavailable):
-            log.warning("encode_job %s: the database is unavailable (%s); retrying in %d s", job_id, exc, countdown)
+        kwargs = None  # the same as this delivery's
+        if isinstance(exc, JobInterrupted):
+            log.warning("encode_job %s: %s; retrying in %d s", job_id, exc, countdown)
+            if exc.resume_started is not None:
+                kwargs = {**(self.request.kwargs or {}), "resume_started": exc.resume_started.isoformat()}
+        elif (outage := dependency_outage(exc)) is not None:
+            log.warning("encode_job %s: the %s is unavailable (%s); retrying in %d s", job_id,
+                        jobs.dependency_name(outage), exc, countdown)
         elif not isinstance(exc, RetryableEncodeError):
             raise
-        raise self.retry(exc=exc, countdown=countdown)
+        raise self.retry(exc=exc, countdown=countdown, kwargs=kwargs)
     finally:
-        _dispatch_next()
+        _after_job()
     if job is None:
         log.warning("encode_job: job %s does not exist", job_id)
         return None
     return job.status
 
 
-def _dispatch_next() -> None:
-    """A job ended: send the next waiting ones in fair order (``services.dispatch``)."""
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _after_job() -> None:
+    """A job ended: send the next waiting ones in fair order (``services.dispatch``), and re-send
+    jobs whose worker died (their heartbeat stopped), as the sweeper does: under a backlog a
+    busy worker skips the sweeper's messages once they expire (beat's ``expires``)."""
     try:
         dispatch.dispatch_waiting()
-    except Exception:  # noqa: BLE001 - the sweeper dispatches too; never fail the encode for this
+        jobs.resend(jobs.requeue_lost_jobs(timezone.now()))
+    except Exception:  # noqa: BLE001 - the sweeper does both too; never fail the encode for this
         log.warning("dispatch after a job failed", exc_info=True)
+
+
+#: Task ids whose hard time limit was handled (Celery sends task_failure twice for one).
+_time_limited: deque[str] = deque(maxlen=64)
+
+
+@task_failure.connect
+def _encode_killed_at_the_time_limit(sender=None, task_id=None, exception=None, args=None, kwargs=None, **_kw) -> None:
+    """The encode task's hard time limit (the pool killed its process, in the worker's main
+    process): the job goes back to the queue with the reason, an attempt counted, and is sent
+    again (``jobs.requeue_after_time_limit``); without this it stayed ``running`` until the
+    sweeper took it for lost, and its last failure read "The worker stopped while encoding"."""
+    if getattr(sender, "name", None) != encode_job.name or not isinstance(exception, TimeLimitExceeded):
+        return
+    job_id = (args or [None])[0] or (kwargs or {}).get("job_id")
+    if not job_id or (task_id is not None and task_id in _time_limited):
+        return
+    _time_limited.append(task_id)
+    try:
+        limit = exception.args[0] if exception.args else settings.EMMM_ENCODE_TIME_LIMIT_S
+        jobs.requeue_after_time_limit(job_id, float(limit))
+    except Exception:  # noqa: BLE001 - the sweeper takes the job for lost once its heartbeat is stale
+        log.warning("job %s: could not be put back after the time limit; the sweeper will", job_id, exc_info=True)
+    finally:
+        if not connections["default"].in_atomic_block:  # never a caller's transaction
+            connections.close_all()  # the worker's main process keeps no connection of its own
 
 
 @shared_task(acks_late=True)

@@ -11,11 +11,13 @@ Dispatching happens after an upload commits, after each job a worker ends
 (``imagehost/tasks.py``) and at each sweep, so a held job is sent as soon as its owner's
 earlier one finishes. The order itself is the plain function ``fair_order``.
 
-Dispatches run one at a time, so each counts the jobs the one before it sent: on PostgreSQL a
-transaction-level advisory lock; SQLite's write transactions (``IMMEDIATE``) never overlap.
+Dispatches pick jobs one at a time, so each counts the jobs the one before it picked: on
+PostgreSQL a transaction-level advisory lock; SQLite's write transactions (``IMMEDIATE``) never
+overlap. The broker is asked after that transaction commits (``dispatch_waiting``).
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +27,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from ..models import EncodeJob, JobStatus
 from .errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,22 @@ class DispatchReport:
 
 
 def dispatch_waiting() -> DispatchReport:
-    """Send the waiting jobs ``fair_order`` picks; stop at the first broker error (they stay waiting)."""
-    from .jobs import send_job
+    """Send the waiting jobs ``fair_order`` picks; stop at the first broker error (they stay waiting).
+
+    Two steps, so that no transaction is open while the broker is asked (a broker that never
+    answers holds a publish for up to ``EMMM_BROKER_TIMEOUT_S``; inside the transaction every
+    other upload and write waited behind it):
+
+    1. in a short transaction (one dispatch at a time), pick the jobs and count them sent
+       (``sends`` 0 → 1), so a dispatch that starts meanwhile counts them in flight and never
+       picks them again; commit;
+    2. publish them (``jobs.publish_job``), in order. At the first broker error, the jobs not
+       published go back to waiting (``sends`` → 0) and the upload says ``queue_unavailable``;
+       the sweeper dispatches them later. A process that dies between the two steps leaves
+       jobs counted but not on the broker: the sweeper re-sends them after
+       ``EMMM_REQUEUE_AFTER_S``, as it does a lost message.
+    """
+    from . import jobs
 
     report = DispatchReport()
     with transaction.atomic():
@@ -90,11 +109,24 @@ def dispatch_waiting() -> DispatchReport:
             EncodeJob.objects.filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, sends__gt=0))
             .values_list("owner_id").annotate(n=Count("pk")).values_list("owner_id", "n")
         )
-        for job_id in fair_order(waiting, in_flight, settings.EMMM_DISPATCH_PER_OWNER):
-            try:
-                send_job(job_id)
-            except BrokerUnavailable:
-                report.broker_down = True
-                break
-            report.sent += 1
+        picked = fair_order(waiting, in_flight, settings.EMMM_DISPATCH_PER_OWNER)
+        if picked:
+            EncodeJob.objects.filter(pk__in=picked).update(sends=F("sends") + 1, updated=timezone.now())
+    for done, job_id in enumerate(picked):
+        try:
+            jobs.publish_job(job_id)
+        except BrokerUnavailable:
+            report.broker_down = True
+            _back_to_waiting(picked[done:])
+            break
+        report.sent += 1
     return report
+
+
+def _back_to_waiting(job_ids: list[UUID]) -> None:
+    """Jobs counted sent that the broker did not take: waiting again (``sends`` 1 → 0)."""
+    try:
+        EncodeJob.objects.filter(pk__in=job_ids, sends__gt=0).update(sends=F("sends") - 1)
+    except Exception:  # noqa: BLE001 - counted but not sent: the sweeper re-sends them (EMMM_REQUEUE_AFTER_S)
+        log.warning("could not put %d unsent job(s) back to waiting; the sweeper will send them", len(job_ids),
+                    exc_info=True)

@@ -144,6 +144,15 @@ def outage_error(exc: BaseException) -> ServiceError | None:
     return None
 
 
+def dependency_outage(exc: BaseException) -> DependencyUnavailable | None:
+    """``exc`` as a dependency outage (the database, the cache): the DependencyUnavailable it
+    is or stands for (``outage_error``), or None. The encode task retries these with a backoff."""
+    if isinstance(exc, DependencyUnavailable):
+        return exc
+    outage = outage_error(exc)
+    return outage if isinstance(outage, DependencyUnavailable) else None
+
+
 def refused_request_error(exc: BaseException) -> ServiceError | None:
     """The ServiceError for Django's refusal of a request body (fields or body over
     DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files: 400), or None for any other
@@ -185,3 +194,16 @@ class BrokerUnavailable(ServiceError):
 
 class RetryableEncodeError(Exception):
     """An unexpected failure inside an encode; the task should try again."""
+
+
+class JobInterrupted(RetryableEncodeError):
+    """A dependency (the database, the cache) failed after the worker claimed the job (raised by
+    ``jobs.run_encode_job``); the task retries with a backoff, and no attempt is counted.
+
+    ``resume_started``: None when the job was put back in the queue; else the database could
+    not be written either, the job is still ``running`` as this claim left it, and the retry
+    passes this (the claim's ``started``) to take it back."""
+
+    def __init__(self, message: str, *, resume_started=None):
+        super().__init__(message)
+        self.resume_started = resume_started

@@ -10,6 +10,7 @@ import uuid
 from typing import Callable
 
 import codec
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
@@ -34,14 +35,18 @@ def _cache() -> tuple[bool, str]:
 
 
 def _broker() -> tuple[bool, str]:
-    from ..tasks import encode_job
+    """Bounded like an upload's send (``jobs.broker_connection``): a broker that accepts the
+    connection and never answers is down after ``EMMM_BROKER_TIMEOUT_S``, not a hung probe."""
+    from .jobs import broker_connection
 
-    with encode_job.app.connection_for_write() as conn:
+    with broker_connection() as conn:
         if conn.transport_cls == "filesystem":  # it "connects" to anything: its folder must take files
             folder = conn.transport_options.get("data_folder_out") or ""
             writable = bool(folder) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
             return writable, "its folder takes messages" if writable else "its folder is missing or read-only"
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=3)
+        # One try: a load balancer asks again in a few seconds; retrying here only doubles the wait.
+        conn.ensure_connection(max_retries=0, interval_start=0, interval_step=0, interval_max=0,
+                               timeout=settings.EMMM_BROKER_TIMEOUT_S)
         return True, "reachable"
 
 

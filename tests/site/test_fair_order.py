@@ -61,7 +61,9 @@ def test_uploads_are_dispatched_fairly_and_the_next_goes_when_one_ends(png_bytes
 def test_two_dispatchers_at_once_keep_the_per_owner_limit(fs_broker, settings, monkeypatch):
     """A dispatch that starts while another is still sending (an upload commits meanwhile) must
     count the other's sends: it used to skip the other's locked rows and count alice's in-flight
-    jobs without its uncommitted sends, so she briefly had two on the broker with a limit of 1."""
+    jobs without its uncommitted sends, so she briefly had two on the broker with a limit of 1.
+    Now a dispatch counts its picks sent and commits before it publishes (no transaction open
+    while the broker is asked), so the second one sees the first's pick at once."""
     from django.db import connection, connections
 
     if connection.vendor != "postgresql":
@@ -72,14 +74,14 @@ def test_two_dispatchers_at_once_keep_the_per_owner_limit(fs_broker, settings, m
     alice = get_user_model().objects.create_user("alice", password="pw-alice-1")
     first = EncodeJob.objects.create(owner=alice, source=b"x", source_bytes=1)
     sending, release = threading.Event(), threading.Event()
-    real_send = jobs.send_job
+    real_publish = jobs.publish_job
 
-    def slow_send(job_id):  # the first dispatcher is mid-send (row updated, not committed)
-        real_send(job_id)
+    def slow_publish(job_id):  # the first dispatcher is mid-publish (its pick committed)
+        real_publish(job_id)
         sending.set()
         assert release.wait(30)
 
-    monkeypatch.setattr(jobs, "send_job", slow_send)
+    monkeypatch.setattr(jobs, "publish_job", slow_publish)
     reports = {}
 
     def run(name):
@@ -91,11 +93,11 @@ def test_two_dispatchers_at_once_keep_the_per_owner_limit(fs_broker, settings, m
     one = threading.Thread(target=run, args=("one",))
     one.start()
     assert sending.wait(30)
-    monkeypatch.setattr(jobs, "send_job", real_send)
+    monkeypatch.setattr(jobs, "publish_job", real_publish)
     second = EncodeJob.objects.create(owner=alice, source=b"y", source_bytes=1)  # an upload commits
     two = threading.Thread(target=run, args=("two",))
     two.start()
-    two.join(1)  # without a lock it finishes now, having sent the second job
+    two.join(1)  # it does not wait for the first's publish: the first's pick is counted already
     release.set()
     one.join(30)
     two.join(30)

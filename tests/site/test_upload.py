@@ -206,7 +206,13 @@ def test_rolled_back_transaction_sends_no_task(png_bytes, fs_broker):
 def test_gives_up_after_max_attempts_with_clear_error(png_bytes, settings):
     settings.EMMM_JOB_MAX_ATTEMPTS = 2
     job = uploads.submit_upload(png_bytes(20, 20))
-    EncodeJob.objects.filter(pk=job.pk).update(attempts=2, status=JobStatus.RUNNING)
+    # Its second attempt's worker died mid-encode (no heartbeat since) and the message comes back.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stale = timezone.now() - timedelta(seconds=settings.EMMM_RUNNING_STALE_S + 1)
+    EncodeJob.objects.filter(pk=job.pk).update(attempts=2, status=JobStatus.RUNNING, heartbeat_at=stale)
     jobs.run_encode_job(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.source is None

@@ -381,6 +381,7 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
         "django.security.DisallowedHost": {"filters": ["client_error"]},  # a 400: one line, no traceback
+        "faiss.loader": {"level": "WARNING"},  # six lines per process about CPU builds it tried
     },
 }
 

@@ -89,3 +89,15 @@ def test_a_request_for_another_host_is_one_warning_line_without_a_traceback(monk
     assert "Invalid HTTP_HOST header: 'scanner.example'" in logged
     assert "Traceback" not in logged
     assert [r.levelno for r in records if "HTTP_HOST" in r.getMessage()] == [logging.WARNING]
+
+
+def test_importing_faiss_logs_nothing_at_info(caplog):
+    """faiss's loader logged six INFO lines per process (the CPU builds it tried, one with a
+    ModuleNotFoundError) into every program's output."""
+    import importlib
+
+    import faiss.loader
+
+    with caplog.at_level(logging.INFO):
+        importlib.reload(faiss.loader)
+    assert not [r for r in caplog.records if r.name.startswith("faiss") and r.levelno < logging.WARNING]

@@ -10,7 +10,7 @@ Only ``fetch`` downloads weights; ``encode`` and ``decode`` use local files only
 A TOKEN_OR_FILE argument is read from the file when such a file exists, from standard
 input when it is ``-``, and is otherwise taken as the token text. ``encode -`` reads the image
 from standard input, at most ``codec.limits.MAX_INPUT_BYTES`` (the largest image accepted at all,
-EMMM_MAX_INPUT_PIXELS, stored uncompressed at 8 bytes a pixel, plus 16 MiB; 416 MiB by
+EMMM_MAX_INPUT_PIXELS, stored uncompressed at 8 bytes a pixel, plus 16 MiB; 416,777,216 bytes, about 397 MiB, by
 default). Exit status: 0 on success, 2 for bad input (an invalid token or image, input that
 cannot be read, a bad option, running out of memory: a one-line message on standard error,
 never a traceback), 3 when the model's weights are unavailable, 1 when the output cannot be

@@ -31,7 +31,7 @@ MAX_ALPHABET = 4096
 MAX_INPUT_PIXELS = environment.value("EMMM_MAX_INPUT_PIXELS")
 #: Most bytes ``python -m codec encode -`` reads from standard input: the largest image accepted
 #: at all stored uncompressed at 8 bytes a pixel (16-bit RGBA), plus 16 MiB of headers and
-#: metadata (416 MiB by default). A file named on the command line is read by Pillow as it
+#: metadata (416,777,216 bytes, about 397 MiB, by default). A file named on the command line is read by Pillow as it
 #: decodes, within MAX_INPUT_PIXELS.
 MAX_INPUT_BYTES = 8 * MAX_INPUT_PIXELS + (16 << 20)
 #: Default cap for the encoded size: larger uploads are downscaled to this many pixels.

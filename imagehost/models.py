@@ -105,7 +105,9 @@ class ShortLink(models.Model):
     A link *reserved* for an upload (``job`` set, ``token`` blank) exists before its token:
     it answers "encoding…" until the job completes and fills the token in (``services.links``).
     An anonymous upload's shared link also records its ``job`` when that upload's completion
-    made it (its deletion link may delete it; never one a person made with /shorten).
+    made it (its deletion link may delete it; never one a person made with /shorten), and an
+    owner's link made from a picture (its page, or the API's ``picture``) records that
+    picture's upload, whose title its page shows (``selectors.picture_for_short_link``).
     """
 
     slug = models.CharField(max_length=64, unique=True)

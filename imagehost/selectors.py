@@ -310,11 +310,13 @@ def queue_place(job: EncodeJob) -> QueuePlace | None:
 
 def stored_token(identity: str) -> str | None:
     """The token whose identity (``token_sha256``, 64 hex digits) is ``identity``, while a
-    picture or a filled short link holds it; else None."""
+    picture or a filled short link that has not expired holds it; else None."""
     if not TOKEN_IDENTITY_RE.fullmatch(identity):
         return None
     held = Picture.objects.filter(token_sha256=identity).values_list("token", flat=True).first()
-    return held or ShortLink.objects.filter(token_sha256=identity).exclude(token="").values_list("token", flat=True).first()
+    live = ShortLink.objects.filter(token_sha256=identity).exclude(token="")
+    live = live.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    return held or live.values_list("token", flat=True).first()
 
 
 def picture_for_short_link(link_pk: int) -> Picture | None:

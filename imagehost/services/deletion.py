@@ -39,7 +39,8 @@ def delete_upload(job: EncodeJob) -> None:
             job.save(update_fields=["deletion_digest", "title"])
         else:
             fail(job, "Deleted by its uploader before it was encoded.")
-        # Links reserved for this upload (its owner's, one by one: signals drop cached look-ups);
+        # Its owner's links made for this upload (reserved before encoding, or made from its
+        # picture), one by one: signals drop cached look-ups;
         # an anonymous upload's shared link is the picture's to decide (library.delete_picture).
         for link in ShortLink.objects.filter(job=job, owner__isnull=False):
             link.delete()

@@ -337,13 +337,21 @@ def requeue(job_id: UUID | str, exc: BaseException, message: str) -> EncodeJob |
         job = _locked(job_id)
         if job is None or job.is_finished:
             return job
-        if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
-            fail(job, f"Gave up after {job.attempts} attempts. {message}")
+        if not _back_in_queue_or_failed(job, message):
             return job
-        job.status = JobStatus.QUEUED
-        job.error = message
-        job.save()
     raise RetryableEncodeError(message) from exc
+
+
+def _back_in_queue_or_failed(job: EncodeJob, message: str) -> bool:
+    """A locked running job that could not finish: queued again with ``message`` (True), or,
+    out of attempts, failed saying so (False)."""
+    if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
+        fail(job, f"Gave up after {job.attempts} attempts. {message}")
+        return False
+    job.status = JobStatus.QUEUED
+    job.error = message
+    job.save()
+    return True
 
 
 def time_limit_message(limit_s: float | None = None) -> str:
@@ -363,12 +371,8 @@ def requeue_after_time_limit(job_id: UUID | str, limit_s: float) -> EncodeJob | 
         if job is None or job.status != JobStatus.RUNNING:
             return job
         log.warning("job %s: the encode was killed at the hard time limit (%g s)", job_id, limit_s)
-        if job.attempts >= settings.EMMM_JOB_MAX_ATTEMPTS:
-            fail(job, f"Gave up after {job.attempts} attempts. {message}")
+        if not _back_in_queue_or_failed(job, message):
             return job
-        job.status = JobStatus.QUEUED
-        job.error = message
-        job.save()
     try:
         send_job(job_id)
     except BrokerUnavailable:
@@ -442,6 +446,18 @@ def run_encode_job(job_id: UUID | str, *, resume_started: datetime | None = None
         ) from exc
 
 
+def _stopped_at_the_time_limit(exc: BaseException | None) -> bool:
+    """Whether the soft time limit's exception is in ``exc``'s chain (it interrupts the encode
+    wherever it is, inside a handler that turns any error of Pillow's into InvalidImage too)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _encode_and_complete(claimed: ClaimedJob) -> EncodeJob | None:
     job_id = claimed.job_id
     try:
@@ -451,6 +467,8 @@ def _encode_and_complete(claimed: ClaimedJob) -> EncodeJob | None:
     except codec.ModelUnavailable as exc:  # this worker's set-up, not the upload
         return requeue(job_id, exc, f"The encoder is unavailable: {exc}")
     except codec.CodecError as exc:
+        if _stopped_at_the_time_limit(exc):  # the codec reads an image library's errors as a bad image
+            raise SoftTimeLimitExceeded() from exc
         return fail_by_id(job_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - any other failure is retried, then reported
         log.exception("encode failed for job %s", job_id)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from typing import Any
 
 from django.db import transaction
@@ -12,6 +10,7 @@ from django.db.models import Max
 from ..models import Album, EncodeJob, Picture, Visibility
 from ..selectors import links_deleted_with
 from .errors import InvalidInput, NotFound
+from .links import new_slug
 from .rows import lock_or_not_found
 
 NO_PICTURE = "No such picture."
@@ -91,16 +90,13 @@ def delete_picture(picture: Picture, *, delete_links: bool = True) -> int:
 
 
 # --- albums -----------------------------------------------------------------------------
-_ALNUM = string.ascii_letters + string.digits
-
-
 def unguessable_album_slug(title: str = "") -> str:
-    """A new album's slug: random only (a letter or digit, then 72 random bits), since an
+    """A new album's slug: random only (``links.new_slug``: about 71 random bits), since an
     unlisted album's only protection is its slug. It names no title words: the slug never
     changes, and a title typed for a private album ("Divorce evidence") would stay in the
     address after a rename and once the album is shared. ``title`` is not used (the admin
     passes it). Albums made before keep their slugs (``slugify(title)-<random>``)."""
-    return secrets.choice(_ALNUM) + secrets.token_urlsafe(9)
+    return new_slug()
 
 
 def _check_visibility(visibility: str) -> str:

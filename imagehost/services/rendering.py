@@ -77,7 +77,8 @@ def render_token_image(token: str, fmt: str = DEFAULT_RENDER_FORMAT, width: int 
     ``width`` only shrinks (never upscales) and snaps to ``rendering_width``. Raises
     TokenTooLong / BadToken / TokenBlocked before any model runs, ModelUnavailable (503) when
     this server cannot run the model, DecoderBusy (503) when no decode slot is free
-    (``decode_in_a_slot``; no waiting: the thread is free again at once).
+    (``decode_in_a_slot``; no waiting for a slot: the thread is free again at once; a request
+    for a token another thread is decoding waits for that picture instead of decoding it).
     """
     sha = checked_token_sha256(token)
     width = rendering_width(token, width)
@@ -124,7 +125,7 @@ _flights_lock = threading.Lock()
 
 
 def decode_in_a_slot(token: str, info: codec.TokenInfo | None = None) -> Image.Image:
-    """``decode_token`` in a decode slot (``decode_slot``, sized by the token's coded pixels),
+    """``decode_token`` in a decode slot (a worker slot, and a machine slot for a heavy decode),
     once per token at a time in this process: requests for a token that another thread is
     decoding (eight thumbnails of one picture, a share page and its preview) wait, in their own
     worker slot, for that picture instead of decoding it again (up to
@@ -198,8 +199,8 @@ def _heavy_decode_slot(pixels: int) -> Iterator[None]:
 @contextmanager
 def decode_slot(pixels: int) -> Iterator[None]:
     """Hold one of this worker's decode slots and, for a heavy decode, one of this machine's
-    (``_worker_decode_slot``, ``_heavy_decode_slot``); else DecoderBusy at once. For tokens
-    (``decode_in_a_slot``) and for images a request decodes alike."""
+    (``_worker_decode_slot``, ``_heavy_decode_slot``, as ``decode_in_a_slot`` takes them for a
+    token); else DecoderBusy at once. For an image file a request decodes (search by example)."""
     with _worker_decode_slot(), _heavy_decode_slot(pixels):
         yield
 

@@ -23,12 +23,12 @@ from django.db.models import QuerySet
 
 from .. import similarity as sim
 from ..models import Picture, PictureEmbedding, Visibility
-from ..selectors import not_taken_down, with_takedowns
+from ..selectors import not_taken_down, stored_token, with_takedowns
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
 from .rendering import decode_slot
 from .similar import MODEL, embed_picture, embed_pil, embed_token_image, live_index
-from .tokens import checked_token_sha256, is_blocked, split_pasted_url
+from .tokens import checked_token_sha256, identity_key_matches, is_blocked, split_pasted_url
 from .uploads import validate_upload
 
 SCOPES = ("mine", "public")
@@ -38,6 +38,7 @@ QUERY_MAX_PIXELS = 512 * 512  # the model sees 224x224; a larger decode only cos
 
 _TOKEN_PATH = re.compile(r"^/i/([A-Za-z0-9_-]+)(?:\.[A-Za-z]{3,4})?$")
 _SHORT_PATH = re.compile(r"^/s/([A-Za-z0-9_-]+)(?:\.[A-Za-z]{3,4})?/?$")
+_IDENTITY_PATH = re.compile(r"^/t/([0-9a-f]{64})(?:\.[A-Za-z]{3,4})?$")
 
 
 class SignInRequired(ServiceError):
@@ -125,6 +126,11 @@ def token_from_text(text: str) -> str:
             token = m.group(1)
         elif m := _SHORT_PATH.match(url.path):
             token = resolve_short_link(m.group(1), count_hit=False).token
+        elif m := _IDENTITY_PATH.match(url.path):  # a grid's image address (what "copy image address" gives)
+            key = parse_qs(url.query).get("k", [""])[0]
+            token = stored_token(m.group(1)) if identity_key_matches(m.group(1), key) else None
+            if token is None:
+                raise NotFound("No such image.")
         elif url.path.endswith("/image") and parse_qs(url.query).get("q"):
             token = parse_qs(url.query)["q"][0]
         else:

@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 import codec
 from django.conf import settings
 from django.db import transaction
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from ..models import SLUG_RE, BlockedToken, ShortLink, token_sha256
 from ..selectors import get_short_link
@@ -60,6 +61,19 @@ def is_blocked(sha: str) -> bool:
     return serving_cache.is_blocked(sha)
 
 
+def identity_key(identity: str) -> str:
+    """The key that goes with ``/t/<identity>`` (``?k=``): a keyed digest of the identity, so
+    that an address by identity works only as this site wrote it. Without it, anyone holding a
+    picture's token (a re-encode of a known image gives it) could ask ``/t/`` whether someone
+    stored that picture here, privately or not."""
+    return salted_hmac("emmm.image-by-identity", identity).hexdigest()[:16]
+
+
+def identity_key_matches(identity: str, key: str) -> bool:
+    """Whether ``key`` is ``identity_key(identity)`` (compared in constant time)."""
+    return constant_time_compare(identity_key(identity), key)
+
+
 def split_pasted_url(text: str) -> SplitResult:
     """``urlsplit`` of a URL someone pasted; BadToken (400) for one it cannot split (a broken
     ``[IPv6]`` host raises ValueError)."""
@@ -73,7 +87,8 @@ def takedown_identity(target: str) -> str:
     """The identity to block for what an operator pasted: a token, a token URL, a short URL or a sha256.
 
     Token URLs: ``…/i/<token>[.ext][?…]`` and ``…/image?q=<token>``; short URLs:
-    ``…/s/<slug>[.ext][/]`` (the link's token, live or expired), or a slug alone. A 64-hex value
+    ``…/s/<slug>[.ext][/]`` (the link's token, live or expired), or a slug alone; an image
+    address by identity, ``…/t/<sha256>[.ext][?…]`` (what a grid's "copy image address" gives). A 64-hex value
     is taken as an identity (the ``token_sha256`` shown on pictures and links). A token must be
     whole (its frame checks out). BadToken / NotFound otherwise.
     """
@@ -88,6 +103,8 @@ def takedown_identity(target: str) -> str:
         return _whole_token_identity(parse_qs(url.query).get("q", [""])[0])
     if match := re.search(r"/s/([^/]+)/?$", path):
         return _short_link_identity(match.group(1).rpartition(".")[0] or match.group(1))
+    if match := re.search(r"/t/([0-9a-f]{64})(?:\.[A-Za-z]{3,4})?$", path):  # a grid's image address
+        return match.group(1)
     if SLUG_RE.fullmatch(value) and ShortLink.objects.filter(slug=value).exists():  # a slug pasted alone
         return _short_link_identity(value)
     return _whole_token_identity(value)

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from .. import selectors
 from ..ratelimits import rate_limited
 from ..services import deletion
+from .library import LIBRARY_THUMB_WIDTH
 from .sharing import thumbnail_url
 
 
@@ -30,7 +31,7 @@ def delete_upload(request: HttpRequest, key: str) -> HttpResponse:
         {
             "job": job,
             "picture": picture,
-            "preview_url": thumbnail_url(picture.token_sha256, 320) if picture else None,
+            "preview_url": thumbnail_url(picture.token_sha256, LIBRARY_THUMB_WIDTH) if picture else None,
             "short_url": request.build_absolute_uri(reverse("short_image", args=[link.slug])) if link else None,
         },
     )

@@ -67,11 +67,12 @@ def image(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 @rate_limited("decodes")
 def image_by_identity(request: HttpRequest, identity: str) -> HttpResponse:
-    """/t/<sha256 of the token>[.ext]: a stored picture's image at a short address (grids,
-    previews): the same answer as /i/<token>, while a picture or a short link holds that token
-    (404 after), without a link's hit or its look-up limit."""
+    """/t/<sha256 of the token>[.ext]?k=<key>: a stored picture's image at a short address
+    (grids, previews): the same answer as /i/<token>, while a picture or a live short link holds
+    that token (404 after, and without the key ``tokens.identity_key``), without a link's hit or
+    its look-up limit."""
     identity, fmt = split_extension(identity)
-    token = selectors.stored_token(identity)
+    token = selectors.stored_token(identity) if tokens.identity_key_matches(identity, request.GET.get("k", "")) else None
     if token is None:
         raise NotFound("No such image.")
     return _token_response(request, token, fmt)

@@ -23,7 +23,7 @@ from .errors import shown_beside_the_form
 from .forms import AlbumActionForm, AlbumCreateForm, LibrarySearchForm, PageForm, PictureActionForm, ShortenForm, parse
 from .links import with_urls
 from .presentation import token_fits
-from .sharing import preview_png_url, share_tools, thumbnail_url
+from .sharing import image_by_identity_url, preview_png_url, share_tools, thumbnail_url
 from .similar import similar_sections
 
 #: Thumbnail widths (``?w=``) of the library's grid and of the albums' and the gallery's.
@@ -76,7 +76,9 @@ def picture(request: HttpRequest, pk: int) -> HttpResponse:
             if not form["confirm"]:
                 doomed = with_urls(request, selectors.links_deleted_with(pic))
                 kept = selectors.short_links_for_picture(pic).count() - len(doomed)
-                return render(request, "imagehost/confirm_delete_picture.html", {"pic": pic, "links": doomed, "kept": kept})
+                return render(request, "imagehost/confirm_delete_picture.html", {
+                    "pic": pic, "links": doomed, "kept": kept, "preview_url": thumbnail_url(pic.token_sha256, LIBRARY_THUMB_WIDTH),
+                })
             gone = lib.delete_picture(pic, delete_links=form["links"])
             messages.success(request, f"Picture deleted{f' with its {gone} short link(s)' if gone else ''}.")
             return redirect("library")
@@ -171,7 +173,7 @@ def album(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(pictures, settings.EMMM_PAGE_SIZE).get_page(query["page"])
     page.object_list = list(page.object_list)
     for number, p in enumerate(page.object_list, start=page.start_index()):
-        p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else reverse("image_by_identity", args=[p.token_sha256])
+        p.share_url = reverse("short_page", args=[p.link_slug]) if p.link_slug else image_by_identity_url(p.token_sha256)
         p.thumb_url = thumbnail_url(p.token_sha256, ALBUM_THUMB_WIDTH)
         p.is_first, p.is_last = number == 1, number == page.paginator.count  # in the album, not the page
     cover = pictures.filter(taken_down=False).first()

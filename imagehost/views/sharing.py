@@ -12,6 +12,7 @@ from django.views.decorators.http import require_safe
 
 from ..ratelimits import rate_limited
 from ..services import links
+from ..services.tokens import identity_key
 
 QR_CACHE_CONTROL = "public, max-age=3600"
 
@@ -54,15 +55,22 @@ def share_tools(request: HttpRequest, slug: str, title: str = "") -> ShareTools:
 def preview_png_url(request: HttpRequest, token_sha256: str, slug: str | None) -> str:
     """An absolute PNG URL of a picture for ``og:image``: its short link when it has one, else
     the image by its token's identity (``/t/``); never the token URL (up to ~32,000 characters)."""
-    path = reverse("short_image", args=[f"{slug}.png"]) if slug else reverse("image_by_identity", args=[f"{token_sha256}.png"])
-    return request.build_absolute_uri(path)
+    if slug:
+        return request.build_absolute_uri(reverse("short_image", args=[f"{slug}.png"]))
+    return request.build_absolute_uri(image_by_identity_url(token_sha256, ext=".png"))
+
+
+def image_by_identity_url(token_sha256: str, *, ext: str = "", width: int | None = None) -> str:
+    """The path of a picture's image by its token's identity, ``/t/<sha256>[.ext]?k=<key>``
+    (about 90 characters where the token URL has up to ~32,000), ``&w=`` a width."""
+    path = reverse("image_by_identity", args=[token_sha256 + ext])
+    return f"{path}?k={identity_key(token_sha256)}" + (f"&w={width}" if width else "")
 
 
 def thumbnail_url(token_sha256: str, width: int) -> str:
-    """A grid's thumbnail of a picture (a path, ``?w=width``): the image by its token's identity
-    (``/t/<sha256>``, 64 characters where the token URL has up to ~32,000), cached like the token
-    URL and counting no short link's hits or look-ups."""
-    return f"{reverse('image_by_identity', args=[token_sha256])}?w={width}"
+    """A grid's thumbnail of a picture (a path): ``image_by_identity_url`` at ``width``, cached
+    like the token URL and counting no short link's hits or look-ups."""
+    return image_by_identity_url(token_sha256, width=width)
 
 
 def qr_svg(url: str) -> bytes:

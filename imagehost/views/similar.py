@@ -18,7 +18,7 @@ from ..services import search
 from ..services.errors import InvalidInput, ServiceError
 from .errors import shown_beside_the_form
 from .forms import one_upload_body, parse
-from .sharing import thumbnail_url
+from .sharing import image_by_identity_url, thumbnail_url
 
 PAGE_K = 8
 
@@ -29,7 +29,7 @@ def _card(hit: search.SimilarPicture, viewer: Any) -> dict[str, Any]:
     return {
         "title": pic.title or "(untitled)",
         "thumb": thumbnail_url(pic.token_sha256, 160),
-        "href": reverse("picture", args=[pic.pk]) if own else reverse("image_by_identity", args=[pic.token_sha256]),
+        "href": reverse("picture", args=[pic.pk]) if own else image_by_identity_url(pic.token_sha256),
         "score": f"{hit.score:.2f}",
     }
 

@@ -190,9 +190,10 @@ def test_search_by_an_image_file_decodes_it_in_a_slot(client, png_bytes, setting
     assert search().status_code == 200
 
 
-def _decode_waiting_for_followers(monkeypatch, followers: int, outcome=None):
+def _decode_waiting_for_followers(monkeypatch, followers: int, outcome=None, until=lambda: True):
     """``rendering.decode_token`` that counts its calls and, before answering, waits until
-    ``followers`` other requests wait for the same token (so the test does not race)."""
+    ``followers`` other requests wait for the same token and ``until()`` holds (so the test
+    does not race)."""
     import threading
     import time
 
@@ -203,7 +204,7 @@ def _decode_waiting_for_followers(monkeypatch, followers: int, outcome=None):
         calls.append(threading.current_thread().name)
         flight = rendering._flights[token_sha256(token)]
         deadline = time.monotonic() + 20
-        while flight.followers < followers and time.monotonic() < deadline:
+        while (flight.followers < followers or not until()) and time.monotonic() < deadline:
             time.sleep(0.01)
         if outcome is not None:
             raise outcome
@@ -257,16 +258,17 @@ def test_waiting_for_another_decode_takes_a_worker_slot(token_pool, settings, mo
     """A follower holds a thread as a decode does: the slots keep threads free for pages."""
     settings.EMMM_DECODES_PER_WORKER = 2
     res = token_pool(4)
-    calls = _decode_waiting_for_followers(monkeypatch, followers=1)
-    outcomes = _at_once(3, lambda i: _outcome(lambda: rendering.render_token_image(res.token, "png", [None, 32, 48][i])))
+    outcomes: list[str] = []
+    calls = _decode_waiting_for_followers(monkeypatch, followers=1, until=lambda: "busy" in outcomes)
+    _at_once(3, lambda i: _outcome(lambda: rendering.render_token_image(res.token, "png", [None, 32, 48][i]), outcomes))
     assert sorted(outcomes) == ["busy", "ok", "ok"] and len(calls) == 1
 
 
-def _outcome(call) -> str:
+def _outcome(call, outcomes: list[str]) -> None:
     from imagehost.services.errors import DecoderBusy
 
     try:
         call()
-        return "ok"
+        outcomes.append("ok")
     except DecoderBusy:
-        return "busy"
+        outcomes.append("busy")

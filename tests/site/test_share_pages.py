@@ -96,7 +96,7 @@ def test_a_link_made_on_a_pictures_page_is_that_pictures(client, user, png_bytes
 def test_a_new_albums_address_has_no_title_words(client, user):
     album = library.create_album(user, "Divorce evidence", Visibility.PRIVATE)
     assert "divorce" not in album.slug.lower() and "evidence" not in album.slug.lower()
-    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{12}", album.slug), album.slug
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{11}", album.slug), album.slug
     library.update_album(album, title="Holiday", visibility=Visibility.UNLISTED)
     body = client.get(f"/albums/{album.slug}/").content.decode().lower()
     assert "divorce" not in body and "holiday" in body
@@ -106,8 +106,10 @@ def test_a_new_albums_address_has_no_title_words(client, user):
 
 
 # 4. page weight ------------------------------------------------------------------------------
-def _t(pic, width: int) -> str:
-    return f"/t/{pic.token_sha256}?w={width}"
+def _t(pic, width: int | None = None, ext: str = "") -> str:
+    from imagehost.views.sharing import image_by_identity_url
+
+    return html.escape(image_by_identity_url(pic.token_sha256, ext=ext, width=width))
 
 
 def test_an_album_of_best_quality_photos_is_a_light_page(client, settings, user, make_picture):
@@ -125,15 +127,15 @@ def test_an_album_of_best_quality_photos_is_a_light_page(client, settings, user,
     assert _meta(body, "og:image") == f"http://testserver/s/{slugs[pictures[0].pk]}.png"
     second = client.get(f"/albums/{album.slug}/?page=2").content.decode()
     assert second.count("<img ") == 6 and f'src="{_t(pictures[29], 384)}"' in second and "/i/" not in second
-    assert f'href="/t/{pictures[29].token_sha256}"' in second  # no link: the image itself, by its identity
+    assert f'href="{_t(pictures[29])}"' in second  # no link: the image itself, by its identity
 
 
 def test_an_albums_preview_without_a_link_is_the_image_by_its_identity(client, user, make_picture, real_token):
     album = library.create_album(user, "Coast", Visibility.PUBLIC)
     pic = make_picture(user, album=album, title="no link", token=real_token)
     body = client.get(f"/albums/{album.slug}/").content.decode()
-    assert _meta(body, "og:image") == f"http://testserver/t/{pic.token_sha256}.png"
-    r = client.get(f"/t/{pic.token_sha256}.png")
+    assert _meta(body, "og:image") == "http://testserver" + html.unescape(_t(pic, ext=".png"))
+    r = client.get(html.unescape(_t(pic, ext=".png")))
     assert r.status_code == 200 and r["Content-Type"] == "image/png"
 
 
@@ -142,7 +144,7 @@ def test_a_thumbnail_by_identity_is_the_tokens_image_and_follows_the_picture(cli
     pic = make_picture(user, album=album, title="Gull", token=real_token)
     body = client.get(f"/albums/{album.slug}/").content.decode()
     src = html.unescape(re.search(r'<img src="([^"]+)"', body).group(1))
-    assert src == _t(pic, 384)
+    assert src == html.unescape(_t(pic, 384))
     r = client.get(src)
     by_token = client.get(f"/i/{real_token}?w=384")
     assert r.status_code == 200 and r["Content-Type"] == "image/webp" and r.content == by_token.content
@@ -160,15 +162,51 @@ def test_a_thumbnail_by_identity_is_the_tokens_image_and_follows_the_picture(cli
 
 @pytest.mark.parametrize("identity", ["0" * 64, "A" * 64, "abc", "0" * 65, "%00", "0" * 64 + ".gif"])
 def test_a_thumbnail_of_an_unknown_identity_is_404(client, identity):
-    r = client.get(f"/t/{identity}")
+    from imagehost.services.tokens import identity_key
+
+    r = client.get(f"/t/{identity}?k={identity_key(identity)}")
     assert r.status_code == 404 and r["Cache-Control"] == "no-store"
+
+
+def test_an_image_by_identity_needs_its_key(client, user, make_picture, real_token):
+    """Anyone holding a token (a re-encode of a known image gives it) must not learn from /t/
+    whether someone stored that picture here: the address works only with the site's key."""
+    from imagehost.models import token_sha256
+
+    pic = make_picture(user, token=real_token)
+    good = html.unescape(_t(pic, 64))
+    assert client.get(good).status_code == 200
+    for bad in (f"/t/{pic.token_sha256}", f"/t/{pic.token_sha256}?w=64", f"/t/{pic.token_sha256}?k=0000000000000000&w=64"):
+        assert client.get(bad).status_code == 404, bad
+    other = token_sha256(real_token[:-4] + "AAAA")  # its key does not open another identity
+    assert client.get(good.replace(pic.token_sha256, other)).status_code == 404
+
+
+def test_an_image_by_identity_follows_its_links_expiry(client, user, make_picture, real_token):
+    """A picture deleted with its links kept: /t/ answers while a live link holds the token."""
+    pic = make_picture(user, token=real_token)
+    link = links.get_or_create_short_link(pic.token, user, expires_at=timezone.now() + datetime.timedelta(days=1))
+    src = html.unescape(_t(pic, 64))
+    library.delete_picture(pic, delete_links=False)
+    assert client.get(src).status_code == 200
+    ShortLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert client.get(src).status_code == 404
+
+
+def test_takedowns_and_search_take_an_image_address_by_identity(client, user, make_picture, real_token):
+    from imagehost.services import search
+
+    pic = make_picture(user, token=real_token)
+    address = "https://example.com" + html.unescape(_t(pic, 384))
+    assert tokens.takedown_identity(address) == pic.token_sha256
+    assert search.token_from_text(address) == real_token
 
 
 def test_thumbnails_by_identity_count_no_link_hits_and_no_slug_lookups(client, settings, user, make_picture, real_token):
     settings.EMMM_SLUG_RATE = "2/m"
     pic = make_picture(user, token=real_token)
     link = links.get_or_create_short_link(pic.token, user)
-    assert all(client.get(_t(pic, 320)).status_code == 200 for _ in range(5))
+    assert all(client.get(html.unescape(_t(pic, 320))).status_code == 200 for _ in range(5))
     assert ShortLink.objects.get(pk=link.pk).hits == 0
 
 

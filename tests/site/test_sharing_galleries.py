@@ -86,7 +86,7 @@ def test_album_grid_opens_each_pictures_share_page(client, user, other_user, mak
     client.force_login(other_user)
     body = client.get(f"/albums/{album.slug}/").content.decode()
     assert f'href="/s/{link.slug}/"' in body
-    assert f'href="/t/{unlinked.token_sha256}"' in body  # no link: the image (by its identity: a short address)
+    assert f'href="/t/{unlinked.token_sha256}?k=' in body  # no link: the image (by its identity: a short address)
     assert _meta(body, "og:title") == "Coast"
     assert _meta(body, "og:image") == f"http://testserver/s/{link.slug}.png"
     assert "An album of 2 pictures by alice" in _meta(body, "og:description")
@@ -109,7 +109,7 @@ def test_public_albums_is_a_grid_of_covers(client, user, make_picture):
     first = make_picture(user, album=full, title="first")
     make_picture(user, album=full, title="second")
     body = client.get("/albums/public/").content.decode()
-    assert f'src="/t/{first.token_sha256}?w=384"' in body
+    assert f'src="/t/{first.token_sha256}?k=' in body and "&amp;w=384" in body
     assert "2 pictures" in body and "empty" in body and "Hidden" not in body
 
 

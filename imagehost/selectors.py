@@ -135,24 +135,13 @@ def _not_reserved_for_another_picture(picture_pk: Any) -> Q:
     return Q(job__isnull=True) | Q(job__picture__isnull=True) | Q(job__picture=picture_pk)
 
 
-def _link_slug() -> Subquery:
-    """For a picture row (an outer query over Picture): the slug of its owner's short link of its
-    token to share (``_shareable``: live, permanent first, then the newest; none reserved for
-    another copy of the picture), or None."""
+def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
+    """``album_pictures``, each also with ``link_slug``: the owner's short link of that token to
+    share (``_shareable``: live, permanent first, then the newest; none reserved for another
+    copy of the picture), or None."""
     links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
     links = links.filter(_not_reserved_for_another_picture(OuterRef("pk")))
-    return Subquery(_shareable(links).values("slug")[:1])
-
-
-def with_link_slugs(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
-    """``pictures``, each also with ``link_slug`` (``_link_slug``): grids show a picture through
-    its short link (a short URL) rather than its token URL (up to ~32,000 characters)."""
-    return pictures.annotate(link_slug=_link_slug())
-
-
-def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
-    """``album_pictures``, each also with ``link_slug`` (``with_link_slugs``)."""
-    return with_link_slugs(album_pictures(album, viewer))
+    return album_pictures(album, viewer).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
 
 
 def public_albums() -> QuerySet[Album]:

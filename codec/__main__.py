@@ -36,7 +36,8 @@ EXIT_IO = 1
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number from 1 (a one-line error otherwise)."""
     try:
         value = int(text)
     except ValueError:
@@ -146,9 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     enc.add_argument("image", metavar="IMAGE", help="image file (JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF) or - for stdin")
     enc.add_argument("--kind", default="vae", choices=("vae", "vae-v1", "vae-v2", "avif"),
                      help="vae: the default VAE token; avif: the image as AVIF (sharp text, no model to decode)")
-    enc.add_argument("--max-chars", type=_positive_int, metavar="N", help="longest token allowed")
+    enc.add_argument("--max-chars", type=positive_int, metavar="N", help="longest token allowed")
     enc.add_argument("--model", metavar="M", help="model name (default: $EMMM_DEFAULT_MODEL or taef2)")
-    enc.add_argument("--max-pixels", type=_positive_int, metavar="N", help="downscale larger images to this many pixels")
+    enc.add_argument("--max-pixels", type=positive_int, metavar="N", help="downscale larger images to this many pixels")
 
     dec = sub.add_parser("decode", help="decode a token into an image file")
     dec.add_argument("token", metavar="TOKEN_OR_FILE", help="a token, a file holding one, or - for stdin")

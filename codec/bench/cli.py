@@ -18,17 +18,8 @@ import platform
 import sys
 import time
 
+from ..__main__ import positive_int
 from . import measure, report
-
-
-def _at_least_1(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _budgets(text: str) -> tuple[int, ...]:
@@ -54,9 +45,9 @@ def _decibels(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m codec.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", help="folder of images")
-    parser.add_argument("--size", type=_at_least_1, default=316, help="long side in pixels (default 316)")
+    parser.add_argument("--size", type=positive_int, default=316, help="long side in pixels (default 316)")
     parser.add_argument("--only", help="comma-separated image names (file stems) to measure")
-    parser.add_argument("--threads", type=_at_least_1, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", help="write the measurements to this JSON piece")
     parser.add_argument("--json-dir", help="write one JSON piece per image here (skip images already there)")
     parser.add_argument("--v2-target-db", type=_decibels, metavar="DB",

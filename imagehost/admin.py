@@ -61,7 +61,11 @@ class TokensNotListed:
 
 
 class PictureForm(forms.ModelForm):
-    """A picture goes only into one of its owner's albums (``library.move_picture_to_album``)."""
+    """A picture goes only into one of its owner's albums (``library.move_picture_to_album``);
+    its title is cleaned as the site cleans it (``library.clean_title``)."""
+
+    def clean_title(self) -> str:
+        return library.clean_title(self.cleaned_data["title"])
 
     def clean_album(self) -> Album | None:
         album = self.cleaned_data["album"]
@@ -119,8 +123,18 @@ class ShortLinkAdmin(NotAddedByHand, TokensNotListed, admin.ModelAdmin):
         return super().get_queryset(request).select_related("owner", "job").defer("job__source")
 
 
+class AlbumForm(forms.ModelForm):
+    def clean_title(self) -> str:
+        """The title as the site's forms clean it; nothing left of it is an error, as there."""
+        title = library.clean_title(self.cleaned_data["title"])
+        if not title:
+            raise forms.ValidationError("An album needs a title.")
+        return title
+
+
 @admin.register(Album)
 class AlbumAdmin(admin.ModelAdmin):
+    form = AlbumForm
     list_display = ("title", "owner", "visibility", "slug", "created")
     list_filter = ("visibility",)
     search_fields = ("title", "slug", "owner__username")

@@ -332,3 +332,52 @@ def test_an_album_added_in_the_admin_gets_an_unguessable_slug(admin_client, user
     r = admin_client.post(f"/admin/imagehost/album/{album.pk}/change/", {"title": "Trip", "visibility": "unlisted", "slug": "trip"})
     album.refresh_from_db()
     assert (album.title, album.slug) == ("Trip", slug)  # renamed, same address
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_titles_saved_in_the_admin_lose_their_bidi_controls(admin_client, user, make_picture):
+    """The site's forms and the API clean titles (``library.clean_title``); the admin saved
+    "\\u202egnp.exe" as typed, and the share page showed "exe.png"."""
+    picture = make_picture(user, title="cat")
+    url = f"/admin/imagehost/picture/{picture.pk}/change/"
+    r = admin_client.post(url, {**change_form(admin_client.get(url), "picture"), "title": f" \u202egnp.exe{BIDI} "})
+    assert r.status_code == 302, r.content[:500]
+    picture.refresh_from_db()
+    assert picture.title == "gnp.exe"
+    r = admin_client.post("/admin/imagehost/album/add/", {"title": "\u2067Holiday\u2069", "owner": user.pk, "visibility": "public"})
+    assert r.status_code == 302, r.content[:500]
+    album = Album.objects.get(owner=user)
+    assert album.title == "Holiday"
+    url = f"/admin/imagehost/album/{album.pk}/change/"
+    r = admin_client.post(url, {"title": BIDI, "visibility": "public"})
+    assert r.status_code == 200 and "An album needs a title." in r.content.decode()
+    album.refresh_from_db()
+    assert album.title == "Holiday"
+
+
+def test_migration_cleans_the_titles_saved_before_titles_were_cleaned(user, make_picture, png_bytes):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("imagehost.migrations.0010_titles_without_bidi_controls")
+    picture = make_picture(user, title="kept")
+    reversed_title = make_picture(user, title="x")
+    album = Album.objects.create(owner=user, title="y", slug="album-with-bidi")
+    blank_album = Album.objects.create(owner=user, title="z", slug="album-all-bidi")
+    job = uploads.submit_upload(png_bytes(32, 24), owner=user, title="job")
+    # rows as older builds saved them (update() skips every cleaning)
+    Picture.objects.filter(pk=reversed_title.pk).update(title="\u202egnp.exe\u202c")
+    Album.objects.filter(pk=album.pk).update(title=f"Tr{BIDI}ip \u200f")
+    Album.objects.filter(pk=blank_album.pk).update(title=BIDI)
+    EncodeJob.objects.filter(pk=job.pk).update(title="cat\u2066.png")
+
+    migration.clean_titles(apps, None)
+
+    assert Picture.objects.get(pk=reversed_title.pk).title == "gnp.exe"
+    assert Picture.objects.get(pk=picture.pk).title == "kept"
+    assert Album.objects.get(pk=album.pk).title == "Trip \u200f"  # a direction mark embeds nothing: it stays
+    assert Album.objects.get(pk=blank_album.pk).title == "Untitled album"  # an album needs a title
+    assert EncodeJob.objects.get(pk=job.pk).title == "cat.png"

@@ -197,6 +197,10 @@ class EncodeJob(models.Model):
     picture = models.OneToOneField(Picture, null=True, blank=True, on_delete=models.SET_NULL, related_name="job")
     # sha256 of the upload's secret deletion key (shown once, in the upload's answer); blank: none/used.
     deletion_digest = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # An API client's Idempotency-Key for this upload (blank: none) and the sha256 of what was
+    # uploaded with it (image and options): a retry with the same key gets this job again.
+    idempotency_key = models.CharField(max_length=255, blank=True, editable=False)
+    request_digest = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     started = models.DateTimeField(null=True, blank=True)
@@ -210,7 +214,12 @@ class EncodeJob(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["queued", "running"]) | Q(source__isnull=True),
                 name="encodejob_no_source_after_end",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="encodejob_one_job_per_idempotency_key",
+            ),
         ]
 
     def __str__(self) -> str:

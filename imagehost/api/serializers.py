@@ -287,9 +287,9 @@ class AcceptedJobSerializer(JobSerializer):
     # Not read_only: drf-spectacular marks every read-only field required, and this one is only
     # present sometimes. This serializer only writes answers, so nothing can set it.
     warning = WarningSerializer(required=False, help_text="Present when the upload is kept but not yet queued.")
-    deletion_url = serializers.URLField(read_only=True, help_text=(
+    deletion_url = serializers.URLField(read_only=True, allow_null=True, help_text=(
         "Secret link that deletes this upload and its short links without signing in (GET: a confirm page; POST "
-        "deletes). Only in this answer."))
+        "deletes). Only in this answer (a retry with the same Idempotency-Key gets a new one; null once used)."))
 
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "warning", "deletion_url"]

@@ -75,6 +75,12 @@ class SlugTaken(ServiceError):
     status, code = 409, "slug_taken"
 
 
+class IdempotencyKeyReused(ServiceError):
+    """An upload's Idempotency-Key came again with another image or other options."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class ModelUnavailable(ServiceError):
     """This server cannot run the codec model a token or an upload needs right now."""
 

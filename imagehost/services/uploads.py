@@ -1,15 +1,18 @@
 """Uploads: validate the bytes, save queued jobs, send them after the transaction commits."""
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import codec
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ..models import Album, EncodeJob, EncodeKind
-from .errors import InvalidInput, UnsupportedImage, UploadTooLarge
+from .errors import IdempotencyKeyReused, InvalidInput, UnsupportedImage, UploadTooLarge
 from .deletion import new_deletion_key
 from .dispatch import dispatch_waiting
 from .library import clean_title, lock_album
@@ -64,6 +67,8 @@ class Submission:
     queue_unavailable: bool = False
     #: Each job's secret deletion key (shown once; only its digest is stored).
     deletion_keys: dict[Any, str] = field(default_factory=dict)
+    #: The jobs are an earlier request's, found by its Idempotency-Key (nothing new was saved).
+    replayed: bool = False
 
     def send(self) -> None:
         """Dispatch waiting jobs in fair order (``services.dispatch``); the sweeper sends the rest."""
@@ -79,14 +84,20 @@ def submit_uploads(
     max_chars: int | None = None,
     model: str | None = None,
     kind: str = EncodeKind.VAE,
+    idempotency_key: str | None = None,
 ) -> Submission:
     """Validate every upload, then save each as a queued EncodeJob and send the tasks after commit.
 
     Never encodes on the calling thread. Each job gets a secret deletion key
-    (``Submission.deletion_keys``); a signed-in owner's job also gets its short link now. ``owner`` is a user or None (anonymous). Raises
-    UploadTooLarge / UnsupportedImage / InvalidInput before anything is saved, so a bad
-    file in a batch saves none of them. ``kind`` is an EncodeKind: a VAE token or AVIF (which
-    ignores ``model``).
+    (``Submission.deletion_keys``); a signed-in owner's job also gets its short link now.
+    ``owner`` is a user or None (anonymous). Raises UploadTooLarge / UnsupportedImage /
+    InvalidInput before anything is saved, so a bad file in a batch saves none of them.
+    ``kind`` is an EncodeKind: a VAE token or AVIF (which ignores ``model``).
+
+    ``idempotency_key`` (None: none; one upload by a signed-in owner): when the owner's earlier upload
+    used the same key with the same image and options, its job is returned instead
+    (``Submission.replayed``, with a new deletion key while the old one is unused);
+    IdempotencyKeyReused (422) when it came with anything else.
     """
     if owner is not None and not getattr(owner, "is_authenticated", False):
         owner = None
@@ -94,6 +105,13 @@ def submit_uploads(
         raise InvalidInput("You can only add pictures to your own albums.", field="album")
     if kind == EncodeKind.AVIF:
         model = None  # an AVIF token names no model: ``model`` is ignored, as the API says
+    request_digest = ""
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key, owner, payloads)
+        request_digest = upload_digest(payloads[0], album=album, title=title, max_chars=max_chars, model=model, kind=kind)
+        earlier = _job_for_key(owner, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, request_digest)
     if model and model not in codec.available_models():
         raise InvalidInput(f"Unknown model {model!r}; available: {', '.join(codec.available_models())}.", field="model")
     if kind not in EncodeKind.values:
@@ -109,27 +127,79 @@ def submit_uploads(
     for data in payloads:
         validate_upload(data)
     submission = Submission()
-    with transaction.atomic():
-        if album is not None:
-            lock_album(album)  # NotFound if it was deleted meanwhile
-        for data in payloads:
-            raw_key, digest = new_deletion_key()
-            job = EncodeJob.objects.create(
-                owner=owner,
-                album=album,
-                title=clean_title(title, strip=False),
-                model_name=model or "",
-                max_chars=max_chars,
-                kind=kind,
-                source=data,
-                source_bytes=len(data),
-                deletion_digest=digest,
-            )
-            if owner is not None:  # a working link at once: "encoding…" until the job is done
-                reserve_short_link(job)
-            submission.jobs.append(job)
+    try:
+        with transaction.atomic():
+            if album is not None:
+                lock_album(album)  # NotFound if it was deleted meanwhile
+            for data in payloads:
+                raw_key, digest = new_deletion_key()
+                job = EncodeJob.objects.create(
+                    owner=owner,
+                    album=album,
+                    title=clean_title(title, strip=False),
+                    model_name=model or "",
+                    max_chars=max_chars,
+                    kind=kind,
+                    source=data,
+                    source_bytes=len(data),
+                    deletion_digest=digest,
+                    idempotency_key=idempotency_key or "",
+                    request_digest=request_digest,
+                )
+                if owner is not None:  # a working link at once: "encoding…" until the job is done
+                    reserve_short_link(job)
+                submission.jobs.append(job)
+                submission.deletion_keys[job.pk] = raw_key
+            transaction.on_commit(submission.send, robust=False)
+    except IntegrityError:
+        # Another request with this key saved its job after we looked (the unique constraint).
+        earlier = _job_for_key(owner, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, request_digest)
+    return submission
+
+
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def check_idempotency_key(key: str, owner: Any, payloads: list[bytes]) -> None:
+    """InvalidInput unless ``key`` can name one upload: 1-255 visible ASCII characters, sent by
+    a signed-in owner (anonymous clients cannot be told apart) with one image."""
+    if not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidInput("An Idempotency-Key is 1 to 255 visible ASCII characters, such as a UUID.", field="Idempotency-Key")
+    if owner is None:
+        raise InvalidInput("An Idempotency-Key needs a signed-in client (an API token): anonymous uploads cannot be told apart.",
+                           field="Idempotency-Key")  # fmt: skip
+    if len(payloads) != 1:
+        raise InvalidInput("An Idempotency-Key names one upload: send one image with it.", field="Idempotency-Key")
+
+
+def upload_digest(data: bytes, *, album: Album | None, title: str, max_chars: int | None, model: str | None, kind: str) -> str:
+    """sha256 of an upload's image and options: what a retry with the same key must repeat."""
+    options = {"album": album.pk if album else None, "title": clean_title(title, strip=False), "max_chars": max_chars,
+               "model": model or "", "kind": kind}  # fmt: skip
+    return hashlib.sha256(json.dumps(options, sort_keys=True).encode() + b"\0" + data).hexdigest()
+
+
+def _job_for_key(owner: Any, key: str) -> EncodeJob | None:
+    return EncodeJob.objects.filter(owner=owner, idempotency_key=key).defer("source").first()
+
+
+def _replay(job: EncodeJob, request_digest: str) -> Submission:
+    """The earlier request's job again, with a new deletion key while the old one is unused (the
+    client never saw the answer that carried it)."""
+    if job.request_digest != request_digest:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for another upload (another image or other options): use a new key for a new upload.",
+            field="Idempotency-Key",
+        )
+    submission = Submission(jobs=[job], replayed=True)
+    if job.deletion_digest:
+        raw_key, digest = new_deletion_key()
+        if EncodeJob.objects.filter(pk=job.pk, deletion_digest=job.deletion_digest).update(deletion_digest=digest):
+            job.deletion_digest = digest
             submission.deletion_keys[job.pk] = raw_key
-        transaction.on_commit(submission.send, robust=False)
     return submission
 
 

@@ -29,6 +29,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         410: "The image was taken down.",
         413: "Too large (file, pixel count or token length).",
         415: "Unsupported media type or not an image.",
+        422: "The request repeats an Idempotency-Key with another image or other options.",
         429: "Too many requests; see the Retry-After header.",
         503: "A backend is unavailable; retry later.",
     }

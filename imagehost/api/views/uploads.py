@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -52,9 +52,20 @@ class ImageUploadView(ApiView):
             "With `wait=N` a signed-in client's request waits up to N seconds and answers 201 if the job "
             "finished; anonymous clients, and clients over this server's small cap on waiting requests, "
             "get the 202 at once. A signed-in upload's `short_url` is there at once (it shows the picture "
-            "once encoded); `deletion_url` is a secret link that deletes the upload without signing in."
+            "once encoded); `deletion_url` is a secret link that deletes the upload without signing in.\n\n"
+            "Retrying safely: send `Idempotency-Key: <a new UUID>` (signed-in clients). A request that "
+            "repeats an earlier upload's key with the same image and options gets that upload's job "
+            "again (header `Idempotent-Replayed: true`; its `deletion_url` is a new one, the earlier one "
+            "stops working; none once it was used) instead of a second picture; the same key with "
+            "anything else is refused (422). A key names one upload for good."
         ),
-        parameters=[s.UploadQuerySerializer],
+        parameters=[
+            s.UploadQuerySerializer,
+            OpenApiParameter(
+                "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                description="1-255 visible ASCII characters (a UUID): a retry with the same key gets the first upload's job.",
+            ),
+        ],
         request={
             "multipart/form-data": s.UploadSerializer,
             "image/*": OpenApiTypes.BINARY,
@@ -66,7 +77,7 @@ class ImageUploadView(ApiView):
                 description="Accepted: the job is queued or running (with a `warning` when the queue is down; the job is kept).",
             ),
             201: OpenApiResponse(s.AcceptedJobSerializer, description="Finished within `wait` seconds (done or failed)."),
-            **errors(400, 401, 404, 413, 415, 429),
+            **errors(400, 401, 404, 413, 415, 422, 429),
         },
     )
     def post(self, request: Request) -> Response:
@@ -85,18 +96,23 @@ class ImageUploadView(ApiView):
             max_chars=opts.get("max_chars") or budget_chars,
             model=opts.get("model") or None,
             kind=opts.get("kind", EncodeKind.VAE),
+            idempotency_key=request.META.get("HTTP_IDEMPOTENCY_KEY"),  # None: no header
         )
         job = submission.jobs[0]
-        deletion_url = absolute_urls.absolute(request, "delete_upload", submission.deletion_keys[job.pk])
+        deletion_key = submission.deletion_keys.get(job.pk)  # none: a replay after the key was used
+        deletion_url = absolute_urls.absolute(request, "delete_upload", deletion_key) if deletion_key else None
+        headers = {"Cache-Control": "no-store"}
+        if submission.replayed:
+            headers["Idempotent-Replayed"] = "true"
         if submission.queue_unavailable:
             # The job is kept and the sweeper sends it when the broker is back: accepted, with a warning.
             body = dict(s.JobSerializer(job, context={"request": request}).data, deletion_url=deletion_url)
             body["warning"] = {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE_MESSAGE}
-            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"], "Cache-Control": "no-store"})
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"], **headers})
         job = wait_for_job(job, opts.get("wait", 0) if user is not None else 0)
         body = dict(s.JobSerializer(job, context={"request": request}).data, deletion_url=deletion_url)
         code = status.HTTP_201_CREATED if job.is_finished else status.HTTP_202_ACCEPTED
-        return Response(body, status=code, headers={"Location": body["status_url"], "Cache-Control": "no-store"})
+        return Response(body, status=code, headers={"Location": body["status_url"], **headers})
 
 
 def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:

@@ -53,6 +53,7 @@ class Album(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        indexes = [models.Index(fields=["visibility", "-created", "-id"], name="album_visibility_newest")]  # the gallery
 
     def __str__(self) -> str:
         return self.title
@@ -78,6 +79,10 @@ class Picture(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created", "-id"], name="picture_owner_newest"),  # a library's pages
+            models.Index(fields=["album", "position", "created", "id"], name="picture_album_order"),  # an album's
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Picture {self.pk}"
@@ -126,6 +131,7 @@ class ShortLink(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        indexes = [models.Index(fields=["owner", "-created", "-id"], name="shortlink_owner_newest")]  # "My links"
         constraints = [
             # Anonymous links share one per token (nobody may change a shared link).
             models.UniqueConstraint(

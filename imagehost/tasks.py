@@ -106,10 +106,10 @@ def _encode_killed_at_the_time_limit(sender=None, task_id=None, exception=None, 
 
 @shared_task(acks_late=True)
 def requeue_stale_jobs() -> dict:
-    """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones, drop stray originals."""
+    """Periodic sweep (Celery beat): re-send stuck jobs, expire old ones. (No finished job keeps
+    its original: a check constraint refuses it, so nothing looks for one.)"""
     report = jobs.requeue_stale_jobs()
-    purged = jobs.purge_finished_sources()
-    return {"resent": report.resent, "lost": report.lost, "expired": report.expired, "broker_down": report.broker_down, "purged": purged}
+    return {"resent": report.resent, "lost": report.lost, "expired": report.expired, "broker_down": report.broker_down}
 
 
 _heartbeat: workers.HeartbeatThread | None = None

@@ -565,10 +565,3 @@ def requeue_lost_jobs(now: datetime) -> list[UUID]:
             job.save()
             lost.append(job.pk)
     return lost
-
-
-def purge_finished_sources() -> int:
-    """Belt and braces: drop any original still attached to a finished job."""
-    return EncodeJob.objects.filter(status__in=[JobStatus.DONE, JobStatus.FAILED], source__isnull=False).update(
-        source=None
-    )

@@ -218,3 +218,14 @@ def test_waiters_over_the_per_process_cap_answer_202_at_once(owner_client, png_b
         r = owner_client.post("/api/v1/images?wait=30", data=png_bytes(), content_type="image/png")
     assert r.status_code == 202
     assert job_reads == []
+
+
+@pytest.mark.parametrize("status", [JobStatus.DONE, JobStatus.FAILED])
+def test_a_finished_job_cannot_keep_its_original(owner, png_bytes, status):
+    """The database refuses it (``encodejob_no_source_after_end``), so no sweep looks for one."""
+    from django.db import IntegrityError, transaction
+
+    job = uploads.submit_upload(png_bytes(32, 24), owner=owner)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EncodeJob.objects.filter(pk=job.pk).update(status=status)
+    assert EncodeJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED, source__isnull=False).exists()

@@ -143,16 +143,16 @@ def reorder_album(album: Album, picture_ids: list[int]) -> None:
     album (``lock_album``), so pictures joining or leaving it meanwhile wait their turn."""
     with transaction.atomic():
         lock_album(album)
-        current = set(album.pictures.values_list("pk", flat=True))
-        if len(picture_ids) != len(set(picture_ids)) or set(picture_ids) != current:
+        current = dict(album.pictures.values_list("pk", "position"))
+        if len(picture_ids) != len(set(picture_ids)) or set(picture_ids) != set(current):
             raise InvalidInput("The new order must list each picture of the album exactly once.")
-        for position, pk in enumerate(picture_ids):
-            Picture.objects.filter(pk=pk, album=album).update(position=position)
+        moved = [Picture(pk=pk, position=i) for i, pk in enumerate(picture_ids) if current[pk] != i]
+        Picture.objects.bulk_update(moved, ["position"], batch_size=500)  # one UPDATE per 500 moved rows
 
 
-def move_picture_in_album(picture: Picture, delta: int) -> None:
-    """Move a picture up (delta<0) or down (delta>0) in its album's order. InvalidInput if it
-    is not (or no longer) in an album."""
+def move_picture_in_album(picture: Picture, delta: int) -> tuple[int, int]:
+    """Move a picture up (delta<0) or down (delta>0) in its album's order; returns its new place
+    (from 0) and the album's size. InvalidInput if it is not (or no longer) in an album."""
     album = picture.album
     if album is None:
         raise InvalidInput("This picture is not in an album.")
@@ -165,3 +165,4 @@ def move_picture_in_album(picture: Picture, delta: int) -> None:
         j = max(0, min(len(ids) - 1, i + delta))
         ids.insert(j, ids.pop(i))
         reorder_album(album, ids)
+    return j, len(ids)

@@ -144,10 +144,8 @@ def _album_action(request: HttpRequest, alb, user) -> HttpResponse:
         pic = selectors.get_picture_for_owner(form["picture"], user)
         if pic.album_id != alb.pk:
             raise NotFound("No such picture in this album.")
-        lib.move_picture_in_album(pic, -1 if action == "up" else 1)
-        order = list(selectors.album_pictures(alb, user).values_list("pk", flat=True))
-        index = order.index(pic.pk)
-        messages.success(request, f"“{pic.title or '(untitled)'}” is now {index + 1} of {len(order)}.")
+        index, count = lib.move_picture_in_album(pic, -1 if action == "up" else 1)
+        messages.success(request, f"“{pic.title or '(untitled)'}” is now {index + 1} of {count}.")
         # back with the keyboard focus on the picture that moved, on the page it is now on
         page_number = index // settings.EMMM_PAGE_SIZE + 1
         on_page = f"&page={page_number}" if page_number > 1 else ""

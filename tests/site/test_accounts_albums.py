@@ -169,3 +169,30 @@ def test_moving_a_picture_up_after_it_left_the_album_is_a_400(user, make_picture
     with pytest.raises(errors.InvalidInput):
         library.move_picture_in_album(stale, -1)
     assert list(selectors.album_pictures(album, user).values_list("pk", flat=True)) == [first.pk]
+
+
+def test_moving_a_picture_writes_only_the_rows_whose_place_changed(client, user, make_picture):
+    """↑ on one picture rewrote every picture of the album, one UPDATE each, under the album's
+    lock (300 pictures: 313 queries); a new order given whole was also one UPDATE per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_to_move(count: int) -> tuple[int, int, str]:
+        album = library.create_album(user, f"A{count}", Visibility.PUBLIC)
+        pics = [make_picture(user, album=album, title=f"p{i}") for i in range(count)]
+        with CaptureQueriesContext(connection) as moved:
+            r = client.post(f"/albums/{album.slug}/", {"action": "up", "picture": pics[-1].pk})
+        assert r.status_code == 302
+        order = list(selectors.album_pictures(album, user).values_list("pk", flat=True))
+        assert order == [p.pk for p in pics[:-2]] + [pics[-1].pk, pics[-2].pk]
+        with CaptureQueriesContext(connection) as reordered:
+            client.post(f"/albums/{album.slug}/", {"action": "reorder", "order": ",".join(str(pk) for pk in reversed(order))})
+        assert list(selectors.album_pictures(album, user).values_list("pk", flat=True)) == order[::-1]
+        updates = lambda queries: sum(q["sql"].lstrip().upper().startswith("UPDATE") for q in queries)  # noqa: E731
+        return len(moved.captured_queries), updates(reordered.captured_queries), client.get(r["Location"]).content.decode()
+
+    client.force_login(user)
+    few, many = queries_to_move(3), queries_to_move(30)
+    assert few[0] == many[0], (few[0], many[0])
+    assert few[1] == many[1] == 1, (few[1], many[1])
+    assert "is now 29 of 30" in many[2] and "is now 2 of 3" in few[2]

@@ -14,8 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-#: DRF's rate syntax as it parses it: a count, "/", a period whose first letter is s, m, h or d.
-_RATE = re.compile(r"\d+/[smhd][a-z]*")
+#: A count, "/", a period. DRF reads only the period's first letter (s, m, h, d), so only words
+#: that mean what it reads are taken: "3/month" would be 3 a minute.
+_RATE = re.compile(r"\d+/(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours|d|day|days)")
 
 
 def _raw(name: str) -> str | None:
@@ -87,12 +88,13 @@ def names(name: str, default: list[str]) -> list[str]:
 
 
 def rate(name: str, default: str) -> str:
-    """A rate limit, ``<count>/<period>`` with the period's first letter s, m, h or d."""
+    """A rate limit, ``<count>/<period>``: the period s, m, h or d, or sec(ond), min(ute), hour,
+    day (an s at the end allowed)."""
     raw = _raw(name)
     if raw is None:
         return default
     if not _RATE.fullmatch(raw):
-        raise _refuse(name, raw, "<count>/<period>, the period s, m, h or d (e.g. 30/m, 5/h)")
+        raise _refuse(name, raw, "<count>/<period>, the period s, m, h or d, or second, minute, hour or day (e.g. 30/m, 5/hour)")
     return raw
 
 

@@ -24,7 +24,9 @@ also counts against its address, whoever asks (``check_mail_to``, ``EMMM_MAILS_T
 pages named by an unguessable slug or key (``/s/<slug>`` and its page and QR code,
 ``/delete/<key>/``, albums on the site and the API), so guessing them is as slow as the rate.
 
-A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``; DRF's syntax). The engine is a
+A rate is ``"<count>/<period>"`` (``s``, ``m``, ``h``, ``d``, or ``second``, ``minute``,
+``hour``, ``day``, an s at the end allowed; ``emmmsite.environment.rate`` refuses other words,
+which DRF would read by their first letter: ``3/month`` was 3 a minute). The engine is a
 sliding-window log in a cache (``counter_store``) behind DRF's ``SimpleRateThrottle`` interface, so
 ``Retry-After`` follows from the scope's rate. Counting is atomic, so requests that arrive
 at once never get more than the rate through (DRF's own read-then-write let all of 24

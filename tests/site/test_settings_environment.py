@@ -30,6 +30,9 @@ READERS = {
         ("X_RATE", "10/5m", "X_RATE='10/5m': expected <count>/<period>"),
         ("X_RATE", "10 per minute", "X_RATE='10 per minute'"),
         ("X_RATE", "10/M", "X_RATE='10/M'"),
+        ("X_RATE", "3/month", "X_RATE='3/month'"),  # was read as 3 a minute (DRF reads the first letter)
+        ("X_RATE", "10/ms", "X_RATE='10/ms'"),
+        ("X_RATE", "5/sunday", "X_RATE='5/sunday'"),
         ("X_SIZE", "0", "X_SIZE='0': expected a whole number of at least 1"),
         ("X_SIZE", "abc", "X_SIZE='abc': expected a whole number"),
         ("X_SIZE", "2.5", "X_SIZE='2.5'"),
@@ -53,6 +56,9 @@ def test_good_values_empty_means_the_default_and_lists_are_trimmed(monkeypatch):
     monkeypatch.setenv("X_HOSTS", "example.com, www.example.com ,,")
     monkeypatch.setenv("X_EMPTY", "  ")
     assert environment.rate("X_RATE", "30/m") == "10/minute"
+    for good in ("5/s", "5/sec", "5/second", "5/min", "5/minutes", "5/h", "5/hour", "5/hours", "5/d", "5/day", "5/days"):
+        monkeypatch.setenv("X_RATE", good)
+        assert environment.rate("X_RATE", "30/m") == good
     assert environment.integer("X_SIZE", 24, minimum=1) == 12
     assert environment.boolean("X_FLAG", True) is False
     assert environment.names("X_HOSTS", []) == ["example.com", "www.example.com"]

@@ -3,7 +3,8 @@
 ``LOGGING`` in settings.py: a 500's "Internal Server Error: /i/<token>" and its traceback).
 
 Tokens are the images: a token in a log line is the picture itself (and up to 100,000
-characters long). Every run of 64 or more base64url characters in a logged value becomes
+characters long). Every token in a token URL (``/i/``, ``/image?q=``) and every other run of 64
+or more base64url characters in a logged value becomes
 ``<first 8 chars>…sha256:<first 16 hex of the token's identity>(<length>)``: enough to find
 the token in the database (``Picture.token_sha256`` / ``ShortLink.token_sha256``, the sha256 of
 the token's bytes, ``codec.token_id``, starts with that hex; ``manage.py block_token`` takes the
@@ -21,6 +22,9 @@ import re
 from gunicorn.glogging import Logger, SafeAtoms
 
 TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{64,}")
+#: Where the site's URLs carry a token (``/i/<token>``, ``/image?q=<token>``): redacted at any
+#: length, as the API writes tokens down to the codec's floor of about 46 characters.
+TOKEN_IN_URL = re.compile(r"(/i/|/image\?(?:[^\s\"'?#]*&)?q=)([A-Za-z0-9_-]+)")
 PREFIX_CHARS = 8
 #: Paths whose last parts are secrets that act without signing in: an upload's deletion key,
 #: a password-reset link, an e-mail confirmation link. Only the path's start is kept.
@@ -40,16 +44,16 @@ def _identity(token: str) -> str:
         return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def _shorten(match: re.Match[str]) -> str:
-    token = match.group(0)
-    digest = _identity(token)[:16]
-    return f"{token[:PREFIX_CHARS]}…sha256:{digest}({len(token)})"
+def _shorten(token: str) -> str:
+    return f"{token[:PREFIX_CHARS]}…sha256:{_identity(token)[:16]}({len(token)})"
 
 
 def redact_tokens(text: str) -> str:
-    """Replace every token-like run in ``text`` by its prefix, hash and length, and the secret
-    part of a deletion, password-reset or e-mail confirmation path by "…"."""
-    return TOKEN_RUN.sub(_shorten, SECRET_PATH.sub(r"\1…/", text))
+    """Replace every token in a token URL and every other token-like run in ``text`` by its
+    prefix, hash and length, and the secret part of a deletion, password-reset or e-mail
+    confirmation path by "…"."""
+    text = TOKEN_IN_URL.sub(lambda m: m.group(1) + _shorten(m.group(2)), SECRET_PATH.sub(r"\1…/", text))
+    return TOKEN_RUN.sub(lambda m: _shorten(m.group(0)), text)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -101,3 +101,22 @@ def test_importing_faiss_logs_nothing_at_info(caplog):
     with caplog.at_level(logging.INFO):
         importlib.reload(faiss.loader)
     assert not [r for r in caplog.records if r.name.startswith("faiss") and r.levelno < logging.WARNING]
+
+
+SHORT = "AgUA" + "x7Qm-9_k" * 7  # 60 characters: the API takes max_chars down to the codec's floor (46)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [f'"GET /i/{SHORT} HTTP/1.1" 200', f'"GET /i/{SHORT}.png?w=300 HTTP/1.1" 200', f'"GET /image?q={SHORT}&f=png HTTP/1.1" 200',
+     f'"GET /image?f=png&q={SHORT} HTTP/1.1" 200'],
+)
+def test_a_token_shorter_than_64_characters_is_redacted_in_urls(line):
+    """Runs of 64 or more characters were redacted; a 60-character token was logged whole."""
+    logged = redact_tokens(line)
+    assert SHORT not in logged and SHORT[8:30] not in logged
+    assert f"{SHORT[:8]}…sha256:" in logged and "(60)" in logged
+
+
+def test_other_query_words_stay(line='"GET /library/?q=holiday HTTP/1.1" 200'):
+    assert redact_tokens(line) == line

@@ -79,6 +79,7 @@ VARIABLES: dict[str, Variable] = {v.name: v for v in (
     _real("EMMM_V2_DEADZONE", 0.0, minimum=0, maximum=0.5),
     _real("EMMM_V2_BUDGET_DEADZONE", 0.1, minimum=0, maximum=0.5),
     _real("EMMM_V2_SECOND_SIZE", 0.9, above=0, maximum=1),
+    Variable("EMMM_OFFLINE", "0", pattern=r"(?i)1|0|true|false|yes|no|on|off", expected="1 or 0 (true/false, yes/no, on/off)"),
 )}
 
 
@@ -111,6 +112,11 @@ def value(name: str) -> int | float | str | None:
             "" if variable.maximum is None else f" to {variable.maximum:g}")
         raise ConfigurationError(f"{name}={raw!r}: expected {kind}{bounds}")
     return number
+
+
+def switch(name: str) -> bool:
+    """A 1/0 (true/false, yes/no, on/off) variable's value, checked."""
+    return str(value(name)).lower() in {"1", "true", "yes", "on"}
 
 
 def check() -> None:

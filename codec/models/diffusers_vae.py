@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from .. import environment
 from ..errors import ModelUnavailable
 from . import weights
 
@@ -111,9 +112,10 @@ def fetch_vae(
             f"from the model hub ({repo_id}). Put a verified diffusers folder (config.json, "
             f"diffusion_pytorch_model.safetensors) at $EMMM_MODEL_DIR/{name}/ and pin its sha256"
         )
-    if os.environ.get("EMMM_OFFLINE") == "1":
+    if environment.switch("EMMM_OFFLINE"):
         raise ModelUnavailable(
-            f"cannot load {name!r} from the model hub ({repo_id}@{revision[:12]}): EMMM_OFFLINE=1. Put a "
+            f"cannot load {name!r} from the model hub ({repo_id}@{revision[:12]}): "
+            f"EMMM_OFFLINE={os.environ['EMMM_OFFLINE'].strip()}. Put a "
             f"diffusers folder (config.json, diffusion_pytorch_model.safetensors) at $EMMM_MODEL_DIR/{name}/"
         )
     try:

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import environment
 from ..errors import ModelUnavailable
 
 DOWNLOAD_TIMEOUT_S = 60
@@ -84,7 +85,7 @@ def fetch(model: str, file: WeightFile) -> Path:
     path = local_path(model, file)
     if path is not None:
         return _verify(path, file)
-    if file.url is None or os.environ.get("EMMM_OFFLINE") == "1":
+    if file.url is None or environment.switch("EMMM_OFFLINE"):
         raise ModelUnavailable(_missing_message(model, file, reason="no download allowed"))
     return _download(model, file, cache_dir() / model / file.name)
 

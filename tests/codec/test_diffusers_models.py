@@ -207,10 +207,11 @@ def test_hub_loading_offline_is_model_unavailable(model_dir, extra_specs, offlin
     assert NO_REPO in str(info.value) and "$EMMM_MODEL_DIR/test-sd-hub/" in str(info.value)
 
 
-def test_emmm_offline_refuses_hub_loading(model_dir, extra_specs, offline_hub, monkeypatch):
-    monkeypatch.setenv("EMMM_OFFLINE", "1")
+@pytest.mark.parametrize("offline", ["1", "true"])
+def test_emmm_offline_refuses_hub_loading(model_dir, extra_specs, offline_hub, monkeypatch, offline):
+    monkeypatch.setenv("EMMM_OFFLINE", offline)
     extra_specs(_spec("test-sd-offline", 210, "tiny", "0" * 64))
-    with pytest.raises(codec.ModelUnavailable, match="EMMM_OFFLINE=1"):
+    with pytest.raises(codec.ModelUnavailable, match=f"EMMM_OFFLINE={offline}"):
         codec.fetch_model("test-sd-offline")
 
 

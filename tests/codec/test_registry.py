@@ -135,8 +135,9 @@ def test_sha256_mismatch_is_model_unavailable(no_weights):
         raise info.value.__cause__
 
 
-def test_missing_weights_offline_says_where_to_put_them(no_weights, monkeypatch):
-    monkeypatch.setenv("EMMM_OFFLINE", "1")
+@pytest.mark.parametrize("offline", ["1", "true", "Yes", "on"])  # only "1" held: "true" went to download
+def test_missing_weights_offline_says_where_to_put_them(no_weights, monkeypatch, offline):
+    monkeypatch.setenv("EMMM_OFFLINE", offline)
     with pytest.raises(ModelUnavailable) as info:
         codec.fetch_model("taef2")
     message = str(info.value)
@@ -254,3 +255,15 @@ def test_a_device_this_server_lacks_makes_the_model_unavailable(monkeypatch, tae
         codec.load_model("taef2")
     monkeypatch.setenv("EMMM_DEVICE", "cpu")
     assert codec.model_available("taef2") and codec.load_model("taef2") is not None
+
+
+def test_a_bad_offline_switch_is_refused(no_weights, monkeypatch):
+    from codec.environment import ConfigurationError
+
+    monkeypatch.setenv("EMMM_OFFLINE", "ture")
+    with pytest.raises(ConfigurationError, match="EMMM_OFFLINE='ture': expected 1 or 0"):
+        codec.fetch_model("taef2")
+    monkeypatch.setenv("EMMM_OFFLINE", "off")
+    file = WeightFile(ENCODER.name, ENCODER.sha256, f"http://127.0.0.1:{closed_port()}/{ENCODER.name}")
+    with pytest.raises(ModelUnavailable, match="download failed"):  # off: it tries
+        weights.fetch("taef2", file)

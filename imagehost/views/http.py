@@ -20,9 +20,10 @@ REQUESTABLE_FORMATS = [*RENDER_FORMATS, *FORMAT_ALIASES]
 
 
 def parse_format(fmt: str | None, *, unknown: type[ServiceError] = NotFound) -> str:
-    """Map a requested format name to an output format (default WebP). Unknown: ``unknown``, a
-    404 for a path's extension (no such resource), InvalidInput (400) for a request's field."""
-    fmt = (fmt or DEFAULT_RENDER_FORMAT).lower()
+    """Map a requested format name to an output format (None: WebP). Unknown (an empty one, a
+    path ending in "." included): ``unknown``, a 404 for a path's extension (no such resource),
+    InvalidInput (400) for a request's field."""
+    fmt = (DEFAULT_RENDER_FORMAT if fmt is None else fmt).lower()
     fmt = FORMAT_ALIASES.get(fmt, fmt)
     if fmt not in RENDER_FORMATS:
         raise unknown(f"Unknown image format {fmt!r}; use webp, png, jpg or avif.")

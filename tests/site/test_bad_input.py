@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagehost.services import library
+from imagehost.services import library, links
 from tests.conftest import FAKE_TOKEN  # well-formed; these requests are refused before any decoding
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +63,14 @@ def test_a_method_a_page_does_not_take_is_a_405_page(client, user, path):
     body = r.content.decode()
     assert "<h1>" in body and "does not take GET" in body
     assert client.get(path, HTTP_ACCEPT="application/json").json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_path_ending_in_a_bare_dot_names_no_image(client, real_token, user, make_picture):
+    """``/i/<token>.`` answered the WebP: a second address for every image, against "an unknown
+    extension names no resource"."""
+    link = links.get_or_create_short_link(make_picture(user, token=real_token).token, user)
+    for url in (f"/i/{real_token}.", f"/s/{link.slug}."):
+        r = client.get(url)
+        assert r.status_code == 404, url
+        assert "Unknown image format" in r.content.decode()
+    assert client.get(f"/image?q={real_token}&f=").status_code == 200  # an empty field is the default

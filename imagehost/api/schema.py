@@ -35,7 +35,9 @@ def document_shared_refusals(result: dict, generator, request, public) -> dict:
 
     - 406 to each operation whose answers are JSON (or empty): an ``Accept`` header that allows
       no JSON (decode, which answers an image whatever ``Accept`` says, has no 406);
-    - 403 to each unsafe operation a session may call: the session's request without its CSRF token.
+    - 403 to each unsafe operation a session may call: the session's request without its CSRF token;
+    - 503 to every operation: the database or the cache is down (with ``Retry-After``);
+    - 411 to each operation with a request body: a chunked body (no ``Content-Length``).
     """
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for operations in result.get("paths", {}).values():
@@ -48,5 +50,8 @@ def document_shared_refusals(result: dict, generator, request, public) -> dict:
                 responses.setdefault("406", {"content": error, "description": "The Accept header allows no JSON."})
             if method in UNSAFE_METHODS and any("cookieAuth" in s for s in operation.get("security", [])):
                 responses.setdefault("403", {"content": error, "description": "A session request without its CSRF token."})
+            responses.setdefault("503", {"content": error, "description": "A backend is unavailable; retry later (Retry-After)."})
+            if "requestBody" in operation:
+                responses.setdefault("411", {"content": error, "description": "A chunked body: send Content-Length."})
             operation["responses"] = dict(sorted(responses.items()))
     return result

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -37,24 +37,60 @@ def account_contents(user: Any) -> AccountContents:
     )
 
 
+def _jobs_to_show() -> QuerySet[EncodeJob]:
+    """Encode jobs as the result pages and the API show them: never their uploaded original
+    (``source``, up to 10 MB, read only by the worker's claim), with their owner,
+    ``reserved_slug`` (the slug of ``reserved_link_for_job``, or None) and, for a queued job,
+    ``queue_ahead`` (``queue_place``'s count of unfinished jobs uploaded before it)."""
+    reserved = ShortLink.objects.filter(job=OuterRef("pk")).order_by("pk").values("slug")[:1]
+    ahead = (
+        EncodeJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created__lt=OuterRef("created"))
+        .order_by().annotate(n=Func(F("pk"), function="COUNT", output_field=IntegerField())).values("n")
+    )  # COUNT as a plain function: one row, no GROUP BY
+    return (
+        EncodeJob.objects.defer("source").select_related("owner")
+        .annotate(
+            reserved_slug=Subquery(reserved),
+            queue_ahead=Case(When(status=JobStatus.QUEUED, then=Coalesce(Subquery(ahead), 0)), default=None),
+        )
+    )
+
+
+def _with_pictures_to_show(jobs: list[EncodeJob]) -> list[EncodeJob]:
+    """``jobs``, each with its picture read (one query for them all) as the result pages and
+    the API show it: with its owner, album, ``taken_down``, ``link_slug`` and stored embedding
+    (with its near duplicate)."""
+    ids = [job.picture_id for job in jobs if job.picture_id is not None]
+    if ids:
+        pictures = with_link_slugs(with_takedowns(Picture.objects.filter(pk__in=ids)))
+        pictures = pictures.select_related("owner", "album", "embedding__duplicate_of").defer("embedding__vector")
+        found = pictures.in_bulk(ids)
+        for job in jobs:
+            if job.picture_id is not None:
+                job.picture = found.get(job.picture_id)  # None: deleted a moment ago
+    return jobs
+
+
 def get_job(job_id: UUID | str) -> EncodeJob:
     """An encode job by id (the UUID is the capability: anyone holding it may see it)."""
     try:
-        return EncodeJob.objects.select_related("picture").get(pk=job_id)
+        job = _jobs_to_show().get(pk=job_id)
     except (EncodeJob.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such upload job.") from None
+    return _with_pictures_to_show([job])[0]
 
 
 def jobs_by_ids(job_ids: list[str]) -> list[EncodeJob]:
-    """Jobs for a list of ids, in the order given; unknown ids are skipped."""
+    """Jobs for a list of ids, in the order given; unknown ids are skipped. A fixed number of
+    queries however many jobs (``_jobs_to_show``, ``_with_pictures_to_show``)."""
     valid = []
     for raw in job_ids:
         try:
             valid.append(UUID(str(raw)))
         except ValueError:
             continue
-    found = {j.pk: j for j in EncodeJob.objects.select_related("picture").filter(pk__in=valid)}
-    return [found[i] for i in valid if i in found]
+    found = {j.pk: j for j in _jobs_to_show().filter(pk__in=valid)}
+    return _with_pictures_to_show([found[i] for i in valid if i in found])
 
 
 def with_takedowns(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
@@ -83,8 +119,15 @@ def get_picture_for_owner(pk: int, owner: Any) -> Picture:
     return picture
 
 
-def albums_for_owner(owner: Any) -> QuerySet[Album]:
-    return Album.objects.filter(owner=owner).order_by("title", "pk")
+def albums_for_owner(owner: Any, *, with_counts: bool = False) -> QuerySet[Album]:
+    """The owner's albums by title; ``with_counts``: each with ``owners_picture_count``, how many
+    pictures it holds as its owner sees them (``album_pictures`` for the owner: all of them,
+    taken-down ones too)."""
+    albums = Album.objects.filter(owner=owner).select_related("owner").order_by("title", "pk")
+    if not with_counts:
+        return albums
+    count = Picture.objects.filter(album_id=OuterRef("pk")).order_by().values("album_id").annotate(n=Count("pk")).values("n")
+    return albums.annotate(owners_picture_count=Coalesce(Subquery(count), 0))
 
 
 def get_album_for_owner(slug: str, owner: Any) -> Album:
@@ -135,13 +178,32 @@ def _not_reserved_for_another_picture(picture_pk: Any) -> Q:
     return Q(job__isnull=True) | Q(job__picture__isnull=True) | Q(job__picture=picture_pk)
 
 
+def with_link_slugs(pictures: QuerySet[Picture]) -> QuerySet[Picture]:
+    """``pictures``, each with ``link_slug``: the slug of the short link to share for it, or None,
+    in the same query (``short_link_for(picture.token, picture.owner, picture=picture)``: the
+    owner's live link of that token, ``_shareable`` first, none reserved for another copy of the
+    picture; for an anonymous picture, the shared anonymous link). ``link_slug_of`` reads it."""
+    owners = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
+    owners = owners.filter(_not_reserved_for_another_picture(OuterRef("pk")))
+    anonymous = ShortLink.objects.filter(owner__isnull=True, token_sha256=OuterRef("token_sha256"))
+    return pictures.annotate(link_slug=Case(
+        When(owner__isnull=True, then=Subquery(_shareable(anonymous).values("slug")[:1])),
+        default=Subquery(_shareable(owners).values("slug")[:1]),
+    ))
+
+
+def link_slug_of(picture: Picture) -> str | None:
+    """The slug of the short link to share for ``picture`` (``short_link_for``), or None: its
+    ``with_link_slugs`` annotation, else looked up once and kept on the picture."""
+    if not hasattr(picture, "link_slug"):
+        link = short_link_for(picture.token, picture.owner, picture=picture, sha256=picture.token_sha256)
+        picture.link_slug = link.slug if link else None
+    return picture.link_slug
+
+
 def album_pictures_with_links(album: Album, viewer: Any) -> QuerySet[Picture]:
-    """``album_pictures``, each also with ``link_slug``: the owner's short link of that token to
-    share (``_shareable``: live, permanent first, then the newest; none reserved for another
-    copy of the picture), or None."""
-    links = ShortLink.objects.filter(owner_id=OuterRef("owner_id"), token_sha256=OuterRef("token_sha256"))
-    links = links.filter(_not_reserved_for_another_picture(OuterRef("pk")))
-    return album_pictures(album, viewer).annotate(link_slug=Subquery(_shareable(links).values("slug")[:1]))
+    """``album_pictures``, each also with ``link_slug`` (``with_link_slugs``)."""
+    return with_link_slugs(album_pictures(album, viewer))
 
 
 def public_albums() -> QuerySet[Album]:
@@ -160,10 +222,13 @@ def public_albums() -> QuerySet[Album]:
     )
 
 
-def short_link_for(token: str, owner: Any = None, *, picture: Picture | None = None) -> ShortLink | None:
+def short_link_for(
+    token: str, owner: Any = None, *, picture: Picture | None = None, sha256: str | None = None
+) -> ShortLink | None:
     """The owner's (or the anonymous) short link to share for a token (``_shareable``), if a live
-    one exists; for one of the owner's ``picture``, none reserved for another copy of it."""
-    qs = ShortLink.objects.filter(token_sha256=token_sha256(token))
+    one exists; for one of the owner's ``picture``, none reserved for another copy of it.
+    ``sha256``: the token's stored ``token_sha256``, when the caller has it (not computed again)."""
+    qs = ShortLink.objects.filter(token_sha256=sha256 or token_sha256(token))
     if owner is not None and getattr(owner, "is_authenticated", False):
         qs = qs.filter(owner=owner)
         if picture is not None and picture.owner_id == owner.pk:
@@ -181,7 +246,8 @@ def get_short_link(slug: str) -> ShortLink:
 
 
 def short_links_for_owner(owner: Any) -> QuerySet[ShortLink]:
-    return ShortLink.objects.filter(owner=owner).select_related("job").order_by("-created", "-pk")
+    """The owner's links, newest first, with their upload's job (never its original: ``source``)."""
+    return ShortLink.objects.filter(owner=owner).select_related("job").defer("job__source").order_by("-created", "-pk")
 
 
 def short_links_for_picture(picture: Picture) -> QuerySet[ShortLink]:
@@ -210,11 +276,23 @@ def reserved_link_for_job(job: EncodeJob) -> ShortLink | None:
     return ShortLink.objects.filter(job=job).order_by("pk").first()
 
 
+def reserved_slug_of(job: EncodeJob) -> str | None:
+    """The slug of ``reserved_link_for_job``, or None: read with the job (``_jobs_to_show``),
+    else looked up."""
+    if hasattr(job, "reserved_slug"):
+        return job.reserved_slug
+    link = reserved_link_for_job(job)
+    return link.slug if link else None
+
+
 def job_for_deletion_key(raw_key: str) -> EncodeJob:
     """The upload a secret deletion key belongs to (an unused key), else NotFound."""
     if not raw_key or len(raw_key) > 100:
         raise NotFound("No such upload, or it has been deleted already.")
-    job = EncodeJob.objects.select_related("picture").filter(deletion_digest=deletion_digest(raw_key)).first()
+    job = (
+        EncodeJob.objects.defer("source").select_related("picture")
+        .filter(deletion_digest=deletion_digest(raw_key)).first()
+    )
     if job is None:
         raise NotFound("No such upload, or it has been deleted already.")
     return job
@@ -228,12 +306,21 @@ def _owners_done_job(job: EncodeJob, viewer: Any) -> bool:
     )
 
 
+def _stored_embedding(job: EncodeJob) -> PictureEmbedding | None:
+    """The vector row of the job's picture (with ``duplicate_of``), or None: the one read with
+    the picture (``_with_pictures_to_show``), else looked up."""
+    picture = job.picture if EncodeJob.picture.is_cached(job) else None
+    if picture is not None and Picture.embedding.is_cached(picture):
+        return getattr(picture, "embedding", None)  # None: it has no vector (cached as such)
+    return PictureEmbedding.objects.filter(picture_id=job.picture_id).select_related("duplicate_of").first()
+
+
 def near_duplicate_of(job: EncodeJob, viewer: Any) -> PictureEmbedding | None:
     """For the job's signed-in owner: the stored "you already have this picture" match
     (``.duplicate_of``, ``.duplicate_score``), else None. Nobody else ever sees it."""
     if not _owners_done_job(job, viewer):
         return None
-    row = PictureEmbedding.objects.filter(picture_id=job.picture_id).select_related("duplicate_of").first()
+    row = _stored_embedding(job)
     if row is None or row.duplicate_of is None or row.duplicate_of.owner_id != viewer.pk:
         return None
     return row
@@ -245,7 +332,7 @@ def awaiting_embedding(job: EncodeJob, viewer: Any, *, within_s: float = 15.0) -
     if not _owners_done_job(job, viewer) or job.finished is None:
         return False
     fresh = (timezone.now() - job.finished).total_seconds() < within_s
-    return fresh and not PictureEmbedding.objects.filter(picture_id=job.picture_id).exists()
+    return fresh and _stored_embedding(job) is None
 
 
 RECENT_ENCODES = 20
@@ -291,9 +378,11 @@ def queue_place(job: EncodeJob) -> QueuePlace | None:
     if job.status == JobStatus.RUNNING:
         elapsed = (timezone.now() - job.started).total_seconds() if job.started else 0.0
         return QueuePlace(0, None if mean is None else max(1.0, mean - elapsed))
-    ahead = EncodeJob.objects.filter(
-        status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created__lt=job.created
-    ).count()
+    ahead = getattr(job, "queue_ahead", None)  # read with the job (``_jobs_to_show``)
+    if ahead is None:
+        ahead = EncodeJob.objects.filter(
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING], created__lt=job.created
+        ).count()
     return QueuePlace(ahead, None if mean is None else (ahead + 1) * mean)
 
 

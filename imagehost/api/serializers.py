@@ -95,8 +95,8 @@ class PictureSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: Picture) -> str | None:
-        link = selectors.short_link_for(obj.token, obj.owner, picture=obj)
-        return absolute_urls.short_url(self.context["request"], link.slug) if link else None
+        slug = selectors.link_slug_of(obj)  # read with the list (``selectors.with_link_slugs``), else looked up
+        return absolute_urls.short_url(self.context["request"], slug) if slug else None
 
 
 class PictureUpdateSerializer(RefusesUnknownFields, serializers.Serializer):
@@ -263,10 +263,10 @@ class JobSerializer(serializers.ModelSerializer):
         return None if size is None else {"width": size[0], "height": size[1]}
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_short_url(self, obj: EncodeJob) -> str | None:
-        link = selectors.reserved_link_for_job(obj)
-        if link is None and obj.status == JobStatus.DONE and obj.picture is not None:
-            link = selectors.short_link_for(obj.picture.token, obj.picture.owner, picture=obj.picture)
-        return absolute_urls.short_url(self.context["request"], link.slug) if link else None
+        slug = selectors.reserved_slug_of(obj)
+        if slug is None and obj.status == JobStatus.DONE and obj.picture is not None:
+            slug = selectors.link_slug_of(obj.picture)
+        return absolute_urls.short_url(self.context["request"], slug) if slug else None
 
     def to_representation(self, instance: EncodeJob) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -311,7 +311,11 @@ class AlbumSerializer(RefusesUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "picture_count", "pictures_url", "created", "updated"]
 
     def get_picture_count(self, obj: Album) -> int:
-        return selectors.album_pictures(obj, self.context["request"].user).count()
+        user = self.context["request"].user
+        counted = getattr(obj, "owners_picture_count", None)  # selectors.albums_for_owner(with_counts=True)
+        if counted is not None and obj.is_owned_by(user):
+            return counted
+        return selectors.album_pictures(obj, user).count()
 
     def get_pictures_url(self, obj: Album) -> str:
         return absolute_urls.absolute(self.context["request"], "api:album-pictures", obj.slug)

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from .. import similarity as sim
 from ..models import Picture, PictureEmbedding, Visibility
-from ..selectors import not_taken_down, stored_token, with_takedowns
+from ..selectors import not_taken_down, stored_token, with_link_slugs, with_takedowns
 from .errors import BadToken, InvalidInput, NotFound, ServiceError, UnsupportedImage
 from .links import resolve_short_link
 from .rendering import decode_slot
@@ -81,12 +81,13 @@ def check_k(k: int) -> int:
 def search_vector(
     vector: np.ndarray, *, scope: str, viewer: Any, k: int = DEFAULT_K, exclude: tuple[int, ...] = ()
 ) -> list[SimilarPicture]:
-    """The ``k`` pictures in ``scope`` nearest to ``vector``, best first."""
+    """The ``k`` pictures in ``scope`` nearest to ``vector``, best first (each read with its
+    album, owner, ``taken_down`` and ``link_slug``: no query per picture to show them)."""
     check_k(k)
     allowed = scope_pictures(scope, viewer)
     ids = np.fromiter(allowed.values_list("pk", flat=True), dtype=np.int64)
     hits = live_index().get().search(vector, k, allowed_ids=ids, exclude_ids=list(exclude))
-    found = with_takedowns(allowed).select_related("album", "owner").in_bulk([pid for pid, _ in hits])
+    found = with_link_slugs(with_takedowns(allowed)).select_related("album", "owner").in_bulk([pid for pid, _ in hits])
     return [SimilarPicture(found[pid], score) for pid, score in hits if pid in found]
 
 

@@ -72,11 +72,20 @@ def remembered_deletion_keys(request: HttpRequest) -> dict[str, str]:
     return keys if isinstance(keys, dict) else {}
 
 
-def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
-    """One job on the result page: the API's representation plus where its link fits."""
-    data: dict[str, Any] = dict(JobSerializer(job, context={"request": request}).data)
+def result_context(
+    request: HttpRequest, job: EncodeJob, *, serializer_context: dict[str, Any] | None = None,
+    deletion_keys: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One job on the result page: the API's representation plus where its link fits.
+
+    ``serializer_context``: one shared by the page's jobs (what ``JobSerializer`` reads once per
+    serialization, e.g. whether a worker is alive); ``deletion_keys``: ``remembered_deletion_keys``
+    when the caller has read them already."""
+    data: dict[str, Any] = dict(JobSerializer(job, context=serializer_context or {"request": request}).data)
     data["status_label"] = job.get_status_display()
-    key = remembered_deletion_keys(request).get(str(job.pk)) if job.deletion_digest else None  # None once used
+    if deletion_keys is None:
+        deletion_keys = remembered_deletion_keys(request)
+    key = deletion_keys.get(str(job.pk)) if job.deletion_digest else None  # None once used
     data["deletion_url"] = request.build_absolute_uri(reverse("delete_upload", args=[key])) if isinstance(key, str) else None
     data["kind"] = job.kind
     picture = data.get("picture")
@@ -85,8 +94,12 @@ def result_context(request: HttpRequest, job: EncodeJob) -> dict[str, Any]:
         coded = data.get("coded")  # larger than shown for a side under 16 pixels: no budget's doing
         data["coded_smaller"] = bool(coded) and (coded["width"] < picture["width"] or coded["height"] < picture["height"])
         data["fits"] = fits_as_dicts(data["url_length"])
-        link = selectors.short_link_for(job.picture.token, job.owner, picture=job.picture)
-        data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[link.slug])) if link else None
+        if job.owner_id == job.picture.owner_id:  # the picture's link the serializer showed (``short_url``)
+            slug = selectors.link_slug_of(job.picture)
+        else:
+            link = selectors.short_link_for(job.picture.token, job.owner, picture=job.picture)
+            slug = link.slug if link else None
+        data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[slug])) if slug else None
         data["picture_url"] = reverse("picture", args=[job.picture.pk]) if job.picture.owner_id else None
         data["duplicate"] = near_duplicate_notice(job, request.user)
     return data
@@ -135,12 +148,21 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 
 def _results_page(request: HttpRequest, found: list[EncodeJob]) -> HttpResponse:
+    """The jobs' result page, in a fixed number of queries however many jobs (``selectors.jobs_by_ids``
+    reads what they show; one serializer context for all of them)."""
+    shared: dict[str, Any] = {"request": request}
+    keys = remembered_deletion_keys(request)
+    results = [result_context(request, j, serializer_context=shared, deletion_keys=keys) for j in found]
     context = {
-        "results": [result_context(request, j) for j in found],
-        "pending": any(not j.is_finished or selectors.awaiting_embedding(j, request.user) for j in found),
+        "results": results,
+        # ``similarity_pending`` is ``selectors.awaiting_embedding`` for the viewer
+        "pending": any(not j.is_finished or r["similarity_pending"] for j, r in zip(found, results)),
         "queue_notice": QUEUE_UNAVAILABLE_MESSAGE if any(waiting_for_queue(j) for j in found) else None,
     }
-    context["worker_notice"] = WORKER_DOWN_MESSAGE if context["pending"] and not workers.worker_alive() else None
+    alive = shared.get("worker_alive")  # asked once by JobSerializer when a job was unfinished
+    if context["pending"] and alive is None:
+        alive = workers.worker_alive()
+    context["worker_notice"] = WORKER_DOWN_MESSAGE if context["pending"] and not alive else None
     return render(request, "imagehost/jobs.html", context)
 
 

@@ -25,7 +25,7 @@ class AlbumListView(ApiView):
 
     @extend_schema(operation_id="albums_list", summary="List my albums", responses={200: s.AlbumSerializer(many=True), **errors(401, 404)})
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(selectors.albums_for_owner(request.user))
+        page = self.paginate_queryset(selectors.albums_for_owner(request.user, with_counts=True))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(operation_id="albums_create", summary="Create an album", request=s.AlbumSerializer, responses={201: s.AlbumSerializer, **errors(400, 401, 415)})
@@ -99,7 +99,7 @@ class PictureListView(ApiView):
         pictures = selectors.pictures_for_owner(request.user)
         if "album" in request.query_params:
             pictures = pictures.filter(album=selectors.get_album_for_owner(request.query_params["album"], request.user))
-        page = self.paginate_queryset(pictures)
+        page = self.paginate_queryset(selectors.with_link_slugs(pictures).select_related("owner"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

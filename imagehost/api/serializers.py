@@ -35,9 +35,10 @@ class StrictCharField(serializers.CharField):
 
 
 class RefusesUnknownFields:
-    """A request body's field that the serializer does not have is a 400, as an unknown query
-    parameter is (``ApiView.initial``), not dropped: ``{"expire_at": ...}`` made a link that
-    never expires. (Fields it has but only shows, read-only ones, are still ignored.)"""
+    # A request body's field that the serializer does not have is a 400, as an unknown query
+    # parameter is (ApiView.initial), not dropped: {"expire_at": ...} made a link that never
+    # expires. (Fields it has but only shows, read-only ones, are still ignored.) A comment, not
+    # a docstring: drf-spectacular would publish it as the description of every body using it.
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if hasattr(data, "keys"):
@@ -100,6 +101,8 @@ class PictureSerializer(serializers.ModelSerializer):
 
 
 class PictureUpdateSerializer(RefusesUnknownFields, serializers.Serializer):
+    """A picture's new title and/or album; other fields are refused (400)."""
+
     title = StrictCharField(max_length=200, required=False, allow_blank=True)
     album = StrictCharField(
         max_length=60, required=False, allow_null=True, help_text="Album id to move the picture to; null: none."
@@ -113,6 +116,8 @@ class PictureDeleteQuerySerializer(serializers.Serializer):
 
 # --- jobs and uploads ------------------------------------------------------------------
 class UploadSerializer(RefusesUnknownFields, serializers.Serializer):
+    """An upload: the image and its options; other fields are refused (400)."""
+
     file = serializers.FileField(
         required=False, help_text="The image (multipart). Or send the raw image as the request body."
     )
@@ -281,7 +286,7 @@ class WarningSerializer(serializers.Serializer):
 
 
 class AcceptedJobSerializer(JobSerializer):
-    """The upload's answer: the job, its secret ``deletion_url``, and a ``warning`` when it is kept but
+    """The upload's answer: the job, its secret `deletion_url`, and a `warning` when it is kept but
     could not be queued yet (the broker is down)."""
 
     # Not read_only: drf-spectacular marks every read-only field required, and this one is only
@@ -298,6 +303,8 @@ class AcceptedJobSerializer(JobSerializer):
 
 # --- albums --------------------------------------------------------------------------
 class AlbumSerializer(RefusesUnknownFields, serializers.ModelSerializer):
+    """An album; to create one, send its title and visibility (other fields are refused: 400)."""
+
     id = serializers.CharField(source="slug", read_only=True, help_text="The album's unguessable id (its slug).")
     owner = serializers.CharField(source="owner.get_username", read_only=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
@@ -322,6 +329,8 @@ class AlbumSerializer(RefusesUnknownFields, serializers.ModelSerializer):
 
 
 class AlbumUpdateSerializer(RefusesUnknownFields, serializers.Serializer):
+    """An album's new title and/or visibility; other fields are refused (400)."""
+
     title = StrictCharField(max_length=200, required=False)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
@@ -336,6 +345,9 @@ class AlbumPictureSerializer(PictureSerializer):
 
 # --- short links ------------------------------------------------------------------------
 class LinkCreateSerializer(RefusesUnknownFields, serializers.Serializer):
+    """A new short link: a token or one of your pictures, optionally a custom slug and an expiry;
+    other fields are refused (400)."""
+
     token = StrictCharField(required=False, help_text=TOKEN_HELP, trim_whitespace=True)
     picture = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Id of one of your pictures.")
     slug = serializers.RegexField(
@@ -372,10 +384,14 @@ class LinkSerializer(serializers.ModelSerializer):
 
 # --- tokens: decode and inspect -----------------------------------------------------------
 class TokenSerializer(RefusesUnknownFields, serializers.Serializer):
+    """A token; other fields are refused (400)."""
+
     token = StrictCharField(help_text=TOKEN_HELP, trim_whitespace=True)
 
 
 class DecodeSerializer(TokenSerializer):
+    """A token to decode, the output format and an optional width; other fields are refused (400)."""
+
     format = serializers.ChoiceField(choices=REQUESTABLE_FORMATS, default="webp", help_text="Output image format.")
     width = serializers.IntegerField(
         required=False, min_value=1, max_value=settings.EMMM_MAX_RENDER_WIDTH, help_text="Shrink to this width (never enlarges)."
@@ -383,7 +399,7 @@ class DecodeSerializer(TokenSerializer):
 
 
 class TokenInfoSerializer(serializers.Serializer):
-    """Header fields of a token (``codec.inspect``)."""
+    """What a token's header says (without decoding it)."""
 
     version = serializers.IntegerField(help_text="Token format version.")
     model = serializers.CharField(help_text="Codec model that decodes it.")

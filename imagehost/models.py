@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import models
@@ -277,7 +278,13 @@ class EmbeddingChange(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
 
+#: True while the embeddings being deleted had their removals logged in bulk beforehand
+#: (``services.similar.removals_logged_in_bulk``).
+REMOVALS_LOGGED: ContextVar[bool] = ContextVar("embedding_removals_logged", default=False)
+
+
 @receiver(post_delete, sender=PictureEmbedding)
 def _log_embedding_deleted(sender, instance: PictureEmbedding, **kwargs) -> None:
     """Deleting a picture (or its embedding) tells every process's index to drop it."""
-    EmbeddingChange.objects.create(picture_id=instance.picture_id)
+    if not REMOVALS_LOGGED.get():
+        EmbeddingChange.objects.create(picture_id=instance.picture_id)

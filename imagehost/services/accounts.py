@@ -23,6 +23,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from ..models import PictureEmbedding
+from . import similar
 from .errors import InvalidInput, MailUnavailable
 
 _SALT = "imagehost.accounts.email-confirmation"
@@ -85,7 +87,7 @@ def delete_account(user: Any) -> None:
     404), upload jobs, API tokens. Its address, if any, is told once the deletion is committed.
     Tokens already shared still decode: a token is the picture."""
     address, name = user.email, user.get_username()
-    with transaction.atomic():
+    with transaction.atomic(), similar.removals_logged_in_bulk(PictureEmbedding.objects.filter(picture__owner=user)):
         user.delete()  # every row of the account goes with it (on_delete=CASCADE)
         if address:
             body = (f"The emmmbedding account “{name}” was deleted, with its pictures, albums, short links and "

@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,12 +26,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from PIL import Image
 
 from .. import similarity as sim
-from ..models import EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
+from ..models import REMOVALS_LOGGED, EmbeddingChange, EncodeJob, JobStatus, Picture, PictureEmbedding
 from .errors import BadToken, DecoderBusy, ModelUnavailable
 from .rendering import decode_in_a_slot
 
@@ -86,6 +87,20 @@ def _load_changes(cursor: ChangeCursor) -> tuple[list[tuple[int, np.ndarray]], l
     upserts = _rows(PictureEmbedding.objects.filter(model=MODEL, picture_id__in=changed))
     present = {pid for pid, _ in upserts}
     return upserts, sorted(changed - present), cursor
+
+
+@contextmanager
+def removals_logged_in_bulk(embeddings: QuerySet[PictureEmbedding]) -> Iterator[None]:
+    """Log the removal of ``embeddings`` in a few INSERTs, then run the block that deletes them
+    without the change row each deletion's signal writes (an account's thousands of pictures
+    were as many INSERTs). Use it inside the deleting transaction."""
+    picture_ids = list(embeddings.values_list("picture_id", flat=True))
+    EmbeddingChange.objects.bulk_create([EmbeddingChange(picture_id=pk) for pk in picture_ids], batch_size=1000)
+    token = REMOVALS_LOGGED.set(True)
+    try:
+        yield
+    finally:
+        REMOVALS_LOGGED.reset(token)
 
 
 def prune_change_log() -> int:

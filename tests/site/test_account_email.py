@@ -466,3 +466,27 @@ def test_a_reset_link_sent_in_the_background_keeps_the_sites_url_prefix(client, 
         clear_script_prefix()
     wait_for(lambda: mail.outbox, timeout=30, what="the reset mail")
     assert re.search(r"http://testserver/img/accounts/reset/\S+/", mail.outbox[0].body), mail.outbox[0].body
+
+
+def test_deleting_an_account_takes_as_many_queries_for_30_pictures_as_for_3(django_user_model, make_picture):
+    """One change-log INSERT per picture (the similar index's removals), all in one transaction:
+    2,058 queries and 1.8 s for 2,000 pictures on SQLite. Each removal is still logged."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from imagehost.models import EmbeddingChange, PictureEmbedding
+    from imagehost.services import accounts
+
+    def delete_with(count: int) -> int:
+        owner = django_user_model.objects.create_user(f"u{count}", password=PASSWORD)
+        pictures = [make_picture(owner, title=f"p{i}") for i in range(count)]
+        PictureEmbedding.objects.bulk_create([PictureEmbedding(picture=p, model="m", vector=b"v") for p in pictures])
+        before = set(EmbeddingChange.objects.values_list("pk", flat=True))
+        with CaptureQueriesContext(connection) as queries:
+            accounts.delete_account(owner)
+        logged = EmbeddingChange.objects.exclude(pk__in=before).values_list("picture_id", flat=True)
+        assert sorted(logged) == sorted(p.pk for p in pictures)  # every process's index drops them
+        return len(queries.captured_queries)
+
+    few, many = delete_with(3), delete_with(30)
+    assert few == many, (few, many)

@@ -248,6 +248,7 @@ EMMM_HIT_FLUSH_INTERVAL_S = environment.integer("EMMM_HIT_FLUSH_INTERVAL_S", 10,
 EMMM_EMBEDDING_LOG_KEEP_S = environment.integer("EMMM_EMBEDDING_LOG_KEEP_S", 86400, minimum=1)
 EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S = environment.integer("EMMM_EMBEDDING_LOG_PRUNE_INTERVAL_S", 3600, minimum=1)
 EMMM_PAGE_SIZE = environment.integer("EMMM_PAGE_SIZE", 24, minimum=1)
+EMMM_MAX_API_TOKENS = environment.integer("EMMM_MAX_API_TOKENS", 50, minimum=1)  # active ones per account
 # Requests that hold a web thread for long (issues 8.3, 8.5), capped without waiting (the
 # others answer at once): waiters and cache-miss decodes per gunicorn worker process (decodes
 # leave 2 of its GUNICORN_THREADS, default 8 as in gunicorn.conf.py, free for other pages);

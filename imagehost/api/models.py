@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from imagehost.services.errors import InvalidInput
+
 TOKEN_PREFIX = "emmm_"
 
 
@@ -47,7 +49,11 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(cls, user, name: str) -> tuple["ApiToken", str]:
-        """Create a token for ``user``; return the row and the raw token (never stored)."""
+        """Create a token for ``user``; return the row and the raw token (never stored).
+        InvalidInput once the user has ``EMMM_MAX_API_TOKENS`` active ones."""
+        limit = settings.EMMM_MAX_API_TOKENS
+        if cls.objects.active().filter(user=user).count() >= limit:
+            raise InvalidInput(f"You have {limit} active API tokens, the most an account may have: revoke one you no longer use.")
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name.strip()[:100] or "token", prefix=raw[:12], digest=hash_token(raw))
         return token, raw

@@ -90,6 +90,31 @@ def test_sharex_file_uploads_with_a_new_token(client, owner, make_album):
     assert token is not None and token.user == owner and token.name.startswith("ShareX")
 
 
+def test_an_account_has_a_bounded_number_of_active_tokens(client, owner, settings):
+    """Every POST made a token and every ShareX download without one too, without end."""
+    settings.EMMM_MAX_API_TOKENS = 3
+    client.force_login(owner)
+    for i in range(3):
+        assert client.post("/api/tokens/", {"name": f"t{i}"}).status_code == 201
+    r = client.post("/api/tokens/", {"name": "one too many"})
+    assert r.status_code == 400 and "3 active API tokens" in r.content.decode() and "revoke one" in r.content.decode()
+    r = client.post("/api/tokens/sharex.sxcu", {})
+    assert r.status_code == 400 and "3 active API tokens" in r.content.decode()
+    assert ApiToken.objects.filter(user=owner).count() == 3
+    client.post(f"/api/tokens/{ApiToken.objects.filter(user=owner).first().pk}/revoke")
+    assert client.post("/api/tokens/", {"name": "room again"}).status_code == 201
+
+
+def test_the_token_page_lists_the_active_tokens_and_only_the_latest_revoked(client, owner):
+    client.force_login(owner)
+    for i in range(15):
+        ApiToken.issue(owner, f"old {i:02}")[0].revoke()
+    ApiToken.issue(owner, "in use")
+    page = client.get("/api/tokens/").content.decode()
+    assert "in use" in page and "old 14" in page and "old 05" in page
+    assert "old 04" not in page and "and 5 older revoked tokens" in page
+
+
 def test_sharex_file_for_a_just_created_token(client, owner, other):
     client.force_login(owner)
     raw = client.post("/api/tokens/", {"name": "sx"}).context["raw_token"]

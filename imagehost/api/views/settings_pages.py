@@ -13,15 +13,23 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from imagehost import selectors
+from imagehost.services.errors import InvalidInput
 from imagehost.views.forms import ApiTokenForm
 
 from ..models import ApiToken
 from ..sharex import sharex_config, sxcu_bytes
 
 
+#: Revoked tokens the page still lists (the newest): they are kept, never used again.
+REVOKED_LISTED = 10
+
+
 def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str | None = None, status: int = 200) -> HttpResponse:
+    mine = ApiToken.objects.filter(user=request.user)
+    revoked = mine.filter(revoked_at__isnull=False).order_by("-revoked_at", "-id")
     context = {
-        "tokens": ApiToken.objects.filter(user=request.user),
+        "tokens": [*mine.active(), *revoked[:REVOKED_LISTED]],
+        "older_revoked": max(0, revoked.count() - REVOKED_LISTED),
         "albums": selectors.albums_for_owner(request.user),
         "new_token": new_token,
         "raw_token": raw,
@@ -46,7 +54,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if not name:
         messages.error(request, "Give the token a name, e.g. the program that will use it.")
         return _page(request, status=400)
-    token, raw = ApiToken.issue(request.user, name)
+    try:
+        token, raw = ApiToken.issue(request.user, name)
+    except InvalidInput as refused:
+        messages.error(request, refused.message)
+        return _page(request, status=400)
     return _page(request, new_token=token, raw=raw, status=201)
 
 
@@ -78,7 +90,11 @@ def sharex_download(request: HttpRequest) -> HttpResponse:
         if token is None or token.user_id != request.user.pk:
             raise Http404("No such token.")
     else:
-        _, raw = ApiToken.issue(request.user, f"ShareX {timezone.now():%Y-%m-%d %H:%M}")
+        try:
+            _, raw = ApiToken.issue(request.user, f"ShareX {timezone.now():%Y-%m-%d %H:%M}")
+        except InvalidInput as refused:
+            messages.error(request, refused.message)
+            return _page(request, status=400)
     config = sharex_config(request, raw, album=album)
     response = HttpResponse(sxcu_bytes(config), content_type="application/json")
     host = re.sub(r"[^A-Za-z0-9.\-\[\]]", "_", split_domain_port(request.get_host())[0])  # "[::1]" -> "[__1]"

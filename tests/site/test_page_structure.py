@@ -63,3 +63,17 @@ def test_every_page_names_an_icon_and_favicon_ico_finds_it(client):
     assert icon.endswith(".svg")
     r = client.get("/favicon.ico")
     assert r.status_code == 302 and r["Location"] == icon
+
+
+def test_no_template_comment_is_shown_as_text(client):
+    """``{# … #}`` ends on its line in Django: a three-line one was a paragraph of template notes
+    above the fields of every account form (sign-in, sign-up, settings, password pages)."""
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    unclosed = [f"{path.relative_to(templates)}:{number}" for path in templates.rglob("*.html")
+                for number, line in enumerate(path.read_text().splitlines(), 1)
+                if "{#" in line and "#}" not in line.split("{#", 1)[1]]
+    assert not unclosed, unclosed
+    for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password_reset/"):
+        assert "{#" not in client.get(path).content.decode(), path

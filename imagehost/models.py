@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import post_delete
+from django.utils import timezone
 from django.dispatch import receiver
 
 
@@ -147,6 +148,11 @@ class ShortLink(models.Model):
     def is_reserved(self) -> bool:
         """Still waiting for its upload's token."""
         return not self.token
+
+    @property
+    def is_expired(self) -> bool:
+        """Past its expiry: it answers 410 (its owner can make it work again)."""
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
     def encoding_failed(self) -> bool:

@@ -47,8 +47,9 @@ def link_action(request: HttpRequest, slug: str) -> HttpResponse:
     form = parse(LinkActionForm, request.POST)
     back = safe_local_path(request, form["next"]) or reverse("library")
     if form["action"] == "clear_expiry":
+        was_expired = link.is_expired
         links.clear_expiry(link, owner=request.user)
-        messages.success(request, f"/s/{link.slug} no longer expires.")
+        messages.success(request, f"/s/{link.slug} works again and no longer expires." if was_expired else f"/s/{link.slug} no longer expires.")
     elif not form["confirm"]:
         return render(request, "imagehost/confirm_delete_link.html", {"link": link, "next": back})
     else:

@@ -1,6 +1,7 @@
 """Short links: same link for the same owner+token, custom slugs, expiry, takedown, OG page."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -153,3 +154,20 @@ def test_any_of_the_owners_slugs_names_its_link_to_change_its_expiry(user, token
     assert links.get_or_create_short_link(token, user, slug="-made-by-site", expires_at=soon).pk == link.pk
     with pytest.raises(errors.InvalidInput, match="3-40 characters"):
         links.get_or_create_short_link(token, user, slug="-new-one")
+
+
+def test_my_links_say_which_links_have_expired(client, user, make_picture):
+    """An expired link (visitors get 410) was listed like a live one, its time in the past, and
+    "never expire" beside it quietly made it work again."""
+    from imagehost.models import ShortLink
+
+    soon = timezone.now() + timedelta(hours=1)
+    expired = links.get_or_create_short_link(make_picture(user).token, user, slug="was-party", expires_at=soon)
+    ShortLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    links.get_or_create_short_link(make_picture(user).token, user, slug="party-soon", expires_at=soon)
+    client.force_login(user)
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'data-slug="([^"]+)">(.*?)</tr>', client.get("/links/").content.decode(), re.S)}
+    assert "Expired" in rows["was-party"] and "make it work again" in rows["was-party"] and "never expire" not in rows["was-party"]
+    assert "Expired" not in rows["party-soon"] and "never expire" in rows["party-soon"]
+    r = client.post("/links/was-party/", {"action": "clear_expiry", "next": "/links/"}, follow=True)
+    assert "/s/was-party works again and no longer expires." in r.content.decode()

@@ -21,7 +21,10 @@ class TextJSONParser(JSONParser):
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:  # [[[[…]]]]: Python's json gives up past its recursion limit
+            raise ParseError("JSON parse error - nested too deeply.") from None
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:

@@ -2,6 +2,7 @@
 
 from django.urls import include, path, re_path
 from django.conf import settings
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from .views import settings_pages
@@ -13,6 +14,7 @@ app_name = "api"
 _swagger_ui = SpectacularSwaggerSplitView.as_view(url_name="api:schema")  # its script is a file, not inline
 
 
+@require_safe  # an OPTIONS answer has no template: it was a 500
 def swagger_docs(request, *args, **kwargs):
     """``/api/docs/``: Swagger UI; its page has one inline <style>, so styles may be inline here."""
     response = _swagger_ui(request, *args, **kwargs)

@@ -25,7 +25,16 @@ def safe_local_path(request: HttpRequest, url: str | None) -> str | None:
 
 
 def back_url(request: HttpRequest) -> str | None:
-    """Where the user came from: a safe ``next`` (query or form), else a same-origin Referer."""
+    """Where the user came from: a safe ``next`` (query or form), else a same-origin Referer.
+    None when the request itself cannot be read (too many query fields, a bad Host): the error
+    page that asks is often about just that."""
+    try:
+        return _back_url(request)
+    except Exception:  # noqa: BLE001 - TooManyFieldsSent, DisallowedHost, ...: simply no back link
+        return None
+
+
+def _back_url(request: HttpRequest) -> str | None:
     candidates = [request.GET.get("next")]
     # A form's ``next``: only from a body already parsed, or a small urlencoded one (never re-read an upload).
     if request.method == "POST" and ("_post" in request.__dict__ or request.content_type == "application/x-www-form-urlencoded"):

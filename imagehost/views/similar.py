@@ -79,6 +79,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
             scope = form["scope"] or context["scope"]
             if scope == "mine" and viewer is None:
                 raise search.SignInRequired("Sign in to search your own pictures, or choose public pictures.")
+            if len(request.FILES.getlist("image")) > 1:
+                raise InvalidInput("Choose one image to search with.")
             upload = request.FILES.get("image")
             if (upload is None) == (not form["q"]):
                 raise InvalidInput("Choose an image or paste a token URL or short link (one of them).")

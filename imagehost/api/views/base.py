@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, permissions
 from rest_framework.generics import GenericAPIView
@@ -79,6 +79,15 @@ class SchemaView(SpectacularAPIView):
     errors (a 405, a ?format it does not have) in the API's JSON error shape, not as an OpenAPI document."""
 
     content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(exclude=True)  # the schema does not list itself (as drf-spectacular's own get)
+    def get(self, request: Request, *args, **kwargs):
+        """Only ``?format`` and ``?lang``: drf-spectacular's ``?version=`` went unchecked into the
+        document and the Content-Disposition header (a newline in it was a 500)."""
+        unknown = sorted(set(request.query_params) - {"format", "lang"})
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return super().get(request, *args, **kwargs)
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         if response.status_code >= 400:

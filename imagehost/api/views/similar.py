@@ -129,6 +129,8 @@ class SearchView(_SimilarView):
             data = request.data
         if not isinstance(data, dict):
             raise exceptions.ValidationError("Send a JSON object or a multipart form.")
+        if len(request.FILES.getlist("file")) > 1:
+            raise exceptions.ValidationError({"file": ["Send one image to search with (`file` was given more than once)."]})
         if "file" in request.FILES:
             data["file"] = request.FILES["file"]
         body = SearchSerializer(data=data)

@@ -123,10 +123,12 @@ def read_upload(request: Request) -> tuple[dict[str, Any], bytes]:
         return options.validated_data, request.data if isinstance(request.data, bytes) else b""
     options = s.UploadSerializer(data={**request.query_params.dict(), **request.data.dict()})
     options.is_valid(raise_exception=True)
-    upload = request.FILES.get("file")
-    if upload is None:
+    files = request.FILES.getlist("file")
+    if not files:
         raise exceptions.ValidationError({"file": ["Send an image as the `file` field or as the body."]})
-    return options.validated_data, upload.read()
+    if len(files) > 1:  # the last one was taken, the others dropped without a word
+        raise exceptions.ValidationError({"file": ["Send one image per request (`file` was given more than once)."]})
+    return options.validated_data, files[0].read()
 
 
 def wait_for_job(job: EncodeJob, seconds: float) -> EncodeJob:

@@ -161,10 +161,11 @@ def dependency_outage(exc: BaseException) -> DependencyUnavailable | None:
 
 def refused_request_error(exc: BaseException) -> ServiceError | None:
     """The ServiceError for Django's refusal of a request body (fields or body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files: 400), or None for any other
+    DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files, a malformed form: 400), or None for any other
     exception. The site's 400 handler and the API's exception handler both answer with it."""
     from django.conf import settings
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+    from django.http.multipartparser import MultiPartParserError
 
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -175,6 +176,8 @@ def refused_request_error(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, TooManyFilesSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         return InvalidInput(f"Too many files in one request (more than {limit:,}).", code="too_many_files")
+    if isinstance(exc, MultiPartParserError):  # a part header over the limit, bad base64, ...
+        return InvalidInput(f"The form could not be read: {str(exc).rstrip('.')}.", code="malformed_form")
     return None
 
 

@@ -60,3 +60,13 @@ def test_a_search_with_two_images_is_refused(client, png_bytes):
     assert r.status_code == 400 and "one image" in r.json()["error"]["message"], r.content
     r = client.post("/search/", {"image": two("image"), "scope": "public"})
     assert r.status_code == 400 and "Choose one image to search with." in r.content.decode()
+
+
+def test_a_malformed_form_body_says_what_is_wrong():
+    """The site said only "Bad request."; the API said why."""
+    boundary = "XyZ"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"q\"\r\nX-Pad: {'a' * 20000}\r\n\r\nhello\r\n"
+            f"--{boundary}--\r\n").encode()
+    r = Client(raise_request_exception=False).generic("POST", "/search/", body, content_type=f"multipart/form-data; boundary={boundary}")
+    assert r.status_code == 400
+    assert "The form could not be read" in r.content.decode() and "header size" in r.content.decode()

@@ -72,8 +72,16 @@
     var n = ++counter;
     li.querySelector(".warning").hidden = true;
     li.querySelector(".worker-notice").hidden = true;
-    li.querySelector(".preview").src = picture.token_url;
-    li.querySelector(".preview").alt = picture.title || "your image";
+    var preview = li.querySelector(".preview");
+    if (picture.width > 0 && picture.height > 0) {  // its box before it loads: the card does not jump (site.css .preview.sized)
+      preview.width = picture.width;
+      preview.height = picture.height;
+      preview.style.setProperty("--w", picture.width + "px");
+      preview.style.setProperty("--ratio", String(picture.width / picture.height));
+      preview.classList.add("sized");
+    }
+    preview.src = picture.token_url;
+    preview.alt = picture.title || "your image";
     li.querySelector(".preview-link").href = picture.short_url ? picture.short_url + "/" : picture.token_url;
     li.querySelector(".token-url").value = picture.token_url;
     li.querySelector(".short-url").value = picture.short_url || "";

@@ -192,14 +192,22 @@
     }, delay);
   }
 
-  // options: the form's fields at the time of sending ({title, album, kind, budget}).
-  function send(file, options) {
+  // A refused upload gives the title it took back to the form (unless something else was typed
+  // there since): what was typed is not lost. batch: {title} of the files sent together.
+  function giveBackTitle(batch) {
+    var field = form.elements.title;
+    if (batch && batch.title && field && !field.value) field.value = batch.title;
+  }
+
+  // options: the form's fields at the time of sending ({title, album, kind, budget}); batch: see
+  // giveBackTitle (none for an AVIF retry); retry: this card encodes an earlier card's file as AVIF.
+  function send(file, options, batch, retry) {
     var li = tpl.content.firstElementChild.cloneNode(true);
     results.prepend(li);
-    li.querySelector(".name").textContent = (file.name || "image") + ":";
+    li.querySelector(".name").textContent = (file.name || "image") + (retry ? " (AVIF)" : "") + ":";
     setStatus(li, "uploading");
     var ctx = { original: null, kind: options.kind || "vae", file: options.kind === "avif" ? null : file, shown: false,
-      pace: 300, failures: 0 };  // pace: the delay between polls while answers come
+      pace: 300, failures: 0, batch: batch || null };  // pace: the delay between polls while answers come
     measure(file).then(function (size) { ctx.original = size; });
     li.querySelector(".retry-avif").addEventListener("click", function () {
       // One AVIF upload per card; aria-disabled, not disabled, so that keyboard focus stays here
@@ -207,7 +215,7 @@
       if (this.getAttribute("aria-disabled") === "true") return;
       this.setAttribute("aria-disabled", "true");
       this.textContent = "Sent as AVIF";
-      send(file, Object.assign({}, options, { kind: "avif" }));
+      send(file, Object.assign({}, options, { kind: "avif" }), null, true);
     });
     post(li, file, options, ctx, 1);
   }
@@ -221,7 +229,7 @@
       headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
     }).then(function (r) {  // a proxy's refusal may not be JSON: its status still says what happened
       return r.json().catch(function () { return null; }).then(function (body) { answered(r, body); });
-    }, function () { setStatus(li, "upload failed (network)", true); });
+    }, function () { setStatus(li, "upload failed (network)", true); giveBackTitle(ctx.batch); });
 
     function answered(r, job) {
       if ((r.status === 429 || r.status === 503) && sends < MAX_SENDS) {
@@ -234,7 +242,11 @@
         }, wait);
         return;
       }
-      if (r.status !== 202 && r.status !== 201) { setStatus(li, errorText({ status: r.status, body: job }), true); return; }
+      if (r.status !== 202 && r.status !== 201) {
+        setStatus(li, errorText({ status: r.status, body: job }), true);
+        giveBackTitle(ctx.batch);
+        return;
+      }
       ctx.jobId = job.id;
       card.deletion(li, job.deletion_url);
       history.remember(job, options.title);
@@ -256,10 +268,12 @@
     return options;
   }
 
-  // However the files come (the form, a drop, a paste), the title goes with these ones only.
+  // However the files come (the form, a drop, a paste), the title goes with these ones only:
+  // the field is emptied at once, and given back if they are refused (giveBackTitle).
   function sendAll(files) {
     var options = currentOptions();
-    Array.prototype.forEach.call(files, function (f) { send(f, options); });
+    var batch = { title: options.title || "" };
+    Array.prototype.forEach.call(files, function (f) { send(f, options, batch); });
     form.elements.title.value = "";
   }
 

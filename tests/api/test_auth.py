@@ -57,7 +57,11 @@ def test_settings_page_creates_shows_once_and_revokes(owner, client):
     page = client.get("/api/tokens/")
     assert raw.encode() not in page.content and b"backup script" in page.content
     assert row.prefix.encode() in page.content
-    r = client.post(f"/api/tokens/{row.pk}/revoke")
+    r = client.post(f"/api/tokens/{row.pk}/revoke")  # one tap stopped every program using it
+    assert r.status_code == 200 and "Revoke the API token “backup script”?" in r.content.decode()
+    row.refresh_from_db()
+    assert row.is_active
+    r = client.post(f"/api/tokens/{row.pk}/revoke", {"confirm": "yes"})
     assert r.status_code == 302
     row.refresh_from_db()
     assert row.revoked_at is not None
@@ -101,7 +105,7 @@ def test_an_account_has_a_bounded_number_of_active_tokens(client, owner, setting
     r = client.post("/api/tokens/sharex.sxcu", {})
     assert r.status_code == 400 and "3 active API tokens" in r.content.decode()
     assert ApiToken.objects.filter(user=owner).count() == 3
-    client.post(f"/api/tokens/{ApiToken.objects.filter(user=owner).first().pk}/revoke")
+    client.post(f"/api/tokens/{ApiToken.objects.filter(user=owner).first().pk}/revoke", {"confirm": "yes"})
     assert client.post("/api/tokens/", {"name": "room again"}).status_code == 201
 
 

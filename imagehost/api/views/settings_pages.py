@@ -65,8 +65,13 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
-    """Revoke one of my tokens (programs using it get 401 from then on)."""
+    """Revoke one of my tokens (programs using it get 401 from then on), after a confirm page
+    (``confirm=yes``)."""
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    if not token.is_active:
+        return redirect("api:tokens")
+    if request.POST.get("confirm") != "yes":
+        return render(request, "api/confirm_revoke_token.html", {"token": token})
     token.revoke()
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("api:tokens")

@@ -16,7 +16,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 #: A count, "/", a period. DRF reads only the period's first letter (s, m, h, d), so only words
 #: that mean what it reads are taken: "3/month" would be 3 a minute.
-_RATE = re.compile(r"\d+/(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours|d|day|days)")
+_RATE = re.compile(r"\d+/(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)")
 
 
 def _raw(name: str) -> str | None:

@@ -1,7 +1,6 @@
 """Uploads: validate the bytes, save queued jobs, send them after the transaction commits."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 import codec
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.crypto import salted_hmac
 
 from ..models import Album, EncodeJob, EncodeKind
 from .errors import IdempotencyKeyReused, InvalidInput, UnsupportedImage, UploadTooLarge
@@ -176,10 +176,13 @@ def check_idempotency_key(key: str, owner: Any, payloads: list[bytes]) -> None:
 
 
 def upload_digest(data: bytes, *, album: Album | None, title: str, max_chars: int | None, model: str | None, kind: str) -> str:
-    """sha256 of an upload's image and options: what a retry with the same key must repeat."""
+    """A keyed digest (HMAC-SHA256 with the site's secret) of an upload's image and options: what a
+    retry with the same key must repeat. Keyed, so that the row of a deleted upload, which
+    keeps it, cannot confirm a guessed image and title to whoever reads the database."""
     options = {"album": album.pk if album else None, "title": clean_title(title, strip=False), "max_chars": max_chars,
                "model": model or "", "kind": kind}  # fmt: skip
-    return hashlib.sha256(json.dumps(options, sort_keys=True).encode() + b"\0" + data).hexdigest()
+    message = json.dumps(options, sort_keys=True).encode() + b"\0" + data
+    return salted_hmac("imagehost.uploads.request-digest", message, algorithm="sha256").hexdigest()
 
 
 def _job_for_key(owner: Any, key: str) -> EncodeJob | None:

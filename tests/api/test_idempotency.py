@@ -135,3 +135,16 @@ def test_a_second_api_token_of_the_same_user_shares_the_keys(owner, owner_client
     first = post(owner_client, png_bytes(40, 30))
     again = post(token_client(owner), png_bytes(40, 30))
     assert again.json()["id"] == first.json()["id"]
+
+
+def test_a_deleted_uploads_row_cannot_confirm_a_guessed_image(owner_client, png_bytes):
+    """The row keeps the request's digest after the upload is deleted: a plain sha256 of the
+    image and title let whoever reads the database confirm a guess."""
+    import hashlib
+    import json
+
+    r = post(owner_client, png_bytes(40, 30), query="title=Secret+holiday")
+    digest = EncodeJob.objects.get(pk=r.json()["id"]).request_digest
+    options = {"album": None, "title": "Secret holiday", "max_chars": None, "model": "", "kind": "vae"}
+    plain = hashlib.sha256(json.dumps(options, sort_keys=True).encode() + b"\0" + png_bytes(40, 30)).hexdigest()
+    assert len(digest) == 64 and digest != plain

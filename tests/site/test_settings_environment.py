@@ -56,7 +56,8 @@ def test_good_values_empty_means_the_default_and_lists_are_trimmed(monkeypatch):
     monkeypatch.setenv("X_HOSTS", "example.com, www.example.com ,,")
     monkeypatch.setenv("X_EMPTY", "  ")
     assert environment.rate("X_RATE", "30/m") == "10/minute"
-    for good in ("5/s", "5/sec", "5/second", "5/min", "5/minutes", "5/h", "5/hour", "5/hours", "5/d", "5/day", "5/days"):
+    for good in ("5/s", "5/sec", "5/secs", "5/second", "5/min", "5/mins", "5/minutes", "5/h", "5/hr", "5/hrs", "5/hour",
+                 "5/hours", "5/d", "5/day", "5/days"):  # each read as its first letter, which means what it says
         monkeypatch.setenv("X_RATE", good)
         assert environment.rate("X_RATE", "30/m") == good
     assert environment.integer("X_SIZE", 24, minimum=1) == 12

@@ -94,11 +94,7 @@ def result_context(
         coded = data.get("coded")  # larger than shown for a side under 16 pixels: no budget's doing
         data["coded_smaller"] = bool(coded) and (coded["width"] < picture["width"] or coded["height"] < picture["height"])
         data["fits"] = fits_as_dicts(data["url_length"])
-        if job.owner_id == job.picture.owner_id:  # the picture's link the serializer showed (``short_url``)
-            slug = selectors.link_slug_of(job.picture)
-        else:
-            link = selectors.short_link_for(job.picture.token, job.owner, picture=job.picture)
-            slug = link.slug if link else None
+        slug = selectors.link_slug_of(job.picture)  # its owner is the job's (``jobs.complete``): read with it
         data["short_page_url"] = request.build_absolute_uri(reverse("short_page", args=[slug])) if slug else None
         data["picture_url"] = reverse("picture", args=[job.picture.pk]) if job.picture.owner_id else None
         data["duplicate"] = near_duplicate_notice(job, request.user)

@@ -213,16 +213,14 @@ EMMM_CSP = environment.text(
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 )
 
-# Uploads stay in memory (never a temp file named after anything the client sent);
-# EMMM_MAX_UPLOAD_BYTES bounds them.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# A form that takes no files refuses a file part as it arrives (400); the views that take
+# files swap in a handler that keeps them in memory (never a temp file named after anything the
+# client sent), bounded by EMMM_MAX_UPLOAD_BYTES: imagehost/uploadhandlers.py.
+FILE_UPLOAD_HANDLERS = ["imagehost.uploadhandlers.NoFilesUploadHandler"]
 
 # --- emmmbedding limits -------------------------------------------------------
 EMMM_MAX_UPLOAD_BYTES = environment.integer("EMMM_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
 EMMM_MAX_FILES_PER_UPLOAD = environment.integer("EMMM_MAX_FILES_PER_UPLOAD", 10, minimum=1)
-# The memory handler silently skips files in a larger request body, so it must hold the
-# largest body the upload view accepts (the view answers 413 above it).
-FILE_UPLOAD_MAX_MEMORY_SIZE = EMMM_MAX_UPLOAD_BYTES * EMMM_MAX_FILES_PER_UPLOAD + 256 * 1024
 # Uploads with more pixels are refused (413). Smaller ones are downscaled by the codec to
 # EMMM_MAX_PIXELS (read by the codec itself, default 512*512) before encoding.
 EMMM_MAX_UPLOAD_PIXELS = environment.integer("EMMM_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)

@@ -161,8 +161,9 @@ def dependency_outage(exc: BaseException) -> DependencyUnavailable | None:
 
 def refused_request_error(exc: BaseException) -> ServiceError | None:
     """The ServiceError for Django's refusal of a request body (fields or body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files, a malformed form: 400), or None for any other
-    exception. The site's 400 handler and the API's exception handler both answer with it."""
+    DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many fields or files, a file where none is taken, a
+    malformed form: 400), or None for any other exception. The site's 400 handler and the API's
+    exception handler both answer with it."""
     from django.conf import settings
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
     from django.http.multipartparser import MultiPartParserError
@@ -173,6 +174,10 @@ def refused_request_error(exc: BaseException) -> ServiceError | None:
     if isinstance(exc, TooManyFieldsSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         return InvalidInput(f"The request has too many fields (more than {limit:,}).", code="too_many_fields")
+    from imagehost.uploadhandlers import FilesNotAccepted
+
+    if isinstance(exc, FilesNotAccepted):
+        return InvalidInput("This address takes no files: send the form without one.", code="files_not_accepted")
     if isinstance(exc, TooManyFilesSent):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         return InvalidInput(f"Too many files in one request (more than {limit:,}).", code="too_many_files")

@@ -13,11 +13,11 @@ from django.utils import timezone
 from django.utils.decorators import decorator_from_middleware
 from django.views.decorators.csrf import csrf_exempt
 
-from ..api.parsers import BoundedMemoryUploadHandler
 from ..budgets import LinkBudget
 from ..middleware import NoReferrerCsrfViewMiddleware
 from ..models import EncodeKind, Visibility
 from ..services.errors import InvalidInput
+from ..uploadhandlers import BoundedMemoryUploadHandler
 
 MAX_DB_ID = 2**63 - 1
 
@@ -45,21 +45,27 @@ def declared_length(request: HttpRequest) -> int:
 _csrf_protect = decorator_from_middleware(NoReferrerCsrfViewMiddleware)
 
 
-def one_upload_body(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """For a view whose form carries at most one upload: its multipart body is held to
-    EMMM_MAX_UPLOAD_BYTES of files (the API's ``BoundedMemoryUploadHandler``: 413 from the
-    Content-Length before a byte is read, or as soon as the files pass it) before the CSRF check
-    reads the form. That check runs here instead of in the middleware, which would parse the
-    body first, keeping up to FILE_UPLOAD_MAX_MEMORY_SIZE (ten uploads' worth) in memory."""
-    checked = _csrf_protect(view)
+def upload_body(*, many: bool) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """For a view whose form carries one upload (or, ``many``, up to EMMM_MAX_FILES_PER_UPLOAD):
+    its multipart body is held to
+    ``uploadhandlers.BoundedMemoryUploadHandler``'s bounds (413 from the Content-Length before a
+    byte is read, or as soon as a file passes them) before the CSRF check reads the form. That
+    check runs here instead of in the middleware, whose reading of the form would meet the
+    site's default handler, which refuses every file."""
 
-    @functools.wraps(view)
-    def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        declared_length(request)
-        request.upload_handlers = [BoundedMemoryUploadHandler(request)]
-        return checked(request, *args, **kwargs)
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        checked = _csrf_protect(view)
 
-    return csrf_exempt(bounded)
+        @functools.wraps(view)
+        def bounded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            declared_length(request)
+            files = settings.EMMM_MAX_FILES_PER_UPLOAD if many else 1
+            request.upload_handlers = [BoundedMemoryUploadHandler(request, files=files)]
+            return checked(request, *args, **kwargs)
+
+        return csrf_exempt(bounded)
+
+    return decorate
 
 
 class WidthForm(forms.Form):

@@ -17,7 +17,7 @@ from ..ratelimits import rate_limited
 from ..services import search
 from ..services.errors import InvalidInput, ServiceError
 from .errors import shown_beside_the_form
-from .forms import one_upload_body, parse
+from .forms import parse, upload_body
 from .sharing import image_by_identity_url, thumbnail_url
 
 PAGE_K = 8
@@ -63,7 +63,7 @@ class SearchForm(forms.Form):
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@one_upload_body
+@upload_body(many=False)
 @rate_limited("searches", methods=("POST",))
 def search_page(request: HttpRequest) -> HttpResponse:
     """``/search/``: upload an image or paste a token URL / short link; the query is never stored."""

@@ -26,8 +26,8 @@ from ..models import EncodeJob, EncodeKind, JobStatus
 from .. import ratelimits
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
-from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, UploadTooLarge
-from .forms import UploadForm, declared_length, parse
+from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound
+from .forms import UploadForm, parse, upload_body
 from .presentation import budget_choices, fits_as_dicts, size_rule, url_places
 from .similar import near_duplicate_notice
 
@@ -102,6 +102,7 @@ def result_context(
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@upload_body(many=True)
 def upload(request: HttpRequest) -> HttpResponse:
     """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page."""
     user = request.user if request.user.is_authenticated else None
@@ -118,8 +119,6 @@ def upload(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "imagehost/upload.html", context)
 
-    if declared_length(request) > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
-        raise UploadTooLarge(f"The upload is too large; each file may be up to {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
     files = request.FILES.getlist("images")
     if not files:
         raise InvalidInput("Choose at least one image to upload.")
@@ -128,10 +127,6 @@ def upload(request: HttpRequest) -> HttpResponse:
     ratelimits.check(request, "uploads", cost=len(files))  # a 10-file upload costs 10
     options = parse(UploadForm, request.POST)
     album = selectors.album_to_upload_into(options["album"], user)
-    # Refuse oversize files before reading them (the name the client sent is ignored).
-    for f in files:
-        if f.size > settings.EMMM_MAX_UPLOAD_BYTES:
-            raise UploadTooLarge(f"A file is {f.size:,} bytes; the limit is {settings.EMMM_MAX_UPLOAD_BYTES:,} bytes.")
     max_chars = max_chars_for_budget(options["budget"], token_url_prefix(request))
     submission = uploads.submit_uploads(
         [f.read() for f in files], owner=user, album=album, title=options["title"], kind=options["kind"], max_chars=max_chars

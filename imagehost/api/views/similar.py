@@ -11,10 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from imagehost.services import search
+from imagehost.uploadhandlers import BoundedMemoryUploadHandler
 
 from .. import serializers as s
 from ..pagination import Pagination
-from ..parsers import BoundedMemoryUploadHandler, TextJSONParser
+from ..parsers import TextJSONParser
 from ..throttling import SearchThrottle
 from .base import MAX_DB_ID, ApiView, errors, user_or_none
 

@@ -19,9 +19,10 @@ from imagehost.budgets import max_chars_for_budget
 from imagehost.models import EncodeJob, EncodeKind
 from imagehost.services import uploads
 from imagehost.services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput
+from imagehost.uploadhandlers import BoundedMemoryUploadHandler
 
 from .. import absolute_urls, serializers as s
-from ..parsers import BoundedMemoryUploadHandler, OctetStreamParser, RawImageParser
+from ..parsers import OctetStreamParser, RawImageParser
 from ..throttling import UploadThrottle
 from .base import ApiView, errors, user_or_none
 

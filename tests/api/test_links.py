@@ -167,6 +167,9 @@ def test_deleting_a_picture_deletes_its_links_unless_kept(owner_client, owner, m
     picture = make_picture(owner)
     link = links.get_or_create_short_link(picture.token, owner, slug="goes-away")
     assert owner_client.delete(f"/api/v1/pictures/{picture.pk}?links=maybe").status_code == 400
+    # An empty choice (a client's template left blank) was taken as absent: the links were deleted.
+    assert owner_client.delete(f"/api/v1/pictures/{picture.pk}?links=").status_code == 400
+    assert ShortLink.objects.filter(pk=link.pk).exists()
     assert owner_client.get(f"/api/v1/pictures/{picture.pk}?links=keep").status_code == 400  # DELETE only
     assert owner_client.delete(f"/api/v1/pictures/{picture.pk}").status_code == 204
     assert not ShortLink.objects.filter(pk=link.pk).exists()

@@ -141,7 +141,7 @@ class PictureDetailView(ApiView):
     )
     def delete(self, request: Request, pk: int) -> Response:
         picture = self.get_picture(request, pk)
-        query = s.PictureDeleteQuerySerializer(data=request.query_params)
+        query = s.PictureDeleteQuerySerializer(data=request.query_params.dict())  # plain dict: "links=" is blank, not absent
         query.is_valid(raise_exception=True)
         library.delete_picture(picture, delete_links=query.validated_data["links"] == "delete")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -90,7 +90,9 @@ class PictureSimilarView(_SimilarView):
         responses={200: SimilarPictureSerializer(many=True), **errors(401, 404, 429, 503)},
     )
     def get(self, request: Request, pk: int) -> Response:
-        options = ScopeSerializer(data=request.query_params.dict())
+        # Only its own options: page and page_size are the paginator's (ApiView.initial refuses the rest).
+        own = {k: v for k, v in request.query_params.items() if k in self.query_params_allowed}
+        options = ScopeSerializer(data=own)
         options.is_valid(raise_exception=True)
         if pk > MAX_DB_ID:
             raise exceptions.NotFound()

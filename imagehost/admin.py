@@ -9,18 +9,54 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseBase
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import smart_split
 
 from .services import accounts, library, tokens
 from .models import SLUG_RE, Album, BlockedToken, EncodeJob, Picture, ShortLink
 from .services.errors import ServiceError
+
+
+#: Words of a list's search that are searched (each is one LIKE per search field: a thousand
+#: made a query SQLite refuses, "Expression tree is too large").
+MAX_SEARCH_WORDS = 10
+
+
+class BoundedAdmin:
+    """Every admin list (``test_admin_bounds`` checks each registered one): its search reads the
+    first ``MAX_SEARCH_WORDS`` words, and its actions refuse a selected id that is not one of the
+    model's ids, with a message (both were a 500)."""
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        words = list(smart_split(search_term.replace("\x00", "")))  # PostgreSQL refuses a NUL
+        if len(words) > MAX_SEARCH_WORDS:
+            if request.method == "GET":  # an action's POST searches twice, then redirects to this GET
+                messages.warning(request, f"Searched for the first {MAX_SEARCH_WORDS} words only.")
+            words = words[:MAX_SEARCH_WORDS]
+        return super().get_search_results(request, queryset, " ".join(words))
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponseBase | None:
+        pk = self.model._meta.pk
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                pk.run_validators(pk.to_python(value))  # the range too: SQLite stores 64 bits
+            except ValidationError:
+                self.message_user(request, "A selected id is not the id of an item in this list: nothing was changed.",
+                                  messages.ERROR)
+                return None  # the list again, with the message
+        return super().response_action(request, queryset)
 
 
 @admin.action(description="Block (take down) the selected items' tokens")
@@ -75,7 +111,7 @@ class PictureForm(forms.ModelForm):
 
 
 @admin.register(Picture)
-class PictureAdmin(NotAddedByHand, TokensNotListed, admin.ModelAdmin):
+class PictureAdmin(BoundedAdmin, NotAddedByHand, TokensNotListed, admin.ModelAdmin):
     form = PictureForm
     list_display = ("id", "title", "owner", "album", "model_name", "width", "height", "created")
     list_select_related = ("owner", "album")
@@ -110,7 +146,7 @@ class ShortLinkForm(forms.ModelForm):
 
 
 @admin.register(ShortLink)
-class ShortLinkAdmin(NotAddedByHand, TokensNotListed, admin.ModelAdmin):
+class ShortLinkAdmin(BoundedAdmin, NotAddedByHand, TokensNotListed, admin.ModelAdmin):
     form = ShortLinkForm
     list_display = ("slug", "owner", "hits", "expires_at", "created")
     search_fields = ("slug", "token_sha256", "owner__username")
@@ -133,7 +169,7 @@ class AlbumForm(forms.ModelForm):
 
 
 @admin.register(Album)
-class AlbumAdmin(admin.ModelAdmin):
+class AlbumAdmin(BoundedAdmin, admin.ModelAdmin):
     form = AlbumForm
     list_display = ("title", "owner", "visibility", "slug", "created")
     list_filter = ("visibility",)
@@ -163,7 +199,7 @@ class AlbumAdmin(admin.ModelAdmin):
 
 
 @admin.register(EncodeJob)
-class EncodeJobAdmin(NotAddedByHand, admin.ModelAdmin):
+class EncodeJobAdmin(BoundedAdmin, NotAddedByHand, admin.ModelAdmin):
     list_display = ("id", "status", "attempts", "sends", "owner", "source_bytes", "created", "finished")
     list_select_related = ("owner",)
     list_filter = ("status",)
@@ -205,7 +241,7 @@ class BlockTokenForm(forms.ModelForm):
 
 
 @admin.register(BlockedToken)
-class BlockedTokenAdmin(admin.ModelAdmin):
+class BlockedTokenAdmin(BoundedAdmin, admin.ModelAdmin):
     form = BlockTokenForm
     list_display = ("token_sha256", "reason", "created_by", "created")
     list_select_related = ("created_by",)
@@ -248,8 +284,16 @@ admin.site.unregister(get_user_model())
 
 
 @admin.register(get_user_model())
-class AsciiUserAdmin(UserAdmin):
+class AsciiUserAdmin(BoundedAdmin, UserAdmin):
     """Django's user admin, whose forms name users as sign-up does."""
 
     form = AsciiUserChangeForm
     add_form = AsciiUserCreationForm
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class BoundedGroupAdmin(BoundedAdmin, GroupAdmin):
+    """Django's group admin, with the bounds of every list here."""

@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
 
+from imagehost.admin import BoundedAdmin
+
 from .models import ApiToken
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(BoundedAdmin, admin.ModelAdmin):
     """Tokens can be seen and revoked here (for good: only the action sets Revoked at); their
     values were never stored."""
 

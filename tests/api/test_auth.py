@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -46,14 +47,20 @@ def test_session_auth_works_and_needs_csrf(owner, client):
     assert r.status_code == 403  # session writes need the CSRF token, as the site's JS sends
 
 
+def create_token(client, name: str) -> str:
+    """Create a token on the settings page as a browser does (POST, 303, GET); its raw value."""
+    r = client.post("/api/tokens/", {"name": name})
+    assert r.status_code == 303 and r["Location"] == "/api/tokens/"
+    page = client.get(r["Location"])
+    assert page.status_code == 200 and page["Cache-Control"] == "no-store"
+    return page.context["raw_token"]
+
+
 def test_settings_page_creates_shows_once_and_revokes(owner, client):
     client.force_login(owner)
-    r = client.post("/api/tokens/", {"name": "backup script"})
-    assert r.status_code == 201
+    raw = create_token(client, "backup script")
     row = ApiToken.objects.get(user=owner, name="backup script")
-    raw = r.context["raw_token"]
-    assert raw.encode() in r.content and row.digest == hash_token(raw)
-    assert r["Cache-Control"] == "no-store"
+    assert row.digest == hash_token(raw)
     page = client.get("/api/tokens/")
     assert raw.encode() not in page.content and b"backup script" in page.content
     assert row.prefix.encode() in page.content
@@ -66,6 +73,46 @@ def test_settings_page_creates_shows_once_and_revokes(owner, client):
     row.refresh_from_db()
     assert row.revoked_at is not None
     assert client.post("/api/tokens/", {"name": "  "}).status_code == 400
+
+
+def test_creating_a_token_redirects_and_the_page_shows_it_once(owner, client):
+    """Post/Redirect/Get: reloading the page that shows the new token creates no second one."""
+    client.force_login(owner)
+    r = client.post("/api/tokens/", {"name": "backup script"})
+    assert r.status_code == 303 and r["Location"] == "/api/tokens/"
+    assert ApiToken.objects.filter(user=owner).count() == 1
+    shown = client.get("/api/tokens/")
+    raw = shown.context["raw_token"]
+    assert shown.status_code == 200 and shown["Cache-Control"] == "no-store"
+    assert shown.content.decode().count(f'value="{raw}"') == 2  # the copy field and the ShareX form's
+    assert ApiToken.lookup(raw) == ApiToken.objects.get(user=owner) and "“backup script”" in shown.content.decode()
+    reload = client.get("/api/tokens/")
+    assert reload.status_code == 200 and reload.context["raw_token"] is None
+    assert raw.encode() not in reload.content and "no-store" not in reload.get("Cache-Control", "")
+    assert ApiToken.objects.filter(user=owner).count() == 1
+    assert raw not in str(dict(client.session))  # the value left the session when it was shown
+
+
+def test_a_head_request_does_not_use_up_the_new_token(owner, client):
+    client.force_login(owner)
+    client.post("/api/tokens/", {"name": "backup script"})
+    assert client.head("/api/tokens/").status_code == 200
+    assert client.get("/api/tokens/").context["raw_token"]
+
+
+def test_a_new_token_revoked_before_it_is_shown_is_not_shown(owner, client):
+    client.force_login(owner)
+    client.post("/api/tokens/", {"name": "backup script"})
+    ApiToken.objects.get(user=owner).revoke()  # e.g. in another tab
+    assert client.get("/api/tokens/").context["raw_token"] is None
+
+
+def test_a_refused_token_is_answered_on_the_page_and_shows_nothing(owner, client):
+    client.force_login(owner)
+    r = client.post("/api/tokens/", {"name": "  "})
+    assert r.status_code == 400 and "Give the token a name" in r.content.decode() and r.context["raw_token"] is None
+    assert not ApiToken.objects.filter(user=owner).exists()
+    assert client.get("/api/tokens/").context["raw_token"] is None
 
 
 def test_settings_page_needs_login_and_own_tokens(client, owner, other):
@@ -99,14 +146,14 @@ def test_an_account_has_a_bounded_number_of_active_tokens(client, owner, setting
     settings.EMMM_MAX_API_TOKENS = 3
     client.force_login(owner)
     for i in range(3):
-        assert client.post("/api/tokens/", {"name": f"t{i}"}).status_code == 201
+        assert client.post("/api/tokens/", {"name": f"t{i}"}).status_code == 303
     r = client.post("/api/tokens/", {"name": "one too many"})
     assert r.status_code == 400 and "3 active API tokens" in r.content.decode() and "revoke one" in r.content.decode()
     r = client.post("/api/tokens/sharex.sxcu", {})
     assert r.status_code == 400 and "3 active API tokens" in r.content.decode()
     assert ApiToken.objects.filter(user=owner).count() == 3
     client.post(f"/api/tokens/{ApiToken.objects.filter(user=owner).first().pk}/revoke", {"confirm": "yes"})
-    assert client.post("/api/tokens/", {"name": "room again"}).status_code == 201
+    assert client.post("/api/tokens/", {"name": "room again"}).status_code == 303
 
 
 def test_the_token_page_lists_the_active_tokens_and_only_the_latest_revoked(client, owner):
@@ -120,9 +167,14 @@ def test_the_token_page_lists_the_active_tokens_and_only_the_latest_revoked(clie
 
 
 def test_sharex_file_for_a_just_created_token(client, owner, other):
+    """The page that shows the new token has a ShareX button for it (its form posts the token)."""
     client.force_login(owner)
-    raw = client.post("/api/tokens/", {"name": "sx"}).context["raw_token"]
-    cfg = json.loads(client.post("/api/tokens/sharex.sxcu", {"token": raw}).content)
+    client.post("/api/tokens/", {"name": "sx"})
+    page = client.get("/api/tokens/")
+    raw = page.context["raw_token"]
+    button = re.search(r'<form method="post" action="/api/tokens/sharex.sxcu">(.*?)</form>', page.content.decode(), re.S)
+    assert button and f'<input type="hidden" name="token" value="{raw}">' in button[1]
+    cfg = json.loads(client.post("/api/tokens/sharex.sxcu", {"token": raw, "album": ""}).content)
     assert cfg["Headers"]["Authorization"] == f"Bearer {raw}"
     assert ApiToken.objects.filter(user=owner).count() == 1
     _, theirs = ApiToken.issue(other, "theirs")

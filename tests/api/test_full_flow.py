@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.django_db(transac
 def test_token_upload_poll_fetch(celery_worker, client, django_user_model, png_bytes, wait_for):
     user = django_user_model.objects.create_user("flow", password="pw-flow-123")
     client.force_login(user)
-    page = client.post("/api/tokens/", {"name": "flow script"})
-    assert page.status_code == 201
-    raw = page.context["raw_token"]
+    created = client.post("/api/tokens/", {"name": "flow script"})
+    assert created.status_code == 303
+    raw = client.get(created["Location"]).context["raw_token"]
 
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")

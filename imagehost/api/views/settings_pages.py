@@ -23,6 +23,9 @@ from ..sharex import sharex_config, sxcu_bytes
 #: Revoked tokens the page still lists (the newest): they are kept, never used again.
 REVOKED_LISTED = 10
 
+#: Session key of the token just created: its id and raw value, until the next GET shows it.
+NEW_TOKEN_SESSION_KEY = "api_new_token"
+
 
 def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str | None = None, status: int = 200) -> HttpResponse:
     mine = ApiToken.objects.filter(user=request.user)
@@ -40,12 +43,27 @@ def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str |
     return response
 
 
+def _take_new_token(request: HttpRequest) -> tuple[ApiToken | None, str | None]:
+    """The token created just before this GET and its raw value, taken out of the session (a
+    reload shows it no more); nothing if it is no longer my active token."""
+    if request.method != "GET":  # a HEAD would use it up unseen
+        return None, None
+    kept = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    raw = kept.get("raw") if isinstance(kept, dict) else None
+    token = ApiToken.lookup(raw) if isinstance(raw, str) else None
+    if token is None or token.pk != kept.get("id") or token.user_id != request.user.pk:
+        return None, None
+    return token, raw
+
+
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
-    """GET: my API tokens. POST: create one; the page shows its value this one time."""
+    """GET: my API tokens, with the value of the one just created this one time. POST: create
+    one, then 303 to the GET (Post/Redirect/Get: a reload creates no second token)."""
     if request.method != "POST":
-        return _page(request)
+        new_token, raw = _take_new_token(request)
+        return _page(request, new_token=new_token, raw=raw)
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Name: {form.errors['name'][0]}")
@@ -59,7 +77,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
     except InvalidInput as refused:
         messages.error(request, refused.message)
         return _page(request, status=400)
-    return _page(request, new_token=token, raw=raw, status=201)
+    request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
+    response = redirect("api:tokens")
+    response.status_code = 303
+    return response
 
 
 @login_required

@@ -399,7 +399,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["imagehost.api.parsers.TextJSONParser"],  # uploads add multipart/raw
     "DEFAULT_PAGINATION_CLASS": "imagehost.api.pagination.Pagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "imagehost.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "imagehost.api.exceptions.api_exception_handler",
     "URL_FORMAT_OVERRIDE": None,  # ?format= is an unknown query parameter (400), not a renderer switch
     # Behind the TLS proxy every request comes from its address: key on what it saw.

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+
+from .serializers import RefusesUnknownFields
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's, saying what the API enforces: a request body whose serializer refuses
+    unknown fields (``RefusesUnknownFields``: a 400) takes no additional properties."""
+
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if direction == "request" and isinstance(serializer, RefusesUnknownFields):
+            schema["additionalProperties"] = False
+        return schema
 
 
 class NoReferrerSessionScheme(SessionScheme):

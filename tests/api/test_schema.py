@@ -91,3 +91,30 @@ def test_no_schema_description_is_a_code_comment(schema):
     public description of eight request and answer bodies."""
     described = {name: c.get("description", "") for name, c in schema["components"]["schemas"].items()}
     assert not {name: d for name, d in described.items() if "``" in d or "ApiView" in d}
+
+
+def test_request_bodies_say_that_unknown_fields_are_refused(schema, owner_client):
+    """Every body the API takes refuses a field it does not know (400); the schema allowed any."""
+    bodies = {
+        (path, method): content["schema"]["$ref"].rsplit("/", 1)[-1]
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if isinstance(op, dict) and "requestBody" in op
+        for content in op["requestBody"]["content"].values()
+        if "$ref" in content.get("schema", {})
+    }
+    assert {"AlbumRequest", "LinkCreateRequest", "DecodeRequest", "UploadRequest"} <= set(bodies.values())
+    for name in set(bodies.values()):
+        assert schema["components"]["schemas"][name]["additionalProperties"] is False, name
+    r = owner_client.post("/api/v1/albums", {"title": "x", "colour": "red"}, format="json")
+    assert r.status_code == 400 and "colour" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("key", ["", "a b", "é", "x" * 256, "k" * 255, "!~", "0b1f-uuid"])
+def test_the_idempotency_key_header_is_described_as_the_api_checks_it(schema, key):
+    from imagehost.services.uploads import IDEMPOTENCY_KEY_RE
+
+    header = next(p for p in schema["paths"]["/api/v1/images"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    rule = header["schema"]
+    described = rule["minLength"] <= len(key) <= rule["maxLength"] and re.fullmatch(rule["pattern"].strip("^$"), key)
+    assert bool(described) == bool(IDEMPOTENCY_KEY_RE.fullmatch(key))

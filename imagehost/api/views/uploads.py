@@ -27,6 +27,8 @@ from ..throttling import UploadThrottle
 from .base import ApiView, errors, user_or_none
 
 WAIT_POLL_SECONDS = 0.2
+#: What ``uploads.check_idempotency_key`` takes (IDEMPOTENCY_KEY_RE), as a schema.
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
 
 
 class ImageUploadView(ApiView):
@@ -63,7 +65,7 @@ class ImageUploadView(ApiView):
         parameters=[
             s.UploadQuerySerializer,
             OpenApiParameter(
-                "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=False,
                 description="1-255 visible ASCII characters (a UUID): a retry with the same key gets the first upload's job.",
             ),
         ],

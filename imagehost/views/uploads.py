@@ -26,7 +26,8 @@ from ..models import EncodeJob, EncodeKind, JobStatus
 from .. import ratelimits
 from ..services import uploads, workers
 from ..services.workers import WORKER_DOWN_MESSAGE
-from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound
+from ..services.errors import QUEUE_UNAVAILABLE_MESSAGE, InvalidInput, NotFound, ServiceError
+from .errors import shown_beside_the_form
 from .forms import UploadForm, parse, upload_body
 from .presentation import budget_choices, fits_as_dicts, size_rule, url_places
 from .similar import near_duplicate_notice
@@ -104,21 +105,41 @@ def result_context(
 @require_http_methods(["GET", "HEAD", "POST"])
 @upload_body(many=True)
 def upload(request: HttpRequest) -> HttpResponse:
-    """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page."""
-    user = request.user if request.user.is_authenticated else None
+    """GET: the upload page. POST (no-JavaScript path): queue the images, 303 to their result page;
+    a refusal comes back beside the form, with the choices made kept."""
     if request.method != "POST":
-        context = {
-            "albums": selectors.albums_for_owner(user) if user else [],
-            "chosen_album": request.GET.get("album", ""),  # "upload here" from an empty album
-            "limits": _limits(),
-            "url_places": url_places(),
-            "kinds": EncodeKind.choices,
-            "budgets": budget_choices(),
-            "default_budget": LinkBudget.BEST,
-            "size_rule": size_rule(),
-        }
-        return render(request, "imagehost/upload.html", context)
+        return _upload_page(request, chosen={"album": request.GET.get("album", "")})  # "upload here" from an empty album
+    try:
+        return _queue_uploads(request)
+    except ServiceError as refused:
+        if not shown_beside_the_form(refused, request):
+            raise  # the error page (or JSON) of ServiceErrorMiddleware
+        chosen = {name: request.POST.get(name, "")[:200] for name in ("title", "album", "budget", "kind")}
+        return _upload_page(request, chosen=chosen, error=refused.message, files_dropped=bool(request.FILES), status=refused.status)
 
+
+def _upload_page(
+    request: HttpRequest, *, chosen: dict[str, str], error: str | None = None, files_dropped: bool = False, status: int = 200
+) -> HttpResponse:
+    user = request.user if request.user.is_authenticated else None
+    context = {
+        "albums": selectors.albums_for_owner(user) if user else [],
+        "chosen": chosen,
+        "chosen_budget": chosen.get("budget") if chosen.get("budget") in LinkBudget.values else LinkBudget.BEST,
+        "chosen_kind": chosen.get("kind") if chosen.get("kind") in EncodeKind.values else EncodeKind.VAE,
+        "error": error,
+        "files_dropped": files_dropped,  # a browser cannot put them back in the file input
+        "limits": _limits(),
+        "url_places": url_places(),
+        "kinds": EncodeKind.choices,
+        "budgets": budget_choices(),
+        "size_rule": size_rule(),
+    }
+    return render(request, "imagehost/upload.html", context, status=status)
+
+
+def _queue_uploads(request: HttpRequest) -> HttpResponse:
+    user = request.user if request.user.is_authenticated else None
     files = request.FILES.getlist("images")
     if not files:
         raise InvalidInput("Choose at least one image to upload.")

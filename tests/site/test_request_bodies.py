@@ -139,3 +139,39 @@ def test_the_upload_page_still_checks_csrf_and_takes_several_files(csrf_client, 
     assert r.status_code == 303
     assert r["Location"].startswith("/jobs/?ids=")
     assert len(r["Location"].split("ids=")[1].split("%2C")) == 2
+
+
+@pytest.mark.django_db
+def test_a_refused_upload_comes_back_beside_the_form_with_the_choices_kept(user):
+    """Without JavaScript a refused upload (not an image, too many pixels) went to the error page:
+    "back" lost the title, album, link budget and kind the user had set."""
+    from imagehost.models import Album, EncodeJob
+
+    client = Client()
+    client.force_login(user)
+    album = Album.objects.create(owner=user, title="Trips", slug="trips")
+    fields = {"title": "Beach <day>", "album": "trips", "budget": "chat", "kind": "avif"}
+    r, _ = post_counted(client, "/", multipart(fields, [("images", "notes.png", b"not an image at all")]))
+    assert r.status_code == 415
+    page = r.content.decode()
+    assert 'role="alert"' in page and "choose the files again" in page.lower()
+    assert 'name="title" maxlength="200" value="Beach &lt;day&gt;"' in page
+    assert f'<option value="{album.slug}" selected>' in page
+    assert 'value="chat" checked' in page and 'value="avif" checked' in page
+    assert 'value="vae" checked' not in page
+    assert EncodeJob.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_script_client_still_gets_the_json_refusal_of_the_upload_form(client):
+    r, _ = post_counted(client, "/", multipart({}, [("images", "x.png", b"nope")]), HTTP_ACCEPT="application/json")
+    assert r.status_code == 415 and r.json()["error"]["status"] == 415
+
+
+@pytest.mark.django_db
+def test_an_upload_without_files_says_so_beside_the_form(client):
+    r, _ = post_counted(client, "/", multipart({"title": "x"}, [("images", "", b"")]))
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert "Choose at least one image to upload." in page and "Choose the files again" not in page
+    assert 'value="x"' in page

@@ -380,6 +380,7 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
         "django.security.DisallowedHost": {"filters": ["client_error"]},  # a 400: one line, no traceback
+        "django.security.FilesNotAccepted": {"filters": ["client_error"]},  # a file sent to a form that takes none
         "faiss.loader": {"level": "WARNING"},  # six lines per process about CPU builds it tried
     },
 }

@@ -10,7 +10,6 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 
 
-
 class TextJSONParser(JSONParser):
     """JSON whose strings are all Unicode text.
 

@@ -15,6 +15,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -115,7 +116,11 @@ def upload(request: HttpRequest) -> HttpResponse:
         if not shown_beside_the_form(refused, request):
             raise  # the error page (or JSON) of ServiceErrorMiddleware
         chosen = {name: request.POST.get(name, "")[:200] for name in ("title", "album", "budget", "kind")}
-        return _upload_page(request, chosen=chosen, error=refused.message, files_dropped=bool(request.FILES), status=refused.status)
+        response = _upload_page(request, chosen=chosen, error=refused.message, files_dropped=bool(request.FILES),
+                                status=refused.status)
+        response["Cache-Control"] = "no-store"  # as every refusal (views.errors.error_response)
+        patch_vary_headers(response, ["Accept"])  # a script client gets JSON
+        return response
 
 
 def _upload_page(

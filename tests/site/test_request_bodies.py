@@ -4,6 +4,7 @@ anything (the CSRF check included) reads them."""
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from django.test import Client
@@ -66,10 +67,18 @@ def test_a_file_sent_to_a_form_that_takes_none_is_refused_as_it_arrives(csrf_cli
     the upload page's bound applied to every form) before the CSRF check even looked at it."""
     fields = {"csrfmiddlewaretoken": csrf_secret(csrf_client), "username": "someone", "password": "x"}
     body = multipart(fields, [("avatar", "big.png", b"\0" * 5_000_000)])
-    r, taken = post_counted(csrf_client, path, body)
+    logger, logged = logging.getLogger("django.security.FilesNotAccepted"), []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logger.addHandler(handler)
+    try:
+        r, taken = post_counted(csrf_client, path, body)
+    finally:
+        logger.removeHandler(handler)
     assert r.status_code == 400
     assert "takes no files" in r.content.decode()
     assert taken < 500_000  # stopped at the file's part header, not after its 5 MB
+    assert [(r.levelname, r.exc_info) for r in logged] == [("WARNING", None)]  # a client's mistake: one line
 
 
 @pytest.mark.django_db
@@ -159,6 +168,7 @@ def test_a_refused_upload_comes_back_beside_the_form_with_the_choices_kept(user)
     assert f'<option value="{album.slug}" selected>' in page
     assert 'value="chat" checked' in page and 'value="avif" checked' in page
     assert 'value="vae" checked' not in page
+    assert r["Cache-Control"] == "no-store" and "Accept" in r["Vary"]
     assert EncodeJob.objects.count() == 0
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 
 from django.contrib import messages
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -23,8 +26,11 @@ from ..sharex import sharex_config, sxcu_bytes
 #: Revoked tokens the page still lists (the newest): they are kept, never used again.
 REVOKED_LISTED = 10
 
-#: Session key of the token just created: its id and raw value, until the next GET shows it.
-NEW_TOKEN_SESSION_KEY = "api_new_token"
+#: The cookie that carries the token just created (its id and raw value, signed) from the create's
+#: 303 to the GET that shows it: in that browser only, never on the server (the table keeps a hash).
+NEW_TOKEN_COOKIE = "emmm_new_api_token"
+NEW_TOKEN_COOKIE_MAX_AGE_S = 120
+_NEW_TOKEN_SALT = "imagehost.api.new-token"
 
 
 def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str | None = None, status: int = 200) -> HttpResponse:
@@ -44,11 +50,15 @@ def _page(request: HttpRequest, *, new_token: ApiToken | None = None, raw: str |
 
 
 def _take_new_token(request: HttpRequest) -> tuple[ApiToken | None, str | None]:
-    """The token created just before this GET and its raw value, taken out of the session (a
-    reload shows it no more); nothing if it is no longer my active token."""
+    """The token created just before this GET and its raw value (``NEW_TOKEN_COOKIE``); nothing if
+    it is no longer my active token. The caller deletes the cookie: a reload shows it no more."""
     if request.method != "GET":  # a HEAD would use it up unseen
         return None, None
-    kept = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    try:
+        kept = signing.loads(request.COOKIES.get(NEW_TOKEN_COOKIE, ""), salt=_NEW_TOKEN_SALT,
+                             max_age=NEW_TOKEN_COOKIE_MAX_AGE_S)
+    except signing.BadSignature:
+        return None, None
     raw = kept.get("raw") if isinstance(kept, dict) else None
     token = ApiToken.lookup(raw) if isinstance(raw, str) else None
     if token is None or token.pk != kept.get("id") or token.user_id != request.user.pk:
@@ -63,7 +73,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
     one, then 303 to the GET (Post/Redirect/Get: a reload creates no second token)."""
     if request.method != "POST":
         new_token, raw = _take_new_token(request)
-        return _page(request, new_token=new_token, raw=raw)
+        response = _page(request, new_token=new_token, raw=raw)
+        if request.method == "GET" and NEW_TOKEN_COOKIE in request.COOKIES:
+            response.delete_cookie(NEW_TOKEN_COOKIE, path=reverse("api:tokens"), samesite="Strict")
+        return response
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"Name: {form.errors['name'][0]}")
@@ -77,9 +90,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
     except InvalidInput as refused:
         messages.error(request, refused.message)
         return _page(request, status=400)
-    request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
     response = redirect("api:tokens")
     response.status_code = 303
+    value = signing.dumps({"id": token.pk, "raw": raw}, salt=_NEW_TOKEN_SALT)
+    response.set_cookie(NEW_TOKEN_COOKIE, value, max_age=NEW_TOKEN_COOKIE_MAX_AGE_S, path=reverse("api:tokens"),
+                        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict")
     return response
 
 

@@ -47,11 +47,10 @@ _csrf_protect = decorator_from_middleware(NoReferrerCsrfViewMiddleware)
 
 def upload_body(*, many: bool) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """For a view whose form carries one upload (or, ``many``, up to EMMM_MAX_FILES_PER_UPLOAD):
-    its multipart body is held to
-    ``uploadhandlers.BoundedMemoryUploadHandler``'s bounds (413 from the Content-Length before a
-    byte is read, or as soon as a file passes them) before the CSRF check reads the form. That
-    check runs here instead of in the middleware, whose reading of the form would meet the
-    site's default handler, which refuses every file."""
+    its multipart body is held to ``uploadhandlers.BoundedMemoryUploadHandler``'s bounds (413
+    from the Content-Length before a byte is read, or as soon as a file passes them) before the
+    CSRF check reads the form. That check runs here instead of in the middleware, whose reading
+    of the form would meet the site's default handler, which refuses every file."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         checked = _csrf_protect(view)
